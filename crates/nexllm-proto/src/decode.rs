@@ -1,0 +1,1 @@
+//! Turning a response (status, headers, body) into a typed value or an [`crate::Error`].

@@ -1,0 +1,1 @@
+//! Turning a request into an `http::Request`: validation, then encoding.

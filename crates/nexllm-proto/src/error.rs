@@ -1,0 +1,662 @@
+//! The one error type of the SDK: [`Error`], and the parts it is made of.
+//!
+//! Every failure, whichever layer noticed it, ends up as an [`Error`]. The
+//! variants say *when* the failure happened: the server answered with an error
+//! ([`Error::Api`]), the connection failed ([`Error::Transport`]), a deadline
+//! passed ([`Error::Timeout`]), a body did not parse ([`Error::Decode`]), a
+//! stream broke ([`Error::Stream`]), a buffer limit was reached
+//! ([`Error::LimitExceeded`]) or the request was rejected before any I/O
+//! ([`Error::InvalidRequest`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// How many characters of a raw body an error keeps (more is cut, with `…`).
+pub const RAW_EXCERPT_CHARS: usize = 512;
+
+/// Any failure of a call to the API.
+///
+/// `Display` writes one line meant for a person, for instance
+/// `401 Unauthorized (invalid_api_key): Incorrect API key provided [request id req_123]`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error: an HTTP error status, a `200` whose
+    /// body is an error object, or an error event inside a stream.
+    Api(ApiError),
+    /// The connection failed: DNS, connect, TLS, reset, or another I/O error.
+    Transport(TransportError),
+    /// A deadline passed (see [`TimeoutKind`]).
+    Timeout(TimeoutError),
+    /// A body arrived but could not be understood. Keeps the offending text.
+    Decode(DecodeError),
+    /// A stream ended in a way that is not an API error: cut short before
+    /// `[DONE]`, or not an event stream at all.
+    Stream(StreamError),
+    /// A buffer reached its configured limit (an endless line, a huge body).
+    LimitExceeded(LimitError),
+    /// The request was rejected before any I/O (empty model, no messages,
+    /// a parameter out of range, an invalid base URL or header).
+    InvalidRequest(InvalidRequestError),
+    /// The call was cancelled by the caller before it finished.
+    Cancelled,
+}
+
+impl Error {
+    /// The HTTP status of an API error, when there is one.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Api(e) => e.status,
+            _ => None,
+        }
+    }
+
+    /// The request id the server gave (`x-request-id` or a compatible header), when known.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Api(e) => e.request_id.as_deref(),
+            Error::Stream(e) => e.request_id.as_deref(),
+            Error::Decode(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// How many HTTP attempts were made before this error was returned (0
+    /// when it was raised before any attempt, or is not tied to a call).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Error::Api(e) => e.attempts,
+            Error::Transport(e) => e.attempts,
+            Error::Timeout(e) => e.attempts,
+            Error::Decode(e) => e.attempts,
+            Error::Stream(e) => e.attempts,
+            Error::LimitExceeded(e) => e.attempts,
+            Error::InvalidRequest(_) | Error::Cancelled => 0,
+        }
+    }
+
+    /// Records how many attempts the call made; used by the exchange.
+    #[must_use]
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        match &mut self {
+            Error::Api(e) => e.attempts = attempts,
+            Error::Transport(e) => e.attempts = attempts,
+            Error::Timeout(e) => e.attempts = attempts,
+            Error::Decode(e) => e.attempts = attempts,
+            Error::Stream(e) => e.attempts = attempts,
+            Error::LimitExceeded(e) => e.attempts = attempts,
+            Error::InvalidRequest(_) | Error::Cancelled => {}
+        }
+        self
+    }
+
+    /// Records the request id of the response this error came from, when the
+    /// error does not know it yet.
+    #[must_use]
+    pub fn with_request_id(mut self, request_id: Option<&str>) -> Self {
+        let Some(id) = request_id else { return self };
+        let slot = match &mut self {
+            Error::Api(e) => &mut e.request_id,
+            Error::Stream(e) => &mut e.request_id,
+            Error::Decode(e) => &mut e.request_id,
+            _ => return self,
+        };
+        if slot.is_none() {
+            *slot = Some(id.to_owned());
+        }
+        self
+    }
+
+    /// The delay the server asked for before another try (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
+    /// A shorthand for an [`Error::InvalidRequest`] naming the field at fault.
+    pub fn invalid_request(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidRequest(InvalidRequestError {
+            field,
+            reason: reason.into(),
+        })
+    }
+
+    /// A shorthand for an [`Error::Decode`] about `what`, keeping an excerpt of `raw`.
+    pub fn decode(what: impl Into<String>, raw: &str) -> Self {
+        Error::Decode(DecodeError {
+            message: what.into(),
+            raw: excerpt(raw),
+            request_id: None,
+            attempts: 0,
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Api(e) => e.fmt(f),
+            Error::Transport(e) => e.fmt(f),
+            Error::Timeout(e) => e.fmt(f),
+            Error::Decode(e) => e.fmt(f),
+            Error::Stream(e) => e.fmt(f),
+            Error::LimitExceeded(e) => e.fmt(f),
+            Error::InvalidRequest(e) => e.fmt(f),
+            Error::Cancelled => f.write_str("the call was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn write_attempts(f: &mut fmt::Formatter<'_>, attempts: u32) -> fmt::Result {
+    if attempts > 1 {
+        write!(f, " after {attempts} attempts")?;
+    }
+    Ok(())
+}
+
+fn write_request_id(f: &mut fmt::Formatter<'_>, request_id: Option<&str>) -> fmt::Result {
+    if let Some(id) = request_id {
+        write!(f, " [request id {id}]")?;
+    }
+    Ok(())
+}
+
+/// Which family of HTTP status an [`ApiError`] belongs to, as the official SDKs name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiErrorKind {
+    /// 400: the request was malformed or a parameter is invalid.
+    BadRequest,
+    /// 401: the API key is missing or wrong.
+    Authentication,
+    /// 403: the key may not use this resource or model.
+    PermissionDenied,
+    /// 404: unknown model or path.
+    NotFound,
+    /// 409: a conflicting request (retried).
+    Conflict,
+    /// 422: the request was understood but cannot be processed.
+    UnprocessableEntity,
+    /// 429: rate limit or quota reached.
+    RateLimit,
+    /// 5xx: the server or an upstream provider failed.
+    InternalServer,
+    /// Any other status, or an error without a status (an error event in a stream,
+    /// an error object in a `200` body).
+    Other,
+}
+
+impl ApiErrorKind {
+    /// The kind for an HTTP status.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::BadRequest,
+            401 => Self::Authentication,
+            403 => Self::PermissionDenied,
+            404 => Self::NotFound,
+            409 => Self::Conflict,
+            422 => Self::UnprocessableEntity,
+            429 => Self::RateLimit,
+            500..=599 => Self::InternalServer,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// An error code from an error body. Servers send it as a string
+/// (`"invalid_api_key"`, LiteLLM's `"429"`) or as a number (vLLM's `400`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A textual code.
+    Text(String),
+    /// A numeric code.
+    Number(i64),
+}
+
+impl ErrorCode {
+    /// The code as text, whichever form it came in.
+    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ErrorCode::Text(s) => std::borrow::Cow::Borrowed(s),
+            ErrorCode::Number(n) => std::borrow::Cow::Owned(n.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Text(s) => f.write_str(s),
+            ErrorCode::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// An error the server reported.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The HTTP status, or `None` for an error event inside a `200` stream.
+    pub status: Option<StatusCode>,
+    /// The status family.
+    pub kind: ApiErrorKind,
+    /// The readable message (from the body, or the status text when the body has none).
+    pub message: String,
+    /// The error `type`, e.g. `invalid_request_error`.
+    pub error_type: Option<String>,
+    /// The parameter the error is about, e.g. `temperature`.
+    pub param: Option<String>,
+    /// The error `code`, e.g. `invalid_api_key` or `rate_limit_exceeded`.
+    pub code: Option<ErrorCode>,
+    /// The request id (`x-request-id`, or a gateway's equivalent).
+    pub request_id: Option<String>,
+    /// The delay the server asked for (`retry-after-ms` or `Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The raw body, cut to a readable length ([`RAW_EXCERPT_CHARS`]).
+    pub raw_body: String,
+    /// How many attempts were made in all.
+    pub attempts: u32,
+}
+
+impl ApiError {
+    /// A new error with the given status and message and nothing else set.
+    pub fn new(status: Option<StatusCode>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind: status.map_or(ApiErrorKind::Other, ApiErrorKind::from_status),
+            message: message.into(),
+            error_type: None,
+            param: None,
+            code: None,
+            request_id: None,
+            retry_after: None,
+            raw_body: String::new(),
+            attempts: 0,
+        }
+    }
+
+    /// Whether the error code is the given text (numeric codes compare as their decimal text).
+    pub fn code_is(&self, code: &str) -> bool {
+        self.code.as_ref().is_some_and(|c| c.as_text() == code)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => {
+                write!(f, "{}", status.as_u16())?;
+                if let Some(reason) = status.canonical_reason() {
+                    write!(f, " {reason}")?;
+                }
+            }
+            None => f.write_str("API error")?,
+        }
+        match (&self.code, &self.error_type) {
+            (Some(code), _) => write!(f, " ({code})")?,
+            (None, Some(ty)) => write!(f, " ({ty})")?,
+            (None, None) => {}
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(after) = self.retry_after {
+            write!(f, " (retry after {})", DisplayDuration(after))?;
+        }
+        write_request_id(f, self.request_id.as_deref())?;
+        write_attempts(f, self.attempts)
+    }
+}
+
+/// What kind of connection failure a transport saw. Transports classify;
+/// the core decides what to do (all of these are retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Resolving the host name failed.
+    Dns,
+    /// The TCP connection could not be made (refused, unreachable, connect timeout).
+    Connect,
+    /// The TLS handshake failed (including certificate verification).
+    Tls,
+    /// The connection was closed or reset by the peer.
+    Reset,
+    /// Any other I/O or protocol error while sending or receiving.
+    Io,
+    /// A proxy refused or failed the tunnel.
+    Proxy,
+}
+
+impl TransportErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Dns => "could not resolve the host",
+            Self::Connect => "could not connect",
+            Self::Tls => "TLS handshake failed",
+            Self::Reset => "the connection was closed",
+            Self::Io => "I/O error",
+            Self::Proxy => "the proxy failed",
+        }
+    }
+}
+
+/// A connection failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportError {
+    /// The class of failure.
+    pub kind: TransportErrorKind,
+    /// The transport's description (never contains the API key).
+    pub message: String,
+    /// How many attempts were made in all.
+    pub attempts: u32,
+}
+
+impl TransportError {
+    /// A new transport error.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            message: message.into(),
+            attempts: 0,
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.describe())?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        write_attempts(f, self.attempts)
+    }
+}
+
+/// Which deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// The connection was not established in time.
+    Connect,
+    /// The response head did not arrive in time after the request was sent.
+    FirstByte,
+    /// No body bytes arrived for the configured gap while reading a response.
+    Idle,
+    /// The whole call (all attempts and waits) took longer than allowed.
+    Total,
+}
+
+/// A deadline passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TimeoutError {
+    /// Which deadline.
+    pub kind: TimeoutKind,
+    /// The configured length of that deadline.
+    pub after: Duration,
+    /// How many attempts were made in all.
+    pub attempts: u32,
+}
+
+impl TimeoutError {
+    /// A new timeout error.
+    pub fn new(kind: TimeoutKind, after: Duration) -> Self {
+        TimeoutError {
+            kind,
+            after,
+            attempts: 0,
+        }
+    }
+}
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let after = DisplayDuration(self.after);
+        match self.kind {
+            TimeoutKind::Connect => write!(f, "timed out connecting after {after}")?,
+            TimeoutKind::FirstByte => {
+                write!(f, "no response within {after} of sending the request")?
+            }
+            TimeoutKind::Idle => write!(f, "the server sent nothing for {after}")?,
+            TimeoutKind::Total => write!(f, "the call did not finish within {after}")?,
+        }
+        write_attempts(f, self.attempts)
+    }
+}
+
+/// A body that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodeError {
+    /// What was expected and what went wrong.
+    pub message: String,
+    /// The offending text, cut to [`RAW_EXCERPT_CHARS`].
+    pub raw: String,
+    /// The request id of the response, when known.
+    pub request_id: Option<String>,
+    /// How many attempts were made in all.
+    pub attempts: u32,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not decode the response: {}", self.message)?;
+        if !self.raw.is_empty() {
+            write!(f, " in {:?}", self.raw)?;
+        }
+        write_request_id(f, self.request_id.as_deref())?;
+        write_attempts(f, self.attempts)
+    }
+}
+
+/// How a stream went wrong, when it was not an API error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamErrorKind {
+    /// The body ended before `data: [DONE]` while some choice had no finish reason.
+    Truncated,
+    /// A streaming request was answered with something that is not an event
+    /// stream and not an error.
+    NotAStream,
+}
+
+/// A stream that broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamError {
+    /// What happened.
+    pub kind: StreamErrorKind,
+    /// A readable description.
+    pub message: String,
+    /// How many chunks had been received before it broke.
+    pub chunks_received: u64,
+    /// The request id of the response, when known.
+    pub request_id: Option<String>,
+    /// How many attempts were made in all.
+    pub attempts: u32,
+}
+
+impl StreamError {
+    /// A new stream error.
+    pub fn new(kind: StreamErrorKind, message: impl Into<String>, chunks_received: u64) -> Self {
+        StreamError {
+            kind,
+            message: message.into(),
+            chunks_received,
+            request_id: None,
+            attempts: 0,
+        }
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        write_request_id(f, self.request_id.as_deref())?;
+        write_attempts(f, self.attempts)
+    }
+}
+
+/// A buffer that reached its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitError {
+    /// What grew too large, e.g. `"SSE line"` or `"response body"`.
+    pub what: &'static str,
+    /// The limit in bytes.
+    pub limit: usize,
+    /// How many attempts were made in all.
+    pub attempts: u32,
+}
+
+impl LimitError {
+    /// A new limit error.
+    pub fn new(what: &'static str, limit: usize) -> Self {
+        LimitError {
+            what,
+            limit,
+            attempts: 0,
+        }
+    }
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the {} is larger than the limit of {} bytes",
+            self.what, self.limit
+        )?;
+        write_attempts(f, self.attempts)
+    }
+}
+
+/// A request rejected before any I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidRequestError {
+    /// The field at fault, named as in the JSON (`temperature`, `messages`, `base_url`).
+    pub field: &'static str,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidRequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid request: `{}` {}", self.field, self.reason)
+    }
+}
+
+/// Cuts `raw` to at most [`RAW_EXCERPT_CHARS`] characters, adding `…` when cut.
+pub fn excerpt(raw: &str) -> String {
+    match raw.char_indices().nth(RAW_EXCERPT_CHARS) {
+        None => raw.to_owned(),
+        Some((cut, _)) => {
+            let mut s = String::with_capacity(cut + 3);
+            s.push_str(&raw[..cut]);
+            s.push('…');
+            s
+        }
+    }
+}
+
+/// Formats a duration for people: `1.5s`, `250ms`, `2m`.
+struct DisplayDuration(Duration);
+
+impl fmt::Display for DisplayDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.as_millis() < 1000 {
+            write!(f, "{}ms", d.as_millis())
+        } else if d.as_secs() < 120 {
+            let secs = d.as_secs_f64();
+            if (secs - secs.round()).abs() < 0.0005 {
+                write!(f, "{}s", secs.round())
+            } else {
+                write!(f, "{secs:.1}s")
+            }
+        } else {
+            write!(f, "{}m{}s", d.as_secs() / 60, d.as_secs() % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_reads_like_a_sentence() {
+        let mut e = ApiError::new(Some(StatusCode::UNAUTHORIZED), "Incorrect API key provided");
+        e.code = Some(ErrorCode::Text("invalid_api_key".into()));
+        e.request_id = Some("req_123".into());
+        assert_eq!(
+            Error::Api(e).to_string(),
+            "401 Unauthorized (invalid_api_key): Incorrect API key provided [request id req_123]"
+        );
+    }
+
+    #[test]
+    fn attempts_are_shown_only_when_retried() {
+        let mut e = ApiError::new(Some(StatusCode::TOO_MANY_REQUESTS), "slow down");
+        e.code = Some(ErrorCode::Text("rate_limit_exceeded".into()));
+        let err = Error::Api(e).with_attempts(3).with_request_id(Some("r1"));
+        assert_eq!(
+            err.to_string(),
+            "429 Too Many Requests (rate_limit_exceeded): slow down [request id r1] after 3 attempts"
+        );
+        assert_eq!(err.attempts(), 3);
+        assert_eq!(err.request_id(), Some("r1"));
+        let once = Error::Timeout(TimeoutError::new(
+            TimeoutKind::Idle,
+            Duration::from_secs(60),
+        ))
+        .with_attempts(1);
+        assert_eq!(once.to_string(), "the server sent nothing for 60s");
+    }
+
+    #[test]
+    fn numeric_codes_compare_as_text() {
+        let mut e = ApiError::new(Some(StatusCode::TOO_MANY_REQUESTS), "x");
+        e.code = Some(ErrorCode::Number(429));
+        assert!(e.code_is("429"));
+        assert!(!e.code_is("insufficient_quota"));
+    }
+
+    #[test]
+    fn status_kinds() {
+        let table = [
+            (400, ApiErrorKind::BadRequest),
+            (401, ApiErrorKind::Authentication),
+            (403, ApiErrorKind::PermissionDenied),
+            (404, ApiErrorKind::NotFound),
+            (409, ApiErrorKind::Conflict),
+            (422, ApiErrorKind::UnprocessableEntity),
+            (429, ApiErrorKind::RateLimit),
+            (500, ApiErrorKind::InternalServer),
+            (503, ApiErrorKind::InternalServer),
+            (529, ApiErrorKind::InternalServer),
+            (418, ApiErrorKind::Other),
+        ];
+        for (code, kind) in table {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert_eq!(ApiErrorKind::from_status(status), kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn excerpt_cuts_on_char_boundaries() {
+        let long = "é".repeat(RAW_EXCERPT_CHARS + 10);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), RAW_EXCERPT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(excerpt("short"), "short");
+    }
+}

@@ -1,0 +1,1 @@
+//! The request lifecycle: retries, backoff and deadlines as a state machine.

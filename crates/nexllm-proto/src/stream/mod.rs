@@ -1,0 +1,1 @@
+//! Chat stream decoding (`ChatStreamDecoder`) and accumulation (`StreamAccumulator`).
