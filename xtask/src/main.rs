@@ -1,1 +1,54 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! ```text
+//! cargo xtask ci                      fmt, clippy, tests, docs, tidy, a short fuzz run
+//! cargo xtask tidy                    the conventions check alone
+//! cargo xtask fuzz <target> [--seconds N]
+//! cargo xtask demo                    nexllm-mock + the real `nexllm` binary, no key, no network
+//! ```
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on stdout/stderr")]
+
+mod ci;
+mod command;
+mod demo;
+mod fuzz;
+mod tidy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("tidy") => tidy::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{}", USAGE);
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  ci [--no-fuzz] [--fuzz-seconds N]   fmt, clippy (warnings denied), tests, rustdoc (warnings denied), tidy, short fuzz runs
+  tidy                                check the project's conventions (see xtask/src/tidy.rs)
+  fuzz <target> [--seconds N]         run one fuzz target (needs the nightly toolchain; installs cargo-fuzz)
+  demo                                start nexllm-mock and run the real `nexllm` binary against it";
+
+/// The workspace root (the parent of this crate's folder).
+fn project_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
