@@ -1,0 +1,126 @@
+//! [`SseEvent`]: one dispatched server-sent event.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The event type a dispatched event has when the stream named none.
+pub const DEFAULT_EVENT_TYPE: &str = "message";
+
+/// One event of an event stream, as the WHATWG algorithm dispatches it.
+///
+/// Equality compares what the accessors return: an event whose stream said
+/// `event: message` equals one whose stream named no type.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SseEvent {
+    /// `None` for the default type `message` (no allocation in the common case).
+    event_type: Option<Arc<str>>,
+    data: String,
+    /// `None` for the empty last event id.
+    last_event_id: Option<Arc<str>>,
+}
+
+impl SseEvent {
+    /// An event with the given type, data and last event id.
+    ///
+    /// An empty `event_type` means [`DEFAULT_EVENT_TYPE`], as in the stream.
+    pub fn new(event_type: &str, data: impl Into<String>, last_event_id: &str) -> Self {
+        SseEvent {
+            event_type: normalize_type(event_type),
+            data: data.into(),
+            last_event_id: (!last_event_id.is_empty()).then(|| Arc::from(last_event_id)),
+        }
+    }
+
+    /// A `message` event with the given data and no last event id.
+    pub fn message(data: impl Into<String>) -> Self {
+        SseEvent {
+            event_type: None,
+            data: data.into(),
+            last_event_id: None,
+        }
+    }
+
+    /// Assembles an event from parts the decoder already holds.
+    pub(crate) fn from_parts(
+        event_type: Option<Arc<str>>,
+        data: String,
+        last_event_id: Option<Arc<str>>,
+    ) -> Self {
+        SseEvent {
+            event_type,
+            data,
+            last_event_id,
+        }
+    }
+
+    /// The event type: the last `event:` field of the event, or `"message"`
+    /// when there was none or it was empty.
+    pub fn event_type(&self) -> &str {
+        self.event_type.as_deref().unwrap_or(DEFAULT_EVENT_TYPE)
+    }
+
+    /// The data: every `data:` field of the event joined with `\n`.
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    /// The last event id in force when the event was dispatched (ids are
+    /// sticky: an event without an `id:` field carries the previous one).
+    /// Empty when no id was set or it was reset with an empty `id:`.
+    pub fn last_event_id(&self) -> &str {
+        self.last_event_id.as_deref().unwrap_or("")
+    }
+
+    /// Takes the data out without copying it.
+    pub fn into_data(self) -> String {
+        self.data
+    }
+}
+
+/// `None` stands for the default type, so that `""` and `"message"` compare equal.
+fn normalize_type(event_type: &str) -> Option<Arc<str>> {
+    if event_type.is_empty() || event_type == DEFAULT_EVENT_TYPE {
+        None
+    } else {
+        Some(Arc::from(event_type))
+    }
+}
+
+impl fmt::Debug for SseEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseEvent")
+            .field("event_type", &self.event_type())
+            .field("data", &self.data)
+            .field("last_event_id", &self.last_event_id())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_is_the_default_type() {
+        assert_eq!(SseEvent::new("", "x", "").event_type(), "message");
+        assert_eq!(SseEvent::new("message", "x", ""), SseEvent::message("x"));
+        assert_ne!(SseEvent::new("ping", "x", ""), SseEvent::message("x"));
+    }
+
+    #[test]
+    fn accessors_return_what_was_given() {
+        let event = SseEvent::new("delta", "a\nb", "42");
+        assert_eq!(event.event_type(), "delta");
+        assert_eq!(event.data(), "a\nb");
+        assert_eq!(event.last_event_id(), "42");
+        assert_eq!(SseEvent::message("x").last_event_id(), "");
+        assert_eq!(event.into_data(), "a\nb");
+    }
+
+    #[test]
+    fn debug_shows_the_effective_values() {
+        let shown = format!("{:?}", SseEvent::message("hi"));
+        assert!(shown.contains("\"message\""), "{shown}");
+        assert!(shown.contains("\"hi\""), "{shown}");
+    }
+}
