@@ -1,0 +1,255 @@
+//! Tolerant field decoders for what real servers send: numbers as floats or
+//! strings, `null` where a value is expected, content as an array of parts.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::Deserializer;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// Decodes `null` (or an absent field, with `#[serde(default)]`) as `T::default()`.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A non-negative integer sent as an integer, a float (`1712345678.0`), a
+/// numeric string or `null`. Anything unusable becomes 0 rather than an error:
+/// a timestamp or a token count is never worth failing a whole response for.
+pub(crate) fn lenient_u64<'de, D>(deserializer: D) -> Result<u64, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_any(LenientU64)
+}
+
+/// [`lenient_u64`], saturated to `u32`.
+pub(crate) fn lenient_u32<'de, D>(deserializer: D) -> Result<u32, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let n = deserializer.deserialize_any(LenientU64)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// [`lenient_u64`] for optional fields: `null` stays `None`.
+pub(crate) fn lenient_opt_u64<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_option(OptionOf(LenientU64))
+}
+
+/// [`lenient_u32`] for optional fields: `null` stays `None`.
+pub(crate) fn lenient_opt_u32<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let n = deserializer.deserialize_option(OptionOf(LenientU64))?;
+    Ok(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
+fn float_to_u64(v: f64) -> u64 {
+    if v.is_finite() && v >= 0.0 {
+        // `as` saturates at u64::MAX and truncates the fraction, which is what we want.
+        v as u64
+    } else {
+        0
+    }
+}
+
+struct LenientU64;
+
+impl<'de> Visitor<'de> for LenientU64 {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a non-negative number")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        Ok(float_to_u64(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        let v = v.trim();
+        Ok(v.parse::<u64>()
+            .ok()
+            .or_else(|| v.parse::<f64>().ok().map(float_to_u64))
+            .unwrap_or(0))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<u64, E> {
+        Ok(0)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(0)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(0)
+    }
+}
+
+/// Wraps a visitor so that `null` decodes as `None` and anything else through it.
+struct OptionOf<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for OptionOf<V> {
+    type Value = Option<V::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self.0).map(Some)
+    }
+}
+
+/// A string, or `null` as the empty string; numbers and booleans are written
+/// as text (some servers send numeric ids).
+pub(crate) fn lenient_string<'de, D>(deserializer: D) -> Result<String, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_any(LenientString)
+}
+
+struct LenientString;
+
+impl<'de> Visitor<'de> for LenientString {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A string that some servers send as a JSON value instead: function-call
+/// `arguments` as an object (Ollama's native shape) is written back as JSON
+/// text; `null` is the empty string.
+pub(crate) fn string_or_json<'de, D>(deserializer: D) -> Result<String, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+/// [`string_or_json`] for optional fields: `null` stays `None`.
+pub(crate) fn opt_string_or_json<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    })
+}
+
+/// Response `content`: a string, `null`, or (as some providers send) an array
+/// of content parts, whose `text` parts are joined.
+pub(crate) fn content_text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use serde_json::Value;
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Array(parts) => {
+            let mut text = String::new();
+            for part in &parts {
+                match part {
+                    Value::String(s) => text.push_str(s),
+                    Value::Object(map) => {
+                        let is_text = map
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .is_none_or(|t| t == "text" || t == "output_text");
+                        if let (true, Some(Value::String(s))) = (is_text, map.get("text")) {
+                            text.push_str(s);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(text)
+        }
+        other => Some(other.to_string()),
+    })
+}

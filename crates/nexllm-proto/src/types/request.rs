@@ -1,0 +1,583 @@
+//! [`ChatCompletionRequest`]: the body of `POST /chat/completions`, with
+//! every OpenAI parameter, chainable setters, and the small types its
+//! parameters use.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::{FunctionDefinition, Message, MessageContent, Tool, ToolChoice};
+
+/// A chat completion request.
+///
+/// Every parameter of OpenAI's Chat Completions API is a field; unset ones
+/// are left out of the JSON (never sent as `null`). Provider-specific
+/// parameters go in `extra`, which is flattened into the top-level object.
+///
+/// ```
+/// use nexllm_proto::types::{ChatCompletionRequest, Message};
+///
+/// let request = ChatCompletionRequest::new("gpt-4o-mini", vec![Message::user("Hello")])
+///     .max_tokens(64)
+///     .temperature(0.2)
+///     .stream(true)
+///     .include_usage(true)
+///     .extra_param("top_k", 40);
+/// assert!(request.validate().is_ok());
+/// let json = serde_json::to_value(&request).unwrap();
+/// assert_eq!(json["top_k"], 40);
+/// assert_eq!(json["stream_options"]["include_usage"], true);
+/// assert!(json.get("top_p").is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionRequest {
+    /// The model id, e.g. `gpt-4o` or `aws/claude-haiku-4-5`.
+    pub model: String,
+    /// The conversation so far (at least one message).
+    pub messages: Vec<Message>,
+    /// Audio output parameters (with `modalities: ["text", "audio"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioParams>,
+    /// Penalty for tokens by how often they appeared so far, -2.0 to 2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    /// Deprecated: use `tool_choice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<Value>,
+    /// Deprecated: use `tools`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Vec<FunctionDefinition>>,
+    /// Token id (as text) to bias, -100 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<BTreeMap<String, f64>>,
+    /// Whether to return log probabilities of the output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    /// Upper bound on generated tokens, reasoning tokens included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Upper bound on generated tokens (older name; still the most widely supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Key-value pairs stored with the completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Output modalities, e.g. `["text"]` or `["text", "audio"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modalities: Option<Vec<String>>,
+    /// Moderation settings for the request and its output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<Value>,
+    /// How many choices to generate (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Whether the model may call several tools in one turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// Predicted output, to speed up regeneration of mostly known text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+    /// Penalty for tokens that already appeared, -2.0 to 2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    /// A key grouping requests that share a prompt prefix, for caching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_key: Option<String>,
+    /// Prompt caching options (`ttl`, `mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_options: Option<Value>,
+    /// How long cached prefixes are kept, e.g. `in-memory` or `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_retention: Option<String>,
+    /// How hard a reasoning model thinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// The output format: text, any JSON object, or JSON following a schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// A stable hashed identifier of the end user, for abuse detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_identifier: Option<String>,
+    /// A seed for best-effort deterministic sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// The processing tier: `auto`, `default`, `flex`, `priority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Up to four sequences where generation stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Whether to store the completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<bool>,
+    /// Whether the answer is streamed as server-sent events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Streaming options (only with `stream: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Sampling temperature, 0.0 to 2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Which tool the model must call, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// The tools the model may call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// How many most likely tokens to return at each position, 0 to 20 (needs `logprobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
+    /// Nucleus sampling mass, 0.0 to 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Deprecated end-user identifier (see `safety_identifier` and `prompt_cache_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// How verbose the answer is: `low`, `medium`, `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbosity: Option<String>,
+    /// Web search settings, for search models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_search_options: Option<Value>,
+    /// Provider-specific parameters, flattened into the JSON object
+    /// (`top_k`, `repetition_penalty`, `thinking`, ...). A key must not
+    /// repeat a typed field; [`ChatCompletionRequest::validate`] rejects that.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The JSON names of the typed fields of [`ChatCompletionRequest`].
+pub const REQUEST_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "audio",
+    "frequency_penalty",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "max_tokens",
+    "metadata",
+    "modalities",
+    "moderation",
+    "n",
+    "parallel_tool_calls",
+    "prediction",
+    "presence_penalty",
+    "prompt_cache_key",
+    "prompt_cache_options",
+    "prompt_cache_retention",
+    "reasoning_effort",
+    "response_format",
+    "safety_identifier",
+    "seed",
+    "service_tier",
+    "stop",
+    "store",
+    "stream",
+    "stream_options",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "user",
+    "verbosity",
+    "web_search_options",
+];
+
+/// Setters that take any `impl Into<T>` (strings, enums, JSON values).
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident: $ty:ty ),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+                self.$name = Some(value.into());
+                self
+            }
+        )*
+    };
+}
+
+/// Setters that take exactly `T`, so that number literals infer their type.
+macro_rules! exact_setters {
+    ($( $(#[$doc:meta])* $name:ident: $ty:ty ),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$name = Some(value);
+                self
+            }
+        )*
+    };
+}
+
+impl ChatCompletionRequest {
+    /// A request for `model` with these messages and nothing else set.
+    pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
+        ChatCompletionRequest {
+            model: model.into(),
+            messages,
+            ..ChatCompletionRequest::default()
+        }
+    }
+
+    /// Sets the model.
+    #[must_use]
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// Appends a message.
+    #[must_use]
+    pub fn message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Replaces the messages.
+    #[must_use]
+    pub fn messages(mut self, messages: Vec<Message>) -> Self {
+        self.messages = messages;
+        self
+    }
+
+    setters! {
+        /// Sets `audio`.
+        audio: AudioParams,
+        /// Sets `modalities`.
+        modalities: Vec<String>,
+        /// Sets `moderation`.
+        moderation: Value,
+        /// Sets `prediction`.
+        prediction: Prediction,
+        /// Sets `prompt_cache_key`.
+        prompt_cache_key: String,
+        /// Sets `prompt_cache_options`.
+        prompt_cache_options: Value,
+        /// Sets `prompt_cache_retention`.
+        prompt_cache_retention: String,
+        /// Sets `reasoning_effort`.
+        reasoning_effort: ReasoningEffort,
+        /// Sets `response_format`.
+        response_format: ResponseFormat,
+        /// Sets `safety_identifier`.
+        safety_identifier: String,
+        /// Sets `service_tier`.
+        service_tier: String,
+        /// Sets `stop` (a string or a list of strings).
+        stop: Stop,
+        /// Sets `stream_options`.
+        stream_options: StreamOptions,
+        /// Sets `tool_choice` (`"auto"`, `"none"`, `"required"` or a [`ToolChoice`]).
+        tool_choice: ToolChoice,
+        /// Sets `tools`.
+        tools: Vec<Tool>,
+        /// Sets `user`.
+        user: String,
+        /// Sets `verbosity`.
+        verbosity: String,
+        /// Sets `web_search_options`.
+        web_search_options: Value,
+        /// Sets the deprecated `function_call`.
+        function_call: Value,
+        /// Sets the deprecated `functions`.
+        functions: Vec<FunctionDefinition>,
+    }
+
+    exact_setters! {
+        /// Sets `frequency_penalty` (-2.0 to 2.0).
+        frequency_penalty: f64,
+        /// Sets `logprobs`.
+        logprobs: bool,
+        /// Sets `max_completion_tokens` (at least 1).
+        max_completion_tokens: u32,
+        /// Sets `max_tokens` (at least 1).
+        max_tokens: u32,
+        /// Sets `n` (at least 1).
+        n: u32,
+        /// Sets `parallel_tool_calls`.
+        parallel_tool_calls: bool,
+        /// Sets `presence_penalty` (-2.0 to 2.0).
+        presence_penalty: f64,
+        /// Sets `seed`.
+        seed: i64,
+        /// Sets `store`.
+        store: bool,
+        /// Sets `stream`.
+        stream: bool,
+        /// Sets `temperature` (0.0 to 2.0).
+        temperature: f64,
+        /// Sets `top_logprobs` (0 to 20).
+        top_logprobs: u32,
+        /// Sets `top_p` (0.0 to 1.0).
+        top_p: f64,
+    }
+
+    /// Sets the bias of one token id (-100 to 100).
+    #[must_use]
+    pub fn logit_bias(mut self, token_id: impl Into<String>, bias: f64) -> Self {
+        self.logit_bias
+            .get_or_insert_with(BTreeMap::new)
+            .insert(token_id.into(), bias);
+        self
+    }
+
+    /// Sets one `metadata` entry.
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Appends a tool.
+    #[must_use]
+    pub fn tool(mut self, tool: impl Into<Tool>) -> Self {
+        self.tools.get_or_insert_with(Vec::new).push(tool.into());
+        self
+    }
+
+    /// Sets `stream_options.include_usage`: the last chunk of a stream then
+    /// carries the token usage.
+    #[must_use]
+    pub fn include_usage(mut self, include_usage: bool) -> Self {
+        self.stream_options
+            .get_or_insert_with(StreamOptions::default)
+            .include_usage = Some(include_usage);
+        self
+    }
+
+    /// Adds a provider-specific parameter, flattened into the JSON object.
+    #[must_use]
+    pub fn extra_param(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    /// Whether the request asks for a stream (`stream: true`).
+    pub fn is_stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+}
+
+/// Options of a streamed answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// Whether a last chunk carries the token usage of the whole request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+    /// Whether chunks carry random padding against side channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_obfuscation: Option<bool>,
+    /// Unknown fields, kept.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Stop sequences: one string or a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One sequence.
+    One(String),
+    /// Several sequences (OpenAI accepts up to four).
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// The sequences as a slice-like list.
+    pub fn sequences(&self) -> Vec<&str> {
+        match self {
+            Stop::One(s) => vec![s.as_str()],
+            Stop::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(s: &str) -> Self {
+        Stop::One(s.to_owned())
+    }
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Self {
+        Stop::One(s)
+    }
+}
+
+impl From<Vec<String>> for Stop {
+    fn from(v: Vec<String>) -> Self {
+        Stop::Many(v)
+    }
+}
+
+impl From<Vec<&str>> for Stop {
+    fn from(v: Vec<&str>) -> Self {
+        Stop::Many(v.into_iter().map(str::to_owned).collect())
+    }
+}
+
+/// The format the model must answer in (`response_format`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseFormat {
+    /// Free text (the default).
+    Text,
+    /// Any valid JSON object ("JSON mode").
+    JsonObject,
+    /// JSON that follows a schema (Structured Outputs).
+    JsonSchema {
+        /// The schema and its name.
+        json_schema: JsonSchemaFormat,
+    },
+    /// Any other format object, sent as is.
+    #[serde(untagged)]
+    Other(Map<String, Value>),
+}
+
+impl ResponseFormat {
+    /// A strict JSON Schema format.
+    pub fn json_schema(name: impl Into<String>, schema: Value) -> Self {
+        ResponseFormat::JsonSchema {
+            json_schema: JsonSchemaFormat {
+                name: name.into(),
+                description: None,
+                schema: Some(schema),
+                strict: Some(true),
+                extra: Map::new(),
+            },
+        }
+    }
+}
+
+/// The schema of a `json_schema` response format.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JsonSchemaFormat {
+    /// The format's name (`a-z`, `A-Z`, `0-9`, `_`, `-`; at most 64 characters).
+    pub name: String,
+    /// What the format is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Whether the schema must be followed exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+    /// Unknown fields, kept.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// How much a reasoning model thinks before answering.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReasoningEffort {
+    /// `"none"`.
+    None,
+    /// `"minimal"`.
+    Minimal,
+    /// `"low"`.
+    Low,
+    /// `"medium"`.
+    Medium,
+    /// `"high"`.
+    High,
+    /// `"xhigh"`.
+    XHigh,
+    /// Any other value, sent as is.
+    Other(String),
+}
+
+impl ReasoningEffort {
+    /// The value as sent.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::XHigh => "xhigh",
+            ReasoningEffort::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for ReasoningEffort {
+    fn from(s: &str) -> Self {
+        match s {
+            "none" => ReasoningEffort::None,
+            "minimal" => ReasoningEffort::Minimal,
+            "low" => ReasoningEffort::Low,
+            "medium" => ReasoningEffort::Medium,
+            "high" => ReasoningEffort::High,
+            "xhigh" => ReasoningEffort::XHigh,
+            other => ReasoningEffort::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ReasoningEffort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ReasoningEffort {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReasoningEffort {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| ReasoningEffort::from(s.as_str()))
+    }
+}
+
+/// Audio output parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudioParams {
+    /// The voice, e.g. `alloy`.
+    pub voice: String,
+    /// The encoding, e.g. `wav`, `mp3`, `pcm16`.
+    pub format: String,
+    /// Unknown fields, kept.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Predicted output (`{"type": "content", "content": ..}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Always `content` today.
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// The predicted text, or text parts.
+    pub content: MessageContent,
+    /// Unknown fields, kept.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Prediction {
+    /// A prediction of this text.
+    pub fn content(content: impl Into<MessageContent>) -> Self {
+        Prediction {
+            r#type: "content".to_owned(),
+            content: content.into(),
+            extra: Map::new(),
+        }
+    }
+}

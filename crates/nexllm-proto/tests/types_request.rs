@@ -1,0 +1,373 @@
+//! Request types: JSON shape of every parameter, omitted unset options,
+//! flattened extras, message constructors and validation.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails loudly on an unexpected value"
+)]
+
+use nexllm_proto::Error;
+use nexllm_proto::types::{
+    ChatCompletionRequest, ContentPart, FunctionDefinition, Message, MessageContent, Prediction,
+    ReasoningEffort, ResponseFormat, ResponseMessage, Role, Stop, Tool, ToolCall, ToolChoice,
+};
+use serde_json::{Value, json};
+
+fn hello() -> ChatCompletionRequest {
+    ChatCompletionRequest::new("gpt-4o-mini", vec![Message::user("Hello")])
+}
+
+#[test]
+fn minimal_request_has_only_model_and_messages() {
+    let json = serde_json::to_value(hello()).unwrap();
+    assert_eq!(
+        json,
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]})
+    );
+}
+
+#[test]
+fn every_setter_lands_on_its_json_name() {
+    let request = hello()
+        .audio(nexllm_proto::types::AudioParams {
+            voice: "alloy".into(),
+            format: "wav".into(),
+            extra: Default::default(),
+        })
+        .frequency_penalty(0.5)
+        .logit_bias("50256", -100.0)
+        .logprobs(true)
+        .max_completion_tokens(300)
+        .max_tokens(200)
+        .metadata("team", "search")
+        .modalities(vec!["text".to_owned()])
+        .moderation(json!({"model": "omni-moderation-latest"}))
+        .n(2)
+        .parallel_tool_calls(false)
+        .prediction(Prediction::content("fn main() {}"))
+        .presence_penalty(-0.5)
+        .prompt_cache_key("k1")
+        .prompt_cache_options(json!({"ttl": "30m"}))
+        .prompt_cache_retention("24h")
+        .reasoning_effort("low")
+        .response_format(ResponseFormat::JsonObject)
+        .safety_identifier("user-hash")
+        .seed(42)
+        .service_tier("flex")
+        .stop(vec!["END", "STOP"])
+        .store(false)
+        .stream(true)
+        .include_usage(true)
+        .temperature(0.25)
+        .tool(Tool::function("f", "does f", json!({"type": "object"})))
+        .tool_choice("required")
+        .top_logprobs(5)
+        .top_p(0.5)
+        .user("u1")
+        .verbosity("low")
+        .web_search_options(json!({"search_context_size": "low"}))
+        .extra_param("top_k", 40);
+    let json = serde_json::to_value(&request).unwrap();
+    let expected = json!({
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "audio": {"voice": "alloy", "format": "wav"},
+        "frequency_penalty": 0.5,
+        "logit_bias": {"50256": -100.0},
+        "logprobs": true,
+        "max_completion_tokens": 300,
+        "max_tokens": 200,
+        "metadata": {"team": "search"},
+        "modalities": ["text"],
+        "moderation": {"model": "omni-moderation-latest"},
+        "n": 2,
+        "parallel_tool_calls": false,
+        "prediction": {"type": "content", "content": "fn main() {}"},
+        "presence_penalty": -0.5,
+        "prompt_cache_key": "k1",
+        "prompt_cache_options": {"ttl": "30m"},
+        "prompt_cache_retention": "24h",
+        "reasoning_effort": "low",
+        "response_format": {"type": "json_object"},
+        "safety_identifier": "user-hash",
+        "seed": 42,
+        "service_tier": "flex",
+        "stop": ["END", "STOP"],
+        "store": false,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "temperature": 0.25,
+        "tools": [{"type": "function", "function": {"name": "f", "description": "does f", "parameters": {"type": "object"}}}],
+        "tool_choice": "required",
+        "top_logprobs": 5,
+        "top_p": 0.5,
+        "user": "u1",
+        "verbosity": "low",
+        "web_search_options": {"search_context_size": "low"},
+        "top_k": 40
+    });
+    assert_eq!(json, expected);
+    request.validate().unwrap();
+    let back: ChatCompletionRequest = serde_json::from_value(json).unwrap();
+    assert_eq!(back, request);
+}
+
+#[test]
+fn no_null_is_ever_sent() {
+    let request = hello()
+        .message(Message::assistant_tool_calls(vec![ToolCall::function(
+            "call_1", "f", "{}",
+        )]))
+        .message(Message::tool("call_1", "42"));
+    let text = serde_json::to_string(&request).unwrap();
+    assert!(!text.contains("null"), "{text}");
+}
+
+#[test]
+fn message_constructors() {
+    let table: Vec<(Message, Value)> = vec![
+        (
+            Message::system("s"),
+            json!({"role": "system", "content": "s"}),
+        ),
+        (
+            Message::developer("d"),
+            json!({"role": "developer", "content": "d"}),
+        ),
+        (Message::user("u"), json!({"role": "user", "content": "u"})),
+        (
+            Message::assistant("a"),
+            json!({"role": "assistant", "content": "a"}),
+        ),
+        (
+            Message::tool("call_9", "result"),
+            json!({"role": "tool", "content": "result", "tool_call_id": "call_9"}),
+        ),
+        (
+            Message::assistant_tool_calls(vec![ToolCall::function(
+                "call_9",
+                "get_weather",
+                r#"{"city":"Paris"}"#,
+            )]),
+            json!({"role": "assistant", "tool_calls": [{"id": "call_9", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
+        ),
+        (
+            Message::user_parts(vec![
+                ContentPart::text("look"),
+                ContentPart::image_url("data:image/png;base64,AAAA"),
+                ContentPart::input_audio("UklGRg==", "wav"),
+            ]),
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+            ]}),
+        ),
+        (
+            Message::user("hi")
+                .name("ann")
+                .extra_field("cache_control", json!({"type": "ephemeral"})),
+            json!({"role": "user", "content": "hi", "name": "ann", "cache_control": {"type": "ephemeral"}}),
+        ),
+    ];
+    for (message, expected) in table {
+        assert_eq!(serde_json::to_value(&message).unwrap(), expected);
+        let back: Message = serde_json::from_value(expected).unwrap();
+        assert_eq!(back, message);
+    }
+}
+
+#[test]
+fn unknown_content_parts_and_part_fields_are_kept() {
+    let raw = json!({"role": "user", "content": [
+        {"type": "text", "text": "cached", "cache_control": {"type": "ephemeral"}},
+        {"type": "video_url", "video_url": {"url": "https://v"}},
+        {"type": "file", "file": {"file_id": "file-1"}}
+    ]});
+    let message: Message = serde_json::from_value(raw.clone()).unwrap();
+    let Some(MessageContent::Parts(parts)) = &message.content else {
+        panic!("{message:?}")
+    };
+    assert!(
+        matches!(&parts[0], ContentPart::Text { text, extra } if text == "cached" && extra.contains_key("cache_control"))
+    );
+    assert!(matches!(&parts[1], ContentPart::Other(map) if map["type"] == "video_url"));
+    assert!(
+        matches!(&parts[2], ContentPart::File { file, .. } if file.file_id.as_deref() == Some("file-1"))
+    );
+    assert_eq!(message.text().as_deref(), Some("cached"));
+    assert_eq!(serde_json::to_value(&message).unwrap(), raw);
+}
+
+#[test]
+fn roles_decode_unknown_values() {
+    for (text, role) in [
+        ("system", Role::System),
+        ("developer", Role::Developer),
+        ("user", Role::User),
+        ("assistant", Role::Assistant),
+        ("tool", Role::Tool),
+        ("function", Role::Function),
+        ("model", Role::Other("model".into())),
+    ] {
+        let decoded: Role = serde_json::from_value(json!(text)).unwrap();
+        assert_eq!(decoded, role);
+        assert_eq!(serde_json::to_value(&role).unwrap(), json!(text));
+    }
+}
+
+#[test]
+fn tool_choice_shapes() {
+    let table = [
+        (ToolChoice::None, json!("none")),
+        (ToolChoice::Auto, json!("auto")),
+        (ToolChoice::Required, json!("required")),
+        (
+            ToolChoice::function("get_weather"),
+            json!({"type": "function", "function": {"name": "get_weather"}}),
+        ),
+        (
+            ToolChoice::Other(
+                json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}),
+            ),
+            json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}),
+        ),
+        (ToolChoice::Other(json!("any")), json!("any")),
+    ];
+    for (choice, expected) in table {
+        assert_eq!(serde_json::to_value(&choice).unwrap(), expected);
+        let back: ToolChoice = serde_json::from_value(expected).unwrap();
+        assert_eq!(back, choice);
+    }
+}
+
+#[test]
+fn response_format_stop_and_effort_shapes() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    let table = [
+        (
+            serde_json::to_value(ResponseFormat::Text).unwrap(),
+            json!({"type": "text"}),
+        ),
+        (
+            serde_json::to_value(ResponseFormat::json_schema("answer", schema.clone())).unwrap(),
+            json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": true}}),
+        ),
+        (serde_json::to_value(Stop::from("\n")).unwrap(), json!("\n")),
+        (
+            serde_json::to_value(ReasoningEffort::from("xhigh")).unwrap(),
+            json!("xhigh"),
+        ),
+        (
+            serde_json::to_value(ReasoningEffort::from("max")).unwrap(),
+            json!("max"),
+        ),
+    ];
+    for (got, expected) in table {
+        assert_eq!(got, expected);
+    }
+    let unknown: ResponseFormat =
+        serde_json::from_value(json!({"type": "grammar", "grammar": "root ::= x"})).unwrap();
+    assert!(matches!(unknown, ResponseFormat::Other(_)));
+    let custom: Tool =
+        serde_json::from_value(json!({"type": "custom", "custom": {"name": "sql"}})).unwrap();
+    assert!(matches!(custom, Tool::Custom { .. }));
+    let builtin: Tool = serde_json::from_value(json!({"type": "web_search"})).unwrap();
+    assert!(matches!(builtin, Tool::Other(_)));
+    let f: Tool = FunctionDefinition::new("f").strict(true).into();
+    assert_eq!(f.as_function().unwrap().strict, Some(true));
+}
+
+#[test]
+fn response_message_becomes_the_next_assistant_message() {
+    let answer: ResponseMessage = serde_json::from_value(json!({
+        "role": "assistant",
+        "content": null,
+        "reasoning_content": "thinking...",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"},
+                        "extra_content": {"google": {"thought_signature": "sig"}}}]
+    }))
+    .unwrap();
+    let message = Message::from(answer);
+    let json = serde_json::to_value(&message).unwrap();
+    assert_eq!(
+        json,
+        json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": "{}"},
+            "extra_content": {"google": {"thought_signature": "sig"}}}]})
+    );
+}
+
+fn invalid_field(request: &ChatCompletionRequest) -> &'static str {
+    match request.validate() {
+        Err(Error::InvalidRequest(e)) => e.field,
+        other => panic!("expected an invalid request, got {other:?}"),
+    }
+}
+
+#[test]
+fn validation_names_the_field() {
+    let table: Vec<(ChatCompletionRequest, &str)> = vec![
+        (
+            ChatCompletionRequest::new("", vec![Message::user("x")]),
+            "model",
+        ),
+        (
+            ChatCompletionRequest::new("  ", vec![Message::user("x")]),
+            "model",
+        ),
+        (ChatCompletionRequest::new("m", vec![]), "messages"),
+        (hello().temperature(f64::NAN), "temperature"),
+        (hello().temperature(f64::INFINITY), "temperature"),
+        (hello().temperature(-0.1), "temperature"),
+        (hello().temperature(2.01), "temperature"),
+        (hello().top_p(1.5), "top_p"),
+        (hello().top_p(-0.01), "top_p"),
+        (hello().top_p(f64::NEG_INFINITY), "top_p"),
+        (hello().n(0), "n"),
+        (hello().max_tokens(0), "max_tokens"),
+        (hello().max_completion_tokens(0), "max_completion_tokens"),
+        (hello().presence_penalty(2.5), "presence_penalty"),
+        (hello().presence_penalty(f64::NAN), "presence_penalty"),
+        (hello().frequency_penalty(-2.5), "frequency_penalty"),
+        (hello().top_logprobs(21), "top_logprobs"),
+        (hello().logit_bias("1", 100.5), "logit_bias"),
+        (hello().logit_bias("1", f64::NAN), "logit_bias"),
+        (hello().extra_param("temperature", 0.5), "extra"),
+    ];
+    for (request, field) in table {
+        assert_eq!(invalid_field(&request), field, "{request:?}");
+    }
+}
+
+#[test]
+fn validation_accepts_the_edges() {
+    let ok = [
+        hello().temperature(0.0),
+        hello().temperature(2.0),
+        hello().top_p(0.0),
+        hello().top_p(1.0),
+        hello().n(1),
+        hello().max_tokens(1),
+        hello().presence_penalty(-2.0),
+        hello().frequency_penalty(2.0),
+        hello().top_logprobs(0),
+        hello().top_logprobs(20),
+        hello().logit_bias("1", -100.0).logit_bias("2", 100.0),
+        hello().extra_param("top_k", 1),
+    ];
+    for request in ok {
+        assert_eq!(request.validate(), Ok(()), "{request:?}");
+    }
+}
+
+#[test]
+fn invalid_request_reads_well() {
+    let err = hello().temperature(3.0).validate().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid request: `temperature` must be between 0 and 2, got 3"
+    );
+}
