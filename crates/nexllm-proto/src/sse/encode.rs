@@ -121,10 +121,7 @@ mod tests {
     #[test]
     fn data_lines_split_on_every_line_end() {
         let text = encode_event(&SseEvent::message("a\r\nb\rc\n\nd"));
-        assert_eq!(
-            text,
-            "data: a\ndata: b\ndata: c\ndata:\ndata: d\n\n"
-        );
+        assert_eq!(text, "data: a\ndata: b\ndata: c\ndata:\ndata: d\n\n");
     }
 
     #[test]
@@ -140,7 +137,10 @@ mod tests {
     #[test]
     fn unrepresentable_characters_are_replaced() {
         let text = encode_event(&SseEvent::new("a\nb", "x", "1\0\r"));
-        assert_eq!(text, "id: 1\u{FFFD}\u{FFFD}\nevent: a\u{FFFD}b\ndata: x\n\n");
+        assert_eq!(
+            text,
+            "id: 1\u{FFFD}\u{FFFD}\nevent: a\u{FFFD}b\ndata: x\n\n"
+        );
     }
 
     #[test]
