@@ -1,0 +1,193 @@
+//! State shared by the server handle and every connection: configuration, counters,
+//! recorded requests, the script queue and connection statistics.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::fault::{Fault, ResolvedFaults};
+use crate::recording::RecordedRequest;
+use crate::script::{Answer, ScriptStep};
+
+/// How many requests are kept for [`MockServer::requests`](crate::MockServer::requests);
+/// older ones are dropped first.
+pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+/// How many distinct fail-first keys are remembered before the table is cleared.
+const MAX_ATTEMPT_KEYS: usize = 10_000;
+
+/// What the script decided for one request.
+#[derive(Debug)]
+pub(crate) enum ScriptDecision {
+    Answer(Answer),
+    Faults(Box<ResolvedFaults>),
+}
+
+#[derive(Debug)]
+struct QueuedStep {
+    step: ScriptStep,
+    attempts_served: u32,
+}
+
+/// Open and closed connection counts, with a notification on every close.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionStats {
+    open: AtomicUsize,
+    closed: AtomicU64,
+    pub(crate) closed_notify: Notify,
+}
+
+impl ConnectionStats {
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn closed(&self) -> u64 {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a connection as open while it lives, and as closed once dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard<'a> {
+    stats: &'a ConnectionStats,
+}
+
+impl<'a> ConnectionGuard<'a> {
+    pub(crate) fn new(stats: &'a ConnectionStats) -> Self {
+        stats.open.fetch_add(1, Ordering::SeqCst);
+        Self { stats }
+    }
+}
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::SeqCst);
+        self.stats.closed.fetch_add(1, Ordering::SeqCst);
+        self.stats.closed_notify.notify_waiters();
+    }
+}
+
+/// Everything the server's tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) api_key: Option<String>,
+    pub(crate) aliases: Vec<String>,
+    pub(crate) connections: ConnectionStats,
+    request_serial: AtomicU64,
+    completion_serial: AtomicU64,
+    recorded: Mutex<VecDeque<RecordedRequest>>,
+    script: Mutex<VecDeque<QueuedStep>>,
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn new(
+        api_key: Option<String>,
+        aliases: Vec<String>,
+        script: Vec<ScriptStep>,
+    ) -> Self {
+        Self {
+            api_key,
+            aliases,
+            connections: ConnectionStats::default(),
+            request_serial: AtomicU64::new(0),
+            completion_serial: AtomicU64::new(0),
+            recorded: Mutex::new(VecDeque::new()),
+            script: Mutex::new(
+                script
+                    .into_iter()
+                    .map(|step| QueuedStep {
+                        step,
+                        attempts_served: 0,
+                    })
+                    .collect(),
+            ),
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The next request number, from 1.
+    pub(crate) fn next_request_serial(&self) -> u64 {
+        self.request_serial.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The next completion number, from 1.
+    pub(crate) fn next_completion_serial(&self) -> u64 {
+        self.completion_serial.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub(crate) fn record(&self, request: RecordedRequest) {
+        let mut recorded = lock(&self.recorded);
+        if recorded.len() >= MAX_RECORDED_REQUESTS {
+            recorded.pop_front();
+        }
+        recorded.push_back(request);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.recorded).iter().cloned().collect()
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        lock(&self.recorded).clear();
+    }
+
+    pub(crate) fn push_script(&self, step: ScriptStep) {
+        lock(&self.script).push_back(QueuedStep {
+            step,
+            attempts_served: 0,
+        });
+    }
+
+    pub(crate) fn script_len(&self) -> usize {
+        lock(&self.script).len()
+    }
+
+    /// Takes the script's decision for the next chat completion request, if any is queued.
+    pub(crate) fn next_script_decision(&self) -> Option<ScriptDecision> {
+        let mut script = lock(&self.script);
+        let front = script.front_mut()?;
+        match &front.step {
+            ScriptStep::Answer(answer) => {
+                let answer = answer.clone();
+                script.pop_front();
+                Some(ScriptDecision::Answer(answer))
+            }
+            ScriptStep::Fault(fault) => {
+                let served = front.attempts_served;
+                let (resolved, fail_first) = ResolvedFaults::resolve(fault, served);
+                if served >= fail_first {
+                    script.pop_front();
+                } else {
+                    front.attempts_served = served.saturating_add(1);
+                }
+                Some(ScriptDecision::Faults(Box::new(resolved)))
+            }
+        }
+    }
+
+    /// Resolves a per-request fault, counting attempts under `key`.
+    pub(crate) fn resolve_counted(&self, fault: &Fault, key: String) -> ResolvedFaults {
+        let mut attempts = lock(&self.attempts);
+        if attempts.len() >= MAX_ATTEMPT_KEYS && !attempts.contains_key(&key) {
+            attempts.clear();
+        }
+        let previous = attempts.entry(key).or_insert(0);
+        let (resolved, _) = ResolvedFaults::resolve(fault, *previous);
+        *previous = previous.saturating_add(1);
+        resolved
+    }
+
+    /// Forgets recorded requests, queued script steps and fail-first counts.
+    pub(crate) fn reset(&self) {
+        lock(&self.recorded).clear();
+        lock(&self.script).clear();
+        lock(&self.attempts).clear();
+    }
+}

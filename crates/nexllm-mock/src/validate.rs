@@ -1,0 +1,425 @@
+//! Request validation with the status, message, `param` and `code` the real service uses.
+
+use serde_json::Value;
+
+use crate::api_error::ErrorReply;
+
+/// The parameters of a valid chat completion request that the mock acts on.
+#[derive(Debug)]
+pub(crate) struct ChatParams<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) messages: &'a [Value],
+    pub(crate) stream: bool,
+    pub(crate) include_usage: bool,
+    pub(crate) n: u32,
+    pub(crate) max_tokens: Option<u64>,
+    pub(crate) tools: &'a [Value],
+    pub(crate) tool_choice: Option<&'a Value>,
+}
+
+const ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+const MAX_N: u64 = 128;
+
+/// Checks `body` as the real service does; the error is the 400 it would answer.
+pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> {
+    let Some(object) = body.as_object() else {
+        return Err(ErrorReply::invalid(
+            None,
+            None,
+            format!(
+                "Invalid type for request body: expected an object, but got {} instead.",
+                describe(body)
+            ),
+        ));
+    };
+    let model = match object.get("model") {
+        None | Some(Value::Null) => {
+            return Err(ErrorReply::invalid(
+                None,
+                None,
+                "you must provide a model parameter",
+            ));
+        }
+        Some(Value::String(model)) if model.is_empty() => {
+            return Err(ErrorReply::invalid(
+                None,
+                None,
+                "you must provide a model parameter",
+            ));
+        }
+        Some(Value::String(model)) => model.as_str(),
+        Some(other) => return Err(invalid_type("model", "a string", other)),
+    };
+    let messages = match object.get("messages") {
+        None | Some(Value::Null) => {
+            return Err(ErrorReply::invalid(
+                Some("messages"),
+                Some("missing_required_parameter"),
+                "Missing required parameter: 'messages'.",
+            ));
+        }
+        Some(Value::Array(messages)) => messages.as_slice(),
+        Some(other) => return Err(invalid_type("messages", "an array", other)),
+    };
+    if messages.is_empty() {
+        return Err(ErrorReply::invalid(
+            Some("messages"),
+            Some("empty_array"),
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        ));
+    }
+    for (index, message) in messages.iter().enumerate() {
+        validate_message(index, message)?;
+    }
+    let stream = optional_bool(object.get("stream"), "stream")?.unwrap_or(false);
+    let include_usage = match object.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(_) if !stream => {
+            return Err(ErrorReply::invalid(
+                Some("stream_options"),
+                Some("invalid_value"),
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            ));
+        }
+        Some(Value::Object(options)) => {
+            optional_bool(options.get("include_usage"), "stream_options.include_usage")?
+                .unwrap_or(false)
+        }
+        Some(other) => return Err(invalid_type("stream_options", "an object", other)),
+    };
+    number_in_range(object.get("temperature"), "temperature", 0.0, 2.0)?;
+    number_in_range(object.get("top_p"), "top_p", 0.0, 1.0)?;
+    number_in_range(
+        object.get("presence_penalty"),
+        "presence_penalty",
+        -2.0,
+        2.0,
+    )?;
+    number_in_range(
+        object.get("frequency_penalty"),
+        "frequency_penalty",
+        -2.0,
+        2.0,
+    )?;
+    let n = integer_in_range(object.get("n"), "n", 1, MAX_N)?.unwrap_or(1);
+    let max_tokens = integer_in_range(object.get("max_tokens"), "max_tokens", 1, u64::MAX)?;
+    let max_completion_tokens = integer_in_range(
+        object.get("max_completion_tokens"),
+        "max_completion_tokens",
+        1,
+        u64::MAX,
+    )?;
+    let max_tokens = match (max_tokens, max_completion_tokens) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let tools = match object.get("tools") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(tools)) => tools.as_slice(),
+        Some(other) => return Err(invalid_type("tools", "an array", other)),
+    };
+    for (index, tool) in tools.iter().enumerate() {
+        let name = tool
+            .get("function")
+            .and_then(|function| function.get("name"))
+            .and_then(Value::as_str);
+        if name.is_none_or(str::is_empty) {
+            let param = format!("tools[{index}].function.name");
+            return Err(ErrorReply::invalid(
+                Some(&param),
+                Some("missing_required_parameter"),
+                format!("Missing required parameter: '{param}'."),
+            ));
+        }
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            let param = format!("tools[{index}].type");
+            return Err(ErrorReply::invalid(
+                Some(&param),
+                Some("invalid_value"),
+                format!("Invalid value for '{param}': expected 'function'."),
+            ));
+        }
+    }
+    let n = u32::try_from(n).unwrap_or(1);
+    Ok(ChatParams {
+        model,
+        messages,
+        stream,
+        include_usage,
+        n,
+        max_tokens,
+        tools,
+        tool_choice: object.get("tool_choice").filter(|choice| !choice.is_null()),
+    })
+}
+
+fn validate_message(index: usize, message: &Value) -> Result<(), ErrorReply> {
+    let Some(object) = message.as_object() else {
+        return Err(invalid_type(
+            &format!("messages[{index}]"),
+            "an object",
+            message,
+        ));
+    };
+    let role = match object.get("role") {
+        Some(Value::String(role)) => role.as_str(),
+        None | Some(Value::Null) => return Err(missing(&format!("messages[{index}].role"))),
+        Some(other) => {
+            return Err(invalid_type(
+                &format!("messages[{index}].role"),
+                "a string",
+                other,
+            ));
+        }
+    };
+    if !ROLES.contains(&role) {
+        return Err(ErrorReply::invalid(
+            Some(&format!("messages[{index}].role")),
+            Some("invalid_value"),
+            format!(
+                "Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
+            ),
+        ));
+    }
+    let content = object.get("content").filter(|content| !content.is_null());
+    let has_tool_calls = object
+        .get("tool_calls")
+        .is_some_and(|calls| calls.as_array().is_some_and(|calls| !calls.is_empty()));
+    match content {
+        None if role == "assistant" && has_tool_calls => {}
+        None if role == "assistant" && object.get("function_call").is_some() => {}
+        None => return Err(missing(&format!("messages[{index}].content"))),
+        Some(Value::String(_) | Value::Array(_)) => {}
+        Some(other) => {
+            return Err(invalid_type(
+                &format!("messages[{index}].content"),
+                "a string or an array",
+                other,
+            ));
+        }
+    }
+    if role == "tool" && !object.get("tool_call_id").is_some_and(Value::is_string) {
+        return Err(missing(&format!("messages[{index}].tool_call_id")));
+    }
+    Ok(())
+}
+
+fn missing(param: &str) -> ErrorReply {
+    ErrorReply::invalid(
+        Some(param),
+        Some("missing_required_parameter"),
+        format!("Missing required parameter: '{param}'."),
+    )
+}
+
+fn invalid_type(param: &str, expected: &str, got: &Value) -> ErrorReply {
+    ErrorReply::invalid(
+        Some(param),
+        Some("invalid_type"),
+        format!(
+            "Invalid type for '{param}': expected {expected}, but got {} instead.",
+            describe(got)
+        ),
+    )
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(number) if number.is_f64() => "a decimal",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn optional_bool(value: Option<&Value>, param: &str) -> Result<Option<bool>, ErrorReply> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(flag)) => Ok(Some(*flag)),
+        Some(other) => Err(invalid_type(param, "a boolean", other)),
+    }
+}
+
+fn number_in_range(
+    value: Option<&Value>,
+    param: &str,
+    min: f64,
+    max: f64,
+) -> Result<(), ErrorReply> {
+    let number = match value {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Number(number)) => number.as_f64().unwrap_or(f64::NAN),
+        Some(other) => return Err(invalid_type(param, "a decimal", other)),
+    };
+    if number < min {
+        return Err(ErrorReply::invalid(
+            Some(param),
+            Some("decimal_below_min_value"),
+            format!(
+                "Invalid '{param}': decimal below minimum value. Expected a value >= {min}, but got {number} instead."
+            ),
+        ));
+    }
+    if number > max || number.is_nan() {
+        return Err(ErrorReply::invalid(
+            Some(param),
+            Some("decimal_above_max_value"),
+            format!(
+                "Invalid '{param}': decimal above maximum value. Expected a value <= {max}, but got {number} instead."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn integer_in_range(
+    value: Option<&Value>,
+    param: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, ErrorReply> {
+    let integer = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(number)) => match (number.as_u64(), number.as_i64()) {
+            (Some(integer), _) => integer,
+            (None, Some(_negative)) => 0,
+            (None, None) => {
+                return Err(invalid_type(
+                    param,
+                    "an integer",
+                    &Value::Number(number.clone()),
+                ));
+            }
+        },
+        Some(other) => return Err(invalid_type(param, "an integer", other)),
+    };
+    if integer < min
+        || value
+            .and_then(Value::as_i64)
+            .is_some_and(|signed| signed < 0)
+    {
+        let shown = value.map(Value::to_string).unwrap_or_default();
+        return Err(ErrorReply::invalid(
+            Some(param),
+            Some("integer_below_min_value"),
+            format!(
+                "Invalid '{param}': integer below minimum value. Expected a value >= {min}, but got {shown} instead."
+            ),
+        ));
+    }
+    if integer > max {
+        return Err(ErrorReply::invalid(
+            Some(param),
+            Some("integer_above_max_value"),
+            format!(
+                "Invalid '{param}': integer above maximum value. Expected a value <= {max}, but got {integer} instead."
+            ),
+        ));
+    }
+    Ok(Some(integer))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn rejection(body: Value) -> ErrorReply {
+        validate_chat(&body).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_a_minimal_request() {
+        let body = json!({"model": "mock-echo", "messages": [{"role": "user", "content": "hi"}]});
+        let params = validate_chat(&body).unwrap();
+        assert_eq!(params.model, "mock-echo");
+        assert!(!params.stream);
+        assert_eq!(params.n, 1);
+    }
+
+    #[test]
+    fn rejects_like_the_real_service() {
+        let user = json!([{"role": "user", "content": "hi"}]);
+        let cases = [
+            (json!({"messages": user}), None, None),
+            (
+                json!({"model": "m"}),
+                Some("messages"),
+                Some("missing_required_parameter"),
+            ),
+            (
+                json!({"model": "m", "messages": []}),
+                Some("messages"),
+                Some("empty_array"),
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "boss", "content": "x"}]}),
+                Some("messages[0].role"),
+                Some("invalid_value"),
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user"}]}),
+                Some("messages[0].content"),
+                Some("missing_required_parameter"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "temperature": 2.5}),
+                Some("temperature"),
+                Some("decimal_above_max_value"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "temperature": -0.1}),
+                Some("temperature"),
+                Some("decimal_below_min_value"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "temperature": "hot"}),
+                Some("temperature"),
+                Some("invalid_type"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "n": 0}),
+                Some("n"),
+                Some("integer_below_min_value"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "max_tokens": -3}),
+                Some("max_tokens"),
+                Some("integer_below_min_value"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "stream_options": {"include_usage": true}}),
+                Some("stream_options"),
+                Some("invalid_value"),
+            ),
+            (
+                json!({"model": "m", "messages": user, "tools": [{"type": "function", "function": {}}]}),
+                Some("tools[0].function.name"),
+                Some("missing_required_parameter"),
+            ),
+        ];
+        for (body, param, code) in cases {
+            let error = rejection(body.clone());
+            assert_eq!(error.status, http::StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(error.param.as_deref(), param, "{body}");
+            assert_eq!(error.code.as_deref(), code, "{body}");
+        }
+    }
+
+    #[test]
+    fn caps_with_the_smaller_token_limit() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9, "max_completion_tokens": 4});
+        assert_eq!(validate_chat(&body).unwrap().max_tokens, Some(4));
+    }
+}
