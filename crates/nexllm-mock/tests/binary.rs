@@ -1,0 +1,61 @@
+//! The `nexllm-mock` binary prints its base URL and serves until stopped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail the test loudly
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use common::{CHAT, RawRequest, chat_body};
+use serde_json::json;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_nexllm-mock");
+
+#[tokio::test]
+async fn prints_its_base_url_and_serves() {
+    let mut child = Command::new(BINARY)
+        .args(["--port", "0", "--api-key", "sk-bin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut first_line = String::new();
+    BufReader::new(stdout).read_line(&mut first_line).unwrap();
+    let base_url = first_line.trim_end();
+    let authority = base_url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/v1"))
+        .unwrap_or_else(|| panic!("{base_url}"));
+    let addr: SocketAddr = authority.parse().unwrap();
+    assert!(addr.ip().is_loopback());
+    assert_ne!(addr.port(), 0);
+
+    let body = chat_body("mock-echo", "from the binary", json!({}));
+    let denied = RawRequest::post(CHAT, body.clone()).send(addr).await;
+    assert_eq!(denied.status, 401);
+    let answered = RawRequest::post(CHAT, body)
+        .header("authorization", "Bearer sk-bin")
+        .send(addr)
+        .await;
+    assert_eq!(answered.status, 200);
+    assert_eq!(
+        answered.json()["choices"][0]["message"]["content"],
+        "from the binary"
+    );
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn rejects_unknown_arguments() {
+    let output = Command::new(BINARY).arg("--bogus").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--bogus"));
+    let help = Command::new(BINARY).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--port"));
+}
