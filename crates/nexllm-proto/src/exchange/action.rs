@@ -1,0 +1,98 @@
+//! What an [`Exchange`](super::Exchange) asks its transport to do next.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::types::{ChatCompletion, ChatCompletionChunk, ModelList};
+
+/// Identifies one HTTP attempt of an exchange (1 for the first, 2 for the first retry, …).
+///
+/// Every input names the attempt it is about; inputs about an attempt the
+/// exchange has already abandoned are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(pub(crate) u32);
+
+impl AttemptId {
+    /// The attempt number, starting at 1.
+    pub fn number(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "attempt {}", self.0)
+    }
+}
+
+/// The next thing the transport must do. Returned by [`Exchange::poll`](super::Exchange::poll).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "chunks are the hot path: boxing them would add an allocation per chunk")]
+pub enum Action {
+    /// Start a new attempt: send this request. Report what happens with the
+    /// `handle_*` methods, naming `attempt`.
+    Send {
+        /// The attempt this request belongs to.
+        attempt: AttemptId,
+        /// The request to send, body included.
+        request: http::Request<Bytes>,
+    },
+    /// Stop working on this attempt: drop its connection or body. Nothing more
+    /// about it will be listened to.
+    Abandon(AttemptId),
+    /// Hand this chunk to the caller (streaming calls only).
+    Chunk(ChatCompletionChunk),
+    /// Nothing to do until an input arrives or, when `until` is set, until that
+    /// instant passes; then call [`Exchange::handle_timeout`](super::Exchange::handle_timeout).
+    Wait(Wait),
+    /// The call is over. After this, `poll` returns `None`.
+    Done(Result<Outcome, crate::Error>),
+}
+
+/// How long to wait, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// The deadline, or `None` to wait for input with no time limit.
+    pub until: Option<Instant>,
+    /// Which deadline `until` is.
+    pub reason: WaitReason,
+}
+
+impl Wait {
+    /// How long from `now` until the deadline (zero if it has passed), or `None` without one.
+    pub fn duration_from(&self, now: Instant) -> Option<Duration> {
+        self.until.map(|until| until.saturating_duration_since(now))
+    }
+}
+
+/// Why the exchange is waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// Pausing before the next attempt.
+    Backoff,
+    /// Waiting for the response head; the deadline is the first-byte timeout.
+    FirstByte,
+    /// Waiting for more body bytes; the deadline is the idle timeout.
+    Idle,
+    /// Waiting for input; the deadline is the total timeout of the call.
+    Total,
+    /// Waiting for input with no deadline at all.
+    Input,
+}
+
+/// What a successful call produced.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant, reason = "made once per call and moved to the caller; boxing would only add an allocation")]
+pub enum Outcome {
+    /// A non-streaming chat call: the completion.
+    Completion(ChatCompletion),
+    /// A streaming chat call ended properly; every chunk has been handed out
+    /// and [`Exchange::accumulated`](super::Exchange::accumulated) holds the whole completion.
+    StreamEnded,
+    /// A model listing.
+    Models(ModelList),
+}

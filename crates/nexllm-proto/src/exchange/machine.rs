@@ -1,0 +1,709 @@
+//! [`Exchange`]: one logical call (every attempt of it) as a state machine.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use super::action::{Action, AttemptId, Outcome, Wait, WaitReason};
+use super::jitter::Jitter;
+use super::retry::{RetryDecision, decide_retry, status_is_retryable};
+use super::retry_after::server_retry_delay;
+use crate::config::{Config, Limits, Timeouts};
+use crate::error::{Error, LimitError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError};
+use crate::stream::{ChatStreamDecoder, StreamAccumulator};
+use crate::types::{ChatCompletion, ChatCompletionRequest};
+
+/// The header that carries the same key on every attempt of one call, so a
+/// server that supports it can recognise a retry of a request it already ran.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// The header that tells the server which retry this is (`0` on the first attempt).
+pub const RETRY_COUNT_HEADER: &str = "x-nexllm-retry-count";
+
+/// What the call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Chat,
+    ChatStream,
+    ListModels,
+}
+
+/// The request every attempt sends (rebuilt per attempt: `http::Request` is not `Clone`).
+#[derive(Debug)]
+struct RequestTemplate {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Debug)]
+enum State {
+    /// The next poll sends a new attempt.
+    Ready,
+    /// Sent; waiting for the response head.
+    AwaitingHead {
+        attempt: AttemptId,
+        sent_at: Instant,
+    },
+    /// Reading a whole body: a non-streaming answer, or an error body.
+    ReadingBody {
+        attempt: AttemptId,
+        status: StatusCode,
+        body: Vec<u8>,
+        last_read: Instant,
+    },
+    /// Reading a successful event stream.
+    Streaming {
+        attempt: AttemptId,
+        decoder: Box<ChatStreamDecoder>,
+        last_read: Instant,
+        body_ended: bool,
+        decoder_finished: bool,
+    },
+    /// `[DONE]` was seen; reading the rest of the body so the connection can
+    /// be reused (as the official SDKs do). Its end, or its idle deadline, ends the call.
+    Draining {
+        attempt: AttemptId,
+        last_read: Instant,
+    },
+    /// Pausing before the next attempt.
+    Backoff { until: Instant },
+    /// `Done` has been queued.
+    Finished,
+}
+
+/// One logical API call, all attempts included, as a deterministic state machine.
+///
+/// Create it with [`Exchange::chat`] or [`Exchange::list_models`], then drive it:
+/// after creating it and after every `handle_*` input, call [`poll`](Self::poll)
+/// until it returns [`Action::Wait`] (or `None` once the call is over), doing
+/// what each action says. See the [module docs](super) for the full loop.
+#[derive(Debug)]
+pub struct Exchange {
+    operation: Operation,
+    template: RequestTemplate,
+    max_retries: u32,
+    timeouts: Timeouts,
+    limits: Limits,
+    started: Instant,
+    wall_clock_at_start: Option<SystemTime>,
+    total_deadline: Option<Instant>,
+    jitter: Jitter,
+    idempotency_key: Option<HeaderValue>,
+    attempts: u32,
+    state: State,
+    queue: VecDeque<Action>,
+    done_taken: bool,
+    accumulator: Option<StreamAccumulator>,
+    chunks_delivered: u64,
+    response_status: Option<StatusCode>,
+    response_headers: Option<HeaderMap>,
+    /// The latest instant any input carried.
+    now: Instant,
+}
+
+impl Exchange {
+    /// A chat call. Streaming when `request.stream == Some(true)`.
+    ///
+    /// The request is validated and encoded here, so an invalid request fails
+    /// before any I/O. `now` is the start of the call (the total deadline counts
+    /// from it); `seed` drives backoff jitter and the idempotency key.
+    pub fn chat(
+        config: &Config,
+        request: &ChatCompletionRequest,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        let http_request = crate::encode::chat_request(config, request)?;
+        let operation = if request.stream == Some(true) {
+            Operation::ChatStream
+        } else {
+            Operation::Chat
+        };
+        Ok(Self::new(operation, http_request, config, now, seed))
+    }
+
+    /// A `GET /models` call.
+    pub fn list_models(config: &Config, now: Instant, seed: u64) -> Result<Self, Error> {
+        let http_request = crate::encode::models_request(config)?;
+        Ok(Self::new(
+            Operation::ListModels,
+            http_request,
+            config,
+            now,
+            seed,
+        ))
+    }
+
+    /// Tells the exchange the wall-clock time that corresponds to the `now` it
+    /// was created with. Without it, a `Retry-After` given as an HTTP date is
+    /// ignored (delta-seconds and `retry-after-ms` work regardless).
+    #[must_use]
+    pub fn with_wall_clock(mut self, wall_clock_now: SystemTime) -> Self {
+        self.wall_clock_at_start = Some(wall_clock_now);
+        self
+    }
+
+    fn new(
+        operation: Operation,
+        request: http::Request<Bytes>,
+        config: &Config,
+        now: Instant,
+        seed: u64,
+    ) -> Self {
+        let (parts, body) = request.into_parts();
+        let mut jitter = Jitter::new(seed);
+        let idempotency_key = (parts.method == Method::POST).then(|| {
+            let key = format!(
+                "nexllm-{:016x}{:016x}",
+                jitter.next_u64(),
+                jitter.next_u64()
+            );
+            HeaderValue::from_str(&key).unwrap_or(HeaderValue::from_static("nexllm"))
+        });
+        let timeouts = config.timeouts;
+        Exchange {
+            operation,
+            template: RequestTemplate {
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
+            },
+            max_retries: config.max_retries,
+            timeouts,
+            limits: config.limits,
+            started: now,
+            wall_clock_at_start: None,
+            total_deadline: timeouts.total.and_then(|t| now.checked_add(t)),
+            jitter,
+            idempotency_key,
+            attempts: 0,
+            state: State::Ready,
+            queue: VecDeque::new(),
+            done_taken: false,
+            accumulator: (operation == Operation::ChatStream).then(StreamAccumulator::new),
+            chunks_delivered: 0,
+            response_status: None,
+            response_headers: None,
+            now,
+        }
+    }
+
+    // ----- getters -----
+
+    /// Whether this is a streaming call.
+    pub fn is_streaming(&self) -> bool {
+        self.operation == Operation::ChatStream
+    }
+
+    /// How many attempts have been sent so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The attempt in flight, if one is.
+    pub fn current_attempt(&self) -> Option<AttemptId> {
+        match &self.state {
+            State::AwaitingHead { attempt, .. }
+            | State::ReadingBody { attempt, .. }
+            | State::Streaming { attempt, .. }
+            | State::Draining { attempt, .. } => Some(*attempt),
+            State::Ready | State::Backoff { .. } | State::Finished => None,
+        }
+    }
+
+    /// The status of the latest response head.
+    pub fn response_status(&self) -> Option<StatusCode> {
+        self.response_status
+    }
+
+    /// The headers of the latest response (request id, `x-ratelimit-*`, …).
+    pub fn response_headers(&self) -> Option<&HeaderMap> {
+        self.response_headers.as_ref()
+    }
+
+    /// The request id of the latest response (`x-request-id` or a gateway's equivalent).
+    pub fn request_id(&self) -> Option<&str> {
+        self.response_headers
+            .as_ref()
+            .and_then(crate::decode::request_id)
+    }
+
+    /// The idempotency key sent with every attempt (POST calls only).
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency_key.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// For a streaming call, the completion assembled from every chunk handed
+    /// out so far: after an error too, so nothing received is lost.
+    pub fn accumulated(&self) -> Option<&ChatCompletion> {
+        self.accumulator.as_ref().map(StreamAccumulator::completion)
+    }
+
+    /// How many chunks have been handed to the caller.
+    pub fn chunks_delivered(&self) -> u64 {
+        self.chunks_delivered
+    }
+
+    /// When the call started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    // ----- inputs -----
+
+    /// The response head of `attempt` arrived.
+    pub fn handle_head(
+        &mut self,
+        attempt: AttemptId,
+        status: StatusCode,
+        headers: HeaderMap,
+        now: Instant,
+    ) {
+        self.observe(now);
+        if !matches!(self.state, State::AwaitingHead { attempt: a, .. } if a == attempt) {
+            return;
+        }
+        self.response_status = Some(status);
+        self.response_headers = Some(headers);
+        self.state = if status.is_success() && self.operation == Operation::ChatStream {
+            State::Streaming {
+                attempt,
+                decoder: Box::new(ChatStreamDecoder::with_max_event_bytes(
+                    self.limits.max_event_bytes,
+                )),
+                last_read: now,
+                body_ended: false,
+                decoder_finished: false,
+            }
+        } else {
+            State::ReadingBody {
+                attempt,
+                status,
+                body: Vec::new(),
+                last_read: now,
+            }
+        };
+    }
+
+    /// Body bytes of `attempt` arrived.
+    pub fn handle_body(&mut self, attempt: AttemptId, bytes: &[u8], now: Instant) {
+        self.observe(now);
+        let limit = self.limits.max_body_bytes;
+        match &mut self.state {
+            State::ReadingBody {
+                attempt: a,
+                body,
+                last_read,
+                ..
+            } if *a == attempt => {
+                *last_read = now;
+                if body.len().saturating_add(bytes.len()) > limit {
+                    let attempt = *a;
+                    self.queue.push_back(Action::Abandon(attempt));
+                    let error = Error::LimitExceeded(LimitError::new("response body", limit));
+                    self.fail_final(error);
+                } else {
+                    body.extend_from_slice(bytes);
+                }
+            }
+            State::Streaming {
+                attempt: a,
+                decoder,
+                last_read,
+                ..
+            } if *a == attempt => {
+                *last_read = now;
+                decoder.feed(bytes);
+            }
+            State::Draining {
+                attempt: a,
+                last_read,
+            } if *a == attempt => *last_read = now,
+            _ => {}
+        }
+    }
+
+    /// The body of `attempt` ended cleanly.
+    pub fn handle_end(&mut self, attempt: AttemptId, now: Instant) {
+        self.observe(now);
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::ReadingBody {
+                attempt: a,
+                status,
+                body,
+                ..
+            } if a == attempt => {
+                self.on_complete_body(status, &body, now);
+            }
+            State::Streaming {
+                attempt: a,
+                decoder,
+                last_read,
+                decoder_finished,
+                ..
+            } if a == attempt => {
+                self.state = State::Streaming {
+                    attempt: a,
+                    decoder,
+                    last_read,
+                    body_ended: true,
+                    decoder_finished,
+                };
+            }
+            State::Draining { attempt: a, .. } if a == attempt => {
+                self.finish(Ok(Outcome::StreamEnded))
+            }
+            other => self.state = other,
+        }
+    }
+
+    /// `attempt` failed in the transport (connect, TLS, reset, I/O).
+    pub fn handle_transport_error(
+        &mut self,
+        attempt: AttemptId,
+        error: TransportError,
+        now: Instant,
+    ) {
+        self.observe(now);
+        self.on_attempt_failure(attempt, Error::Transport(error), now);
+    }
+
+    /// The transport's connector gave up connecting for `attempt` after the
+    /// configured connect timeout.
+    pub fn handle_connect_timeout(&mut self, attempt: AttemptId, now: Instant) {
+        self.observe(now);
+        let error = Error::Timeout(TimeoutError::new(
+            TimeoutKind::Connect,
+            self.timeouts.connect,
+        ));
+        self.on_attempt_failure(attempt, error, now);
+    }
+
+    /// A deadline given by [`Action::Wait`] may have passed. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        if matches!(self.state, State::Finished) {
+            return;
+        }
+        if let Some(deadline) = self.total_deadline {
+            if now >= deadline {
+                if let Some(attempt) = self.current_attempt() {
+                    self.queue.push_back(Action::Abandon(attempt));
+                }
+                let total = self.timeouts.total.unwrap_or_default();
+                self.fail_final(Error::Timeout(TimeoutError::new(TimeoutKind::Total, total)));
+                return;
+            }
+        }
+        match &self.state {
+            State::Backoff { until } if now >= *until => self.state = State::Ready,
+            State::AwaitingHead { attempt, sent_at } => {
+                if let Some(limit) = self.timeouts.first_byte {
+                    if now >= deadline_after(*sent_at, limit) {
+                        let attempt = *attempt;
+                        let error =
+                            Error::Timeout(TimeoutError::new(TimeoutKind::FirstByte, limit));
+                        self.on_attempt_failure(attempt, error, now);
+                    }
+                }
+            }
+            State::ReadingBody {
+                attempt, last_read, ..
+            }
+            | State::Streaming {
+                attempt, last_read, ..
+            } => {
+                if let Some(limit) = self.timeouts.idle {
+                    if now >= deadline_after(*last_read, limit) {
+                        let attempt = *attempt;
+                        let error = Error::Timeout(TimeoutError::new(TimeoutKind::Idle, limit));
+                        self.on_attempt_failure(attempt, error, now);
+                    }
+                }
+            }
+            State::Draining { attempt, last_read } => {
+                if let Some(limit) = self.timeouts.idle {
+                    if now >= deadline_after(*last_read, limit) {
+                        // The answer is complete; only the tail of the body is missing.
+                        self.queue.push_back(Action::Abandon(*attempt));
+                        self.finish(Ok(Outcome::StreamEnded));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The caller gave up on the call. The attempt in flight is abandoned and
+    /// the call ends with [`Error::Cancelled`].
+    pub fn cancel(&mut self, now: Instant) {
+        self.observe(now);
+        if matches!(self.state, State::Finished) {
+            return;
+        }
+        if let Some(attempt) = self.current_attempt() {
+            self.queue.push_back(Action::Abandon(attempt));
+        }
+        self.finish(Err(Error::Cancelled));
+    }
+
+    // ----- output -----
+
+    /// The next action. Call after creating the exchange and after every input,
+    /// until it returns [`Action::Wait`]; `None` once [`Action::Done`] has been returned.
+    pub fn poll(&mut self) -> Option<Action> {
+        if let Some(action) = self.queue.pop_front() {
+            if matches!(action, Action::Done(_)) {
+                self.done_taken = true;
+            }
+            return Some(action);
+        }
+        if self.done_taken {
+            return None;
+        }
+        match &mut self.state {
+            State::Ready => Some(self.send_attempt()),
+            State::Streaming { .. } => self.poll_stream(),
+            _ => Some(Action::Wait(self.next_wait())),
+        }
+    }
+
+    fn send_attempt(&mut self) -> Action {
+        self.attempts += 1;
+        let attempt = AttemptId(self.attempts);
+        let mut request = http::Request::new(self.template.body.clone());
+        *request.method_mut() = self.template.method.clone();
+        *request.uri_mut() = self.template.uri.clone();
+        *request.headers_mut() = self.template.headers.clone();
+        if let Some(key) = &self.idempotency_key {
+            request
+                .headers_mut()
+                .insert(HeaderName::from_static(IDEMPOTENCY_KEY_HEADER), key.clone());
+        }
+        request.headers_mut().insert(
+            HeaderName::from_static(RETRY_COUNT_HEADER),
+            HeaderValue::from(self.attempts - 1),
+        );
+        // The send instant is the instant of the input that led here; deadlines
+        // count from it. (`poll` takes no time: the last known time is kept.)
+        let sent_at = self.now;
+        self.state = State::AwaitingHead { attempt, sent_at };
+        Action::Send { attempt, request }
+    }
+
+    fn poll_stream(&mut self) -> Option<Action> {
+        loop {
+            let State::Streaming {
+                decoder,
+                body_ended,
+                decoder_finished,
+                attempt,
+                last_read,
+            } = &mut self.state
+            else {
+                return Some(Action::Wait(self.next_wait()));
+            };
+            match decoder.next_chunk() {
+                Ok(Some(chunk)) => {
+                    if let Some(acc) = &mut self.accumulator {
+                        acc.push(&chunk);
+                    }
+                    self.chunks_delivered += 1;
+                    return Some(Action::Chunk(chunk));
+                }
+                Err(error) => {
+                    let attempt = *attempt;
+                    self.queue.push_back(Action::Abandon(attempt));
+                    self.fail_final(error);
+                    return self.poll();
+                }
+                Ok(None) => {}
+            }
+            if *decoder_finished {
+                self.finish(Ok(Outcome::StreamEnded));
+                return self.poll();
+            }
+            if decoder.saw_done() {
+                if *body_ended {
+                    self.finish(Ok(Outcome::StreamEnded));
+                } else {
+                    self.state = State::Draining {
+                        attempt: *attempt,
+                        last_read: *last_read,
+                    };
+                }
+                return self.poll();
+            }
+            if !*body_ended {
+                return Some(Action::Wait(self.next_wait()));
+            }
+            *decoder_finished = true;
+            if let Err(error) = decoder.finish() {
+                let attempt = *attempt;
+                let last_read = *last_read;
+                let cut_before_anything = matches!(&error, Error::Stream(e) if e.kind == StreamErrorKind::Truncated)
+                    && self.chunks_delivered == 0;
+                if cut_before_anything {
+                    // Nothing reached the caller: as good as a dropped connection, so retry.
+                    self.on_attempt_failure(attempt, error, last_read);
+                } else {
+                    self.fail_final(error);
+                }
+                return self.poll();
+            }
+        }
+    }
+
+    fn next_wait(&self) -> Wait {
+        let mut wait = Wait {
+            until: self.total_deadline,
+            reason: if self.total_deadline.is_some() {
+                WaitReason::Total
+            } else {
+                WaitReason::Input
+            },
+        };
+        let mut consider = |until: Instant, reason: WaitReason| {
+            if wait.until.is_none_or(|current| until < current) {
+                wait = Wait {
+                    until: Some(until),
+                    reason,
+                };
+            }
+        };
+        match &self.state {
+            State::Backoff { until } => consider(*until, WaitReason::Backoff),
+            State::AwaitingHead { sent_at, .. } => {
+                if let Some(limit) = self.timeouts.first_byte {
+                    consider(deadline_after(*sent_at, limit), WaitReason::FirstByte);
+                }
+            }
+            State::ReadingBody { last_read, .. }
+            | State::Streaming { last_read, .. }
+            | State::Draining { last_read, .. } => {
+                if let Some(limit) = self.timeouts.idle {
+                    consider(deadline_after(*last_read, limit), WaitReason::Idle);
+                }
+            }
+            State::Ready | State::Finished => {}
+        }
+        wait
+    }
+
+    // ----- decisions -----
+
+    fn on_complete_body(&mut self, status: StatusCode, body: &[u8], now: Instant) {
+        let headers = self.response_headers.clone().unwrap_or_default();
+        if status.is_success() {
+            let result = match self.operation {
+                Operation::ListModels => {
+                    crate::decode::models(status, &headers, body).map(Outcome::Models)
+                }
+                // A streaming request answered 2xx is read as a stream; this is a plain chat.
+                Operation::Chat | Operation::ChatStream => {
+                    crate::decode::chat_completion(status, &headers, body).map(Outcome::Completion)
+                }
+            };
+            match result {
+                Ok(outcome) => self.finish(Ok(outcome)),
+                Err(error) => self.fail_final(error),
+            }
+            return;
+        }
+        let mut api_error = crate::decode::api_error(status, &headers, body);
+        let wall_clock = self
+            .wall_clock_at_start
+            .and_then(|w| w.checked_add(now.saturating_duration_since(self.started)));
+        api_error.retry_after = server_retry_delay(&headers, wall_clock);
+        if api_error.request_id.is_none() {
+            api_error.request_id = crate::decode::request_id(&headers).map(str::to_owned);
+        }
+        let retryable = status_is_retryable(status, &headers, Some(&api_error));
+        let server_delay = api_error.retry_after;
+        let error = Error::Api(api_error);
+        if retryable {
+            self.retry_or_fail(error, server_delay, now);
+        } else {
+            self.fail_final(error);
+        }
+    }
+
+    /// A failure of the attempt itself (transport, timeout): retried unless a
+    /// chunk has already reached the caller.
+    fn on_attempt_failure(&mut self, attempt: AttemptId, error: Error, now: Instant) {
+        if self.current_attempt() != Some(attempt) {
+            return; // stale: that attempt was abandoned already
+        }
+        if let State::Draining { .. } = self.state {
+            // [DONE] was seen: the answer is whole; a broken tail changes nothing.
+            self.finish(Ok(Outcome::StreamEnded));
+            return;
+        }
+        self.queue.push_back(Action::Abandon(attempt));
+        if self.chunks_delivered > 0 {
+            self.fail_final(error);
+        } else {
+            self.retry_or_fail(error, None, now);
+        }
+    }
+
+    fn retry_or_fail(&mut self, error: Error, server_delay: Option<Duration>, now: Instant) {
+        let retries_done = self.attempts.saturating_sub(1);
+        match decide_retry(
+            retries_done,
+            self.max_retries,
+            server_delay,
+            self.limits.max_retry_after,
+            &mut self.jitter,
+        ) {
+            RetryDecision::OutOfRetries | RetryDecision::DelayTooLong(_) => self.fail_final(error),
+            RetryDecision::RetryAfter(delay) => {
+                let until = deadline_after(now, delay);
+                if self
+                    .total_deadline
+                    .is_some_and(|deadline| until >= deadline)
+                {
+                    // Waiting would pass the total deadline: fail now with the real reason.
+                    self.fail_final(error);
+                } else if delay.is_zero() {
+                    self.state = State::Ready;
+                } else {
+                    self.state = State::Backoff { until };
+                }
+            }
+        }
+    }
+
+    fn fail_final(&mut self, error: Error) {
+        let error = error
+            .with_request_id(self.request_id())
+            .with_attempts(self.attempts);
+        self.finish(Err(error));
+    }
+
+    fn finish(&mut self, result: Result<Outcome, Error>) {
+        self.state = State::Finished;
+        self.queue.push_back(Action::Done(result));
+    }
+
+    /// Records the time an input carried (time never goes backwards here).
+    fn observe(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+}
+
+fn deadline_after(start: Instant, duration: Duration) -> Instant {
+    // An absurd duration saturates to "a year away" rather than overflowing.
+    start
+        .checked_add(duration)
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(start)
+}

@@ -1,0 +1,230 @@
+//! [`StreamAccumulator`]: chunks assembled into the [`ChatCompletion`] they add up to.
+
+use serde_json::Value;
+
+use crate::types::{
+    ChatCompletion, ChatCompletionChunk, Choice, Delta, Logprobs, ToolCall, ToolCallDelta,
+};
+
+/// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
+///
+/// The completion assembled so far is available at any moment
+/// ([`completion`](Self::completion)), so a stream that fails midway loses
+/// nothing already received.
+///
+/// Per choice (several may be interleaved): content and refusal are
+/// concatenated; the role is taken once; string fields the server adds to the
+/// delta (such as `reasoning_content`) are concatenated too, other values are
+/// replaced; tool calls are assembled by index, with id, type and name from
+/// their first fragment and argument fragments joined in order (a fragment
+/// without an index continues the current call unless it carries a new id);
+/// the finish reason is kept. The last non-null usage wins. `id`, `model`,
+/// `created`, `system_fingerprint` and `service_tier` come from the chunks.
+#[derive(Debug, Clone, Default)]
+pub struct StreamAccumulator {
+    completion: ChatCompletion,
+    /// Per choice, in the order of `completion.choices`.
+    states: Vec<ChoiceState>,
+    chunks: u64,
+}
+
+impl StreamAccumulator {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        StreamAccumulator {
+            completion: ChatCompletion {
+                object: "chat.completion".to_owned(),
+                ..ChatCompletion::default()
+            },
+            states: Vec::new(),
+            chunks: 0,
+        }
+    }
+
+    /// Adds one chunk.
+    pub fn push(&mut self, chunk: &ChatCompletionChunk) {
+        self.chunks += 1;
+        let c = &mut self.completion;
+        if c.id.is_empty() && !chunk.id.is_empty() {
+            c.id.clone_from(&chunk.id);
+        }
+        if !chunk.model.is_empty() && c.model != chunk.model {
+            c.model.clone_from(&chunk.model);
+        }
+        if c.created == 0 {
+            c.created = chunk.created;
+        }
+        if chunk.system_fingerprint.is_some() {
+            c.system_fingerprint.clone_from(&chunk.system_fingerprint);
+        }
+        if chunk.service_tier.is_some() {
+            c.service_tier.clone_from(&chunk.service_tier);
+        }
+        if chunk.usage.is_some() {
+            c.usage.clone_from(&chunk.usage);
+        }
+        for choice in &chunk.choices {
+            let slot = self.choice_slot(choice.index);
+            let target = &mut self.completion.choices[slot];
+            if choice.finish_reason.is_some() {
+                target.finish_reason.clone_from(&choice.finish_reason);
+            }
+            if let Some(logprobs) = &choice.logprobs {
+                merge_logprobs(&mut target.logprobs, logprobs);
+            }
+            apply_delta(target, &mut self.states[slot], &choice.delta);
+        }
+    }
+
+    /// The completion assembled so far.
+    pub fn completion(&self) -> &ChatCompletion {
+        &self.completion
+    }
+
+    /// The completion assembled so far, by value.
+    pub fn into_completion(self) -> ChatCompletion {
+        self.completion
+    }
+
+    /// How many chunks have been pushed.
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
+    /// The content of the first choice so far (empty when there is none).
+    pub fn text(&self) -> &str {
+        self.completion
+            .choices
+            .first()
+            .and_then(|c| c.message.content.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The position of choice `index`, inserting it in index order if new.
+    fn choice_slot(&mut self, index: u32) -> usize {
+        let choices = &mut self.completion.choices;
+        match choices.binary_search_by_key(&index, |c| c.index) {
+            Ok(slot) => slot,
+            Err(slot) => {
+                choices.insert(
+                    slot,
+                    Choice {
+                        index,
+                        ..Choice::default()
+                    },
+                );
+                self.states.insert(slot, ChoiceState::default());
+                slot
+            }
+        }
+    }
+}
+
+/// What the accumulator remembers about one choice beyond its message.
+#[derive(Debug, Clone, Default)]
+struct ChoiceState {
+    /// The role came from a delta (the first one wins; some servers repeat it).
+    role_seen: bool,
+    /// The stream index of each assembled tool call, in order.
+    tool_call_indices: Vec<Option<u32>>,
+}
+
+fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) {
+    let message = &mut choice.message;
+    if let Some(role) = &delta.role {
+        if !state.role_seen {
+            message.role = role.clone();
+            state.role_seen = true;
+        }
+    }
+    if let Some(text) = &delta.content {
+        message
+            .content
+            .get_or_insert_with(String::new)
+            .push_str(text);
+    }
+    if let Some(text) = &delta.refusal {
+        message
+            .refusal
+            .get_or_insert_with(String::new)
+            .push_str(text);
+    }
+    for (key, value) in &delta.extra {
+        match (message.extra.get_mut(key), value) {
+            (_, Value::Null) => {}
+            (Some(Value::String(existing)), Value::String(more)) => existing.push_str(more),
+            _ => {
+                message.extra.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if let Some(fragments) = &delta.tool_calls {
+        let calls = message.tool_calls.get_or_insert_with(Vec::new);
+        for fragment in fragments {
+            apply_tool_call_fragment(calls, &mut state.tool_call_indices, fragment);
+        }
+    }
+}
+
+fn apply_tool_call_fragment(
+    calls: &mut Vec<ToolCall>,
+    indices: &mut Vec<Option<u32>>,
+    fragment: &ToolCallDelta,
+) {
+    let position = match fragment.index {
+        Some(index) => indices.iter().position(|i| *i == Some(index)),
+        None => {
+            let current = calls.len().checked_sub(1);
+            let new_id = fragment
+                .id
+                .as_deref()
+                .filter(|id| !id.is_empty())
+                .is_some_and(|id| current.is_none_or(|c| calls[c].id != id));
+            if new_id { None } else { current }
+        }
+    };
+    let position = match position {
+        Some(p) => p,
+        None => {
+            calls.push(ToolCall::default());
+            indices.push(fragment.index);
+            calls.len() - 1
+        }
+    };
+    let call = &mut calls[position];
+    if let Some(id) = fragment.id.as_deref().filter(|id| !id.is_empty()) {
+        if call.id.is_empty() {
+            call.id = id.to_owned();
+        }
+    }
+    if let Some(kind) = fragment.r#type.as_deref().filter(|t| !t.is_empty()) {
+        call.r#type = kind.to_owned();
+    }
+    for (key, value) in &fragment.extra {
+        call.extra.insert(key.clone(), value.clone());
+    }
+    if let Some(function) = &fragment.function {
+        if let Some(name) = function.name.as_deref().filter(|n| !n.is_empty()) {
+            if call.function.name.is_empty() {
+                call.function.name = name.to_owned();
+            }
+        }
+        if let Some(arguments) = &function.arguments {
+            call.function.arguments.push_str(arguments);
+        }
+    }
+}
+
+/// Log probabilities arrive per chunk; the completion's are their concatenation.
+fn merge_logprobs(target: &mut Option<Logprobs>, more: &Logprobs) {
+    let target = target.get_or_insert_with(Logprobs::default);
+    if let Some(tokens) = &more.content {
+        target.content.get_or_insert_with(Vec::new).extend(tokens.iter().cloned());
+    }
+    if let Some(tokens) = &more.refusal {
+        target.refusal.get_or_insert_with(Vec::new).extend(tokens.iter().cloned());
+    }
+    for (key, value) in &more.extra {
+        target.extra.insert(key.clone(), value.clone());
+    }
+}

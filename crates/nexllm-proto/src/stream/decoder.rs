@@ -1,0 +1,531 @@
+//! [`ChatStreamDecoder`]: the SSE body of a streaming chat call, turned into chunks.
+
+use std::collections::VecDeque;
+
+use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEvent};
+use crate::types::{ChatCompletionChunk, FinishReason};
+
+use super::json_fallback;
+
+/// Bytes of a streaming response body in, [`ChatCompletionChunk`]s out.
+///
+/// - `data: [DONE]` ends the stream; anything after it is ignored.
+/// - Comments and keep-alives (`: OPENROUTER PROCESSING`, empty `data:`) are skipped.
+/// - An error object in the data (`{"error": {...}}`, vLLM's
+///   `{"object": "error", ...}`), an `event: error`, or a chunk with
+///   `finish_reason: "error"` and an error field becomes an [`Error::Api`].
+/// - A chunk that does not parse is an [`Error::Decode`] quoting it.
+/// - A body that is JSON instead of an event stream (some gateways answer a
+///   streaming request with a plain error body, or ignore `stream: true`) is
+///   read whole: an error body gives that error, a completion gives chunks.
+/// - [`finish`](Self::finish) at the end of the body is an error when the body
+///   ended before `[DONE]` and not every choice has a finish reason: a
+///   truncated answer never looks complete.
+///
+/// After an error the decoder is spent: it returns no more chunks.
+#[derive(Debug)]
+pub struct ChatStreamDecoder {
+    sse: SseDecoder,
+    mode: Mode,
+    /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
+    queue: VecDeque<ChatCompletionChunk>,
+    /// `(choice index, has a finish reason)` for every choice seen.
+    choices: Vec<(u32, bool)>,
+    chunks: u64,
+    saw_done: bool,
+    finished: bool,
+    failed: bool,
+    max_body_bytes: usize,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// Nothing but whitespace seen yet: is this SSE or JSON?
+    Sniffing(Vec<u8>),
+    Sse,
+    Json(Vec<u8>),
+}
+
+/// Whitespace (and a BOM) before the first meaningful byte; more than this
+/// and we stop sniffing and treat the body as SSE.
+const MAX_SNIFF_BYTES: usize = 4096;
+
+impl Default for ChatStreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChatStreamDecoder {
+    /// A decoder with the default limit (16 MiB) on one event.
+    pub fn new() -> Self {
+        Self::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES)
+    }
+
+    /// A decoder that fails with [`Error::LimitExceeded`] when one SSE event
+    /// (or a JSON body) grows past `limit` bytes.
+    pub fn with_max_event_bytes(limit: usize) -> Self {
+        ChatStreamDecoder {
+            sse: SseDecoder::with_max_event_bytes(limit),
+            mode: Mode::Sniffing(Vec::new()),
+            queue: VecDeque::new(),
+            choices: Vec::new(),
+            chunks: 0,
+            saw_done: false,
+            finished: false,
+            failed: false,
+            max_body_bytes: limit,
+        }
+    }
+
+    /// Feeds the next bytes of the body, split anywhere.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.finished || self.failed {
+            return;
+        }
+        match &mut self.mode {
+            Mode::Sse => self.sse.feed(bytes),
+            Mode::Json(body) => extend_bounded(body, bytes, self.max_body_bytes),
+            Mode::Sniffing(seen) => {
+                seen.extend_from_slice(bytes);
+                match sniff(seen) {
+                    Sniff::Undecided if seen.len() <= MAX_SNIFF_BYTES => {}
+                    Sniff::Json => {
+                        let seen = std::mem::take(seen);
+                        let mut body = Vec::new();
+                        extend_bounded(&mut body, &seen, self.max_body_bytes);
+                        self.mode = Mode::Json(body);
+                    }
+                    Sniff::Sse | Sniff::Undecided => {
+                        let seen = std::mem::take(seen);
+                        self.mode = Mode::Sse;
+                        self.sse.feed(&seen);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next complete chunk, `Ok(None)` when more bytes are needed (or the
+    /// stream is over), or the error the stream carried.
+    pub fn next_chunk(&mut self) -> Result<Option<ChatCompletionChunk>, Error> {
+        if let Some(chunk) = self.queue.pop_front() {
+            return Ok(Some(chunk));
+        }
+        if self.failed || self.saw_done || !matches!(self.mode, Mode::Sse) {
+            return Ok(None);
+        }
+        loop {
+            let event = match self.sse.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.fail(e)),
+            };
+            match self.on_event(event) {
+                Ok(Some(chunk)) => return Ok(Some(chunk)),
+                Ok(None) if self.saw_done => return Ok(None),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+
+    /// Marks the end of the body. Decodes what remains (take it with
+    /// [`next_chunk`](Self::next_chunk)), then says whether the stream ended
+    /// properly: `Err` with [`StreamErrorKind::Truncated`] when it was cut
+    /// short, or the error a JSON body carried.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        if self.failed {
+            return Ok(());
+        }
+        if let Mode::Sniffing(seen) = &mut self.mode {
+            let seen = std::mem::take(seen);
+            self.mode = Mode::Sse;
+            self.sse.feed(&seen);
+        }
+        match std::mem::replace(&mut self.mode, Mode::Sse) {
+            Mode::Json(body) => return self.finish_json(&body),
+            Mode::Sse | Mode::Sniffing(_) => {}
+        }
+        self.sse.finish();
+        // Events still buffered become queued chunks, in order; an error among them
+        // comes after the chunks before it.
+        while !self.saw_done {
+            let event = match self.sse.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            };
+            match self.on_event(event) {
+                Ok(Some(chunk)) => self.queue.push_back(chunk),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        if self.saw_done || (self.chunks > 0 && self.choices.iter().all(|&(_, done)| done)) {
+            return Ok(());
+        }
+        let message = if self.chunks == 0 {
+            "the stream ended before any chunk arrived".to_owned()
+        } else {
+            format!(
+                "the stream was cut short after {} chunk{} (no [DONE] and no finish reason)",
+                self.chunks,
+                if self.chunks == 1 { "" } else { "s" }
+            )
+        };
+        Err(self.fail(Error::Stream(StreamError::new(
+            StreamErrorKind::Truncated,
+            message,
+            self.chunks,
+        ))))
+    }
+
+    /// Whether `data: [DONE]` has been seen.
+    pub fn saw_done(&self) -> bool {
+        self.saw_done
+    }
+
+    /// How many chunks have been decoded so far.
+    pub fn chunks_decoded(&self) -> u64 {
+        self.chunks
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.failed = true;
+        self.queue.clear();
+        e
+    }
+
+    fn on_event(&mut self, event: SseEvent) -> Result<Option<ChatCompletionChunk>, Error> {
+        let data = event.data().trim();
+        if event.event_type() == "error" {
+            return Err(error_event(data));
+        }
+        if data.is_empty() {
+            return Ok(None);
+        }
+        if data == "[DONE]" {
+            self.saw_done = true;
+            return Ok(None);
+        }
+        let chunk: ChatCompletionChunk = serde_json::from_str(data).map_err(|e| {
+            Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
+        })?;
+        if let Some(error) = chunk_error(&chunk) {
+            return Err(Error::Api(error));
+        }
+        self.record(&chunk);
+        Ok(Some(chunk))
+    }
+
+    fn record(&mut self, chunk: &ChatCompletionChunk) {
+        self.chunks += 1;
+        for choice in &chunk.choices {
+            let finished = choice.finish_reason.is_some();
+            match self
+                .choices
+                .iter_mut()
+                .find(|(index, _)| *index == choice.index)
+            {
+                Some(entry) => entry.1 |= finished,
+                None => self.choices.push((choice.index, finished)),
+            }
+        }
+    }
+
+    fn finish_json(&mut self, body: &[u8]) -> Result<(), Error> {
+        if body.len() >= self.max_body_bytes {
+            return Err(self.fail(Error::LimitExceeded(LimitError::new(
+                "JSON body of a stream",
+                self.max_body_bytes,
+            ))));
+        }
+        match json_fallback::chunks_from_json_body(body) {
+            Ok(chunks) => {
+                for chunk in &chunks {
+                    self.record(chunk);
+                }
+                self.saw_done = true;
+                self.queue.extend(chunks);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+enum Sniff {
+    Undecided,
+    Sse,
+    Json,
+}
+
+fn sniff(seen: &[u8]) -> Sniff {
+    let rest = seen
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(seen);
+    // A BOM split across feeds: wait for the rest of it.
+    if rest.len() == seen.len() && !seen.is_empty() && b"\xEF\xBB\xBF".starts_with(seen) {
+        return Sniff::Undecided;
+    }
+    match rest.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Sniff::Undecided,
+        Some(b'{' | b'[') => Sniff::Json,
+        Some(_) => Sniff::Sse,
+    }
+}
+
+/// Appends without growing past `limit` (+1, so that the overflow is detectable).
+fn extend_bounded(body: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+    let room = limit.saturating_add(1).saturating_sub(body.len());
+    body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+/// The error carried by an `event: error`, whatever its data looks like.
+fn error_event(data: &str) -> Error {
+    let parsed = serde_json::from_str::<serde_json::Value>(data).ok();
+    let mut error = parsed
+        .as_ref()
+        .and_then(crate::decode::error_from_value)
+        .unwrap_or_else(|| {
+            let message = if data.is_empty() {
+                "the server sent an error event".to_owned()
+            } else {
+                crate::error::excerpt(data)
+            };
+            ApiError::new(None, message)
+        });
+    error.raw_body = crate::error::excerpt(data);
+    Error::Api(error)
+}
+
+/// An error carried inside something that parsed as a chunk: a top-level
+/// `error` field, vLLM's `"object": "error"`, or `finish_reason: "error"`
+/// with an error field on the choice.
+fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
+    let top_level = chunk.extra.contains_key("error") || chunk.object == "error";
+    if top_level {
+        let mut object = chunk.extra.clone();
+        if chunk.object == "error" {
+            object.insert("object".into(), "error".into());
+        }
+        let value = serde_json::Value::Object(object);
+        return Some(
+            crate::decode::error_from_value(&value)
+                .unwrap_or_else(|| ApiError::new(None, "the server sent an error in the stream")),
+        );
+    }
+    for choice in &chunk.choices {
+        let errored = matches!(&choice.finish_reason, Some(FinishReason::Other(r)) if r == "error");
+        if let Some(value) = choice.extra.get("error").filter(|_| errored) {
+            let wrapped = serde_json::json!({ "error": value });
+            return Some(
+                crate::decode::error_from_value(&wrapped).unwrap_or_else(|| {
+                    ApiError::new(None, "the server ended the choice with an error")
+                }),
+            );
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiErrorKind;
+
+    fn chunk(content: &str, finish: Option<&str>) -> String {
+        let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":{finish}}}]}}\n\n",
+            serde_json::to_string(content).unwrap()
+        )
+    }
+
+    fn run(body: &str) -> (Vec<String>, Result<(), Error>) {
+        let mut d = ChatStreamDecoder::new();
+        d.feed(body.as_bytes());
+        let mut texts = Vec::new();
+        loop {
+            match d.next_chunk() {
+                Ok(Some(c)) => texts.push(
+                    c.choices
+                        .first()
+                        .and_then(|c| c.delta.content.clone())
+                        .unwrap_or_default(),
+                ),
+                Ok(None) => break,
+                Err(e) => return (texts, Err(e)),
+            }
+        }
+        let end = d.finish();
+        while let Ok(Some(c)) = d.next_chunk() {
+            texts.push(
+                c.choices
+                    .first()
+                    .and_then(|c| c.delta.content.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        (texts, end)
+    }
+
+    #[test]
+    fn done_ends_the_stream_and_later_events_are_ignored() {
+        let body = format!(
+            "{}{}data: [DONE]\n\n{}",
+            chunk("a", None),
+            chunk("b", Some("stop")),
+            chunk("late", None)
+        );
+        let (texts, end) = run(&body);
+        assert_eq!(texts, ["a", "b"]);
+        assert!(end.is_ok());
+    }
+
+    #[test]
+    fn keep_alives_and_comments_are_skipped() {
+        let body = format!(
+            ": OPENROUTER PROCESSING\n\ndata:\n\n{}: ping\n\ndata: [DONE]\n\n",
+            chunk("x", Some("stop"))
+        );
+        let (texts, end) = run(&body);
+        assert_eq!(texts, ["x"]);
+        assert!(end.is_ok());
+    }
+
+    #[test]
+    fn truncated_stream_is_an_error() {
+        let (texts, end) = run(&chunk("partial", None));
+        assert_eq!(texts, ["partial"]);
+        match end {
+            Err(Error::Stream(e)) => {
+                assert_eq!(e.kind, StreamErrorKind::Truncated);
+                assert_eq!(e.chunks_received, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // An empty body is truncated too.
+        assert!(matches!(run("").1, Err(Error::Stream(_))));
+        // No [DONE] but every choice finished: complete (some servers omit [DONE]).
+        assert!(run(&chunk("all", Some("stop"))).1.is_ok());
+        // An unterminated last event is discarded, so the answer is still incomplete.
+        let cut = format!("{}data: [DONE]", chunk("a", None));
+        assert!(matches!(run(&cut).1, Err(Error::Stream(_))));
+    }
+
+    #[test]
+    fn error_shapes_in_a_stream() {
+        let cases = [
+            "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\",\"code\":\"500\"}}\n\n",
+            "data: {\"object\":\"error\",\"message\":\"boom\",\"type\":\"BadRequestError\",\"code\":400}\n\n",
+            "event: error\ndata: {\"error\":{\"message\":\"boom\"}}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\",\"error\":{\"message\":\"boom\",\"code\":502}}]}\n\n",
+        ];
+        for case in cases {
+            let body = format!("{}{case}", chunk("before", None));
+            let (texts, end) = run(&body);
+            assert_eq!(texts, ["before"], "{case}");
+            match end {
+                Err(Error::Api(e)) => {
+                    assert!(e.message.contains("boom"), "{case}: {e:?}");
+                    assert_eq!(e.kind, ApiErrorKind::Other);
+                }
+                other => panic!("{case}: {other:?}"),
+            }
+        }
+        // An error event whose data is not JSON still reads well.
+        let (_, end) = run("event: error\ndata: upstream overloaded\n\n");
+        assert!(matches!(end, Err(Error::Api(e)) if e.message == "upstream overloaded"));
+    }
+
+    #[test]
+    fn a_bad_chunk_is_a_decode_error_quoting_it() {
+        let (_, end) = run("data: {\"choices\": [tru\n\n");
+        match end {
+            Err(Error::Decode(e)) => assert!(e.raw.contains("{\"choices\": [tru"), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_chunk_with_empty_choices_passes_through() {
+        let usage = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n";
+        let body = format!("{}{usage}data: [DONE]\n\n", chunk("hi", Some("stop")));
+        let mut d = ChatStreamDecoder::new();
+        d.feed(body.as_bytes());
+        let first = d.next_chunk().unwrap().unwrap();
+        assert_eq!(first.choices.len(), 1);
+        let second = d.next_chunk().unwrap().unwrap();
+        assert!(second.choices.is_empty());
+        assert_eq!(second.usage.unwrap().total_tokens, 5);
+        assert!(d.next_chunk().unwrap().is_none());
+        assert!(d.finish().is_ok());
+    }
+
+    #[test]
+    fn a_json_error_body_for_a_stream_gives_that_error() {
+        let body = "\n {\"error\":{\"message\":\"Invalid model\",\"type\":\"invalid_request_error\",\"code\":\"model_not_found\"}}";
+        let (texts, end) = run(body);
+        assert!(texts.is_empty());
+        match end {
+            Err(Error::Api(e)) => {
+                assert_eq!(e.message, "Invalid model");
+                assert!(e.code_is("model_not_found"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_json_completion_for_a_stream_becomes_chunks() {
+        let body = r#"{"id":"x","object":"chat.completion","created":2,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        let mut d = ChatStreamDecoder::new();
+        for b in body.as_bytes() {
+            d.feed(std::slice::from_ref(b));
+            assert!(d.next_chunk().unwrap().is_none());
+        }
+        d.finish().unwrap();
+        let mut acc = crate::stream::StreamAccumulator::new();
+        while let Some(c) = d.next_chunk().unwrap() {
+            acc.push(&c);
+        }
+        let done = acc.completion();
+        assert_eq!(
+            done.choices[0].message.content.as_deref(),
+            Some("whole answer")
+        );
+        assert_eq!(done.choices[0].finish_reason, Some(FinishReason::Stop));
+        assert_eq!(done.usage.as_ref().map(|u| u.total_tokens), Some(3));
+    }
+
+    #[test]
+    fn an_endless_line_hits_the_limit() {
+        let mut d = ChatStreamDecoder::with_max_event_bytes(1024);
+        d.feed(b"data: ");
+        let mut failed = false;
+        for _ in 0..100 {
+            d.feed(&[b'x'; 100]);
+            if let Err(e) = d.next_chunk() {
+                assert!(matches!(e, Error::LimitExceeded(_)), "{e:?}");
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed);
+    }
+
+    #[test]
+    fn a_huge_json_body_hits_the_limit() {
+        let mut d = ChatStreamDecoder::with_max_event_bytes(64);
+        d.feed(b"{\"error\":\"");
+        d.feed(&[b'x'; 1000]);
+        assert!(matches!(d.finish(), Err(Error::LimitExceeded(_))));
+    }
+}

@@ -1,0 +1,587 @@
+//! Table-driven scenarios of the request lifecycle, on a fake clock, without sockets.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
+use nexllm_proto::types::{ChatCompletionChunk, ChatCompletionRequest, Message};
+use nexllm_proto::{Config, Error, TimeoutKind, TransportError, TransportErrorKind};
+
+const COMPLETION: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+fn chunk_event(content: &str, finish: Option<&str>) -> String {
+    let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+    format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":{finish}}}]}}\n\n",
+        serde_json::to_string(content).unwrap()
+    )
+}
+
+fn error_body(message: &str, code: &str) -> String {
+    format!(r#"{{"error":{{"message":"{message}","type":"error","param":null,"code":"{code}"}}}}"#)
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    h
+}
+
+/// Drives an exchange on a fake clock and records everything it asks for.
+struct Harness {
+    ex: Exchange,
+    now: Instant,
+    start: Instant,
+    sent: Vec<(AttemptId, http::Request<Bytes>, Instant)>,
+    abandoned: Vec<AttemptId>,
+    chunks: Vec<ChatCompletionChunk>,
+    done: Option<Result<Outcome, Error>>,
+    last_wait: Option<Wait>,
+}
+
+impl Harness {
+    fn new(config: Config, stream: bool) -> Self {
+        let start = Instant::now();
+        let request = ChatCompletionRequest::new("m", vec![Message::user("hello")]).stream(stream);
+        let ex = Exchange::chat(&config, &request, start, 7).unwrap();
+        let mut h = Harness {
+            ex,
+            now: start,
+            start,
+            sent: Vec::new(),
+            abandoned: Vec::new(),
+            chunks: Vec::new(),
+            done: None,
+            last_wait: None,
+        };
+        h.drain();
+        h
+    }
+
+    fn drain(&mut self) {
+        for _ in 0..10_000 {
+            match self.ex.poll() {
+                Some(Action::Send { attempt, request }) => {
+                    self.sent.push((attempt, request, self.now))
+                }
+                Some(Action::Abandon(a)) => self.abandoned.push(a),
+                Some(Action::Chunk(c)) => self.chunks.push(c),
+                Some(Action::Wait(w)) => {
+                    if let Some(until) = w.until {
+                        let total = self.start + Duration::from_secs(3600);
+                        assert!(until <= total.max(until), "waits are bounded");
+                    }
+                    self.last_wait = Some(w);
+                    return;
+                }
+                Some(Action::Done(r)) => {
+                    assert!(self.done.is_none(), "Done twice");
+                    self.done = Some(r);
+                }
+                None => {
+                    self.last_wait = None;
+                    return;
+                }
+            }
+        }
+        panic!("the exchange never settled");
+    }
+
+    fn current(&self) -> AttemptId {
+        self.sent.last().expect("something was sent").0
+    }
+
+    fn respond(&mut self, status: u16, hs: &[(&str, &str)], body: &str) {
+        let a = self.current();
+        self.ex.handle_head(
+            a,
+            StatusCode::from_u16(status).unwrap(),
+            headers(hs),
+            self.now,
+        );
+        self.drain();
+        self.ex.handle_body(a, body.as_bytes(), self.now);
+        self.drain();
+        self.ex.handle_end(a, self.now);
+        self.drain();
+    }
+
+    fn head(&mut self, status: u16) {
+        let a = self.current();
+        self.ex.handle_head(
+            a,
+            StatusCode::from_u16(status).unwrap(),
+            HeaderMap::new(),
+            self.now,
+        );
+        self.drain();
+    }
+
+    fn body(&mut self, bytes: &str) {
+        let a = self.current();
+        self.ex.handle_body(a, bytes.as_bytes(), self.now);
+        self.drain();
+    }
+
+    fn reset(&mut self) {
+        let a = self.current();
+        self.ex.handle_transport_error(
+            a,
+            TransportError::new(TransportErrorKind::Reset, "connection reset by peer"),
+            self.now,
+        );
+        self.drain();
+    }
+
+    /// Moves the clock to the pending deadline and reports it.
+    fn fire_wait(&mut self) -> WaitReason {
+        let wait = self.last_wait.expect("waiting");
+        let until = wait.until.expect("a deadline");
+        assert!(until >= self.now, "deadlines are never in the past");
+        self.now = until;
+        self.ex.handle_timeout(self.now);
+        self.drain();
+        wait.reason
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.ex.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn error(&self) -> &Error {
+        match &self.done {
+            Some(Err(e)) => e,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn rate_limited_with_retry_after_then_ok() {
+    let mut h = Harness::new(Config::new("k"), false);
+    assert_eq!(h.sent.len(), 1);
+    h.respond(
+        429,
+        &[("retry-after", "1"), ("x-request-id", "req_1")],
+        &error_body("slow down", "rate_limit_exceeded"),
+    );
+    assert!(h.done.is_none());
+    let wait = h.last_wait.unwrap();
+    assert_eq!(wait.reason, WaitReason::Backoff);
+    assert_eq!(wait.until, Some(h.now + Duration::from_secs(1)));
+    // Nothing happens before the deadline.
+    h.advance(Duration::from_millis(999));
+    assert_eq!(h.sent.len(), 1);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.sent.len(), 2);
+    h.respond(200, &[("x-request-id", "req_2")], COMPLETION);
+    match h.done.as_ref().unwrap() {
+        Ok(Outcome::Completion(c)) => {
+            assert_eq!(c.choices[0].message.content.as_deref(), Some("hi"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.ex.attempts(), 2);
+    assert_eq!(h.ex.request_id(), Some("req_2"));
+    assert!(h.ex.poll().is_none(), "nothing after Done");
+}
+
+#[test]
+fn gives_up_after_max_retries_saying_how_many_attempts() {
+    let mut h = Harness::new(Config::new("k").max_retries(2), false);
+    for _ in 0..3 {
+        h.respond(
+            503,
+            &[("x-request-id", "req_x")],
+            &error_body("overloaded", "server_error"),
+        );
+        if h.done.is_none() {
+            assert_eq!(h.fire_wait(), WaitReason::Backoff);
+        }
+    }
+    assert_eq!(h.sent.len(), 3);
+    let e = h.error();
+    assert_eq!(e.attempts(), 3);
+    assert_eq!(e.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(e.request_id(), Some("req_x"));
+    assert!(e.to_string().ends_with("after 3 attempts"), "{e}");
+}
+
+#[test]
+fn backoff_grows_exponentially_with_jitter() {
+    let mut h = Harness::new(Config::new("k").max_retries(4), false);
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        h.respond(500, &[], "oops");
+        let until = h.last_wait.unwrap().until.unwrap();
+        delays.push(until - h.now);
+        h.fire_wait();
+    }
+    for (i, d) in delays.iter().enumerate() {
+        let max = 0.5 * f64::from(1u32 << i);
+        let secs = d.as_secs_f64();
+        assert!(
+            secs <= max && secs >= max * 0.75,
+            "retry {i}: {secs} not in [{}, {max}]",
+            max * 0.75
+        );
+    }
+}
+
+#[test]
+fn should_retry_header_overrides_the_status() {
+    let mut h = Harness::new(Config::new("k"), false);
+    h.respond(500, &[("x-should-retry", "false")], &error_body("no", "x"));
+    assert_eq!(h.sent.len(), 1);
+    assert_eq!(h.error().status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+
+    let mut h = Harness::new(Config::new("k"), false);
+    h.respond(
+        400,
+        &[("x-should-retry", "true")],
+        &error_body("retry me", "x"),
+    );
+    assert!(h.done.is_none());
+    h.fire_wait();
+    assert_eq!(h.sent.len(), 2);
+}
+
+#[test]
+fn client_errors_and_insufficient_quota_are_not_retried() {
+    for (status, code) in [
+        (400, "bad"),
+        (401, "invalid_api_key"),
+        (404, "model_not_found"),
+        (429, "insufficient_quota"),
+    ] {
+        let mut h = Harness::new(Config::new("k"), false);
+        h.respond(status, &[], &error_body("nope", code));
+        assert_eq!(h.sent.len(), 1, "{status}");
+        assert_eq!(h.error().attempts(), 1);
+    }
+}
+
+#[test]
+fn http_date_retry_after_uses_the_wall_clock() {
+    let start = Instant::now();
+    let wall = UNIX_EPOCH + Duration::from_secs(1_795_597_200); // Wed, 25 Nov 2026 09:00:00 GMT
+    let request = ChatCompletionRequest::new("m", vec![Message::user("x")]);
+    let mut ex = Exchange::chat(&Config::new("k"), &request, start, 1)
+        .unwrap()
+        .with_wall_clock(wall);
+    let Some(Action::Send { attempt, .. }) = ex.poll() else {
+        panic!()
+    };
+    let at = start + Duration::from_secs(2);
+    ex.handle_head(
+        attempt,
+        StatusCode::TOO_MANY_REQUESTS,
+        headers(&[("retry-after", "Wed, 25 Nov 2026 09:00:07 GMT")]),
+        at,
+    );
+    ex.handle_end(attempt, at);
+    match ex.poll() {
+        Some(Action::Wait(w)) => {
+            assert_eq!(w.reason, WaitReason::Backoff);
+            // 7 s after the start of the call on the wall clock = 5 s after the response.
+            assert_eq!(w.until, Some(at + Duration::from_secs(5)));
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = SystemTime::now; // the test never reads the real wall clock
+}
+
+#[test]
+fn a_long_retry_after_fails_at_once_with_the_delay() {
+    let mut h = Harness::new(Config::new("k"), false);
+    h.respond(
+        429,
+        &[("retry-after", "120")],
+        &error_body("wait two minutes", "rate_limit_exceeded"),
+    );
+    assert_eq!(h.sent.len(), 1);
+    let e = h.error();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    assert!(e.to_string().contains("retry after 2m0s"), "{e}");
+}
+
+#[test]
+fn a_reset_before_the_head_is_retried() {
+    let mut h = Harness::new(Config::new("k"), false);
+    h.reset();
+    assert_eq!(h.abandoned, [h.sent[0].0]);
+    assert_eq!(h.fire_wait(), WaitReason::Backoff);
+    assert_eq!(h.sent.len(), 2);
+    h.respond(200, &[], COMPLETION);
+    assert!(matches!(h.done, Some(Ok(Outcome::Completion(_)))));
+}
+
+#[test]
+fn the_total_deadline_stops_retries_midway() {
+    let config = Config::new("k")
+        .max_retries(10)
+        .total_timeout(Some(Duration::from_secs(5)));
+    let mut h = Harness::new(config, false);
+    h.respond(503, &[("retry-after", "2")], "busy");
+    h.fire_wait(); // t = 2
+    h.respond(503, &[("retry-after", "2")], "busy");
+    h.fire_wait(); // t = 4
+    // The next wait would end at 6 s, past the 5 s deadline: fail now with the real error.
+    h.respond(503, &[("retry-after", "2")], "busy");
+    assert_eq!(h.sent.len(), 3);
+    assert_eq!(h.error().status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(h.error().attempts(), 3);
+    assert!(h.now - h.start < Duration::from_secs(5));
+}
+
+#[test]
+fn the_total_deadline_ends_a_hanging_attempt() {
+    let config = Config::new("k").total_timeout(Some(Duration::from_secs(30)));
+    let mut h = Harness::new(config, false);
+    let wait = h.last_wait.unwrap();
+    assert_eq!(wait.reason, WaitReason::Total);
+    assert_eq!(h.fire_wait(), WaitReason::Total);
+    assert!(matches!(h.error(), Error::Timeout(t) if t.kind == TimeoutKind::Total));
+    assert_eq!(h.abandoned.len(), 1);
+}
+
+#[test]
+fn first_byte_timeout_is_retried() {
+    let config = Config::new("k").first_byte_timeout(Some(Duration::from_secs(10)));
+    let mut h = Harness::new(config, false);
+    assert_eq!(h.last_wait.unwrap().reason, WaitReason::FirstByte);
+    h.fire_wait();
+    assert_eq!(h.abandoned.len(), 1);
+    h.fire_wait(); // backoff
+    assert_eq!(h.sent.len(), 2);
+}
+
+#[test]
+fn a_stream_that_failed_after_its_first_chunk_is_not_retried() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body(&chunk_event("Hello", None));
+    assert_eq!(h.chunks.len(), 1);
+    h.reset();
+    assert_eq!(h.sent.len(), 1);
+    assert!(matches!(h.error(), Error::Transport(_)));
+    assert_eq!(
+        h.ex.accumulated().unwrap().choices[0]
+            .message
+            .content
+            .as_deref(),
+        Some("Hello")
+    );
+}
+
+#[test]
+fn a_stream_cut_before_any_chunk_is_retried() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.respond(200, &[], ": keep-alive\n\n");
+    assert!(h.done.is_none());
+    h.fire_wait();
+    assert_eq!(h.sent.len(), 2);
+    h.respond(
+        200,
+        &[],
+        &format!("{}data: [DONE]\n\n", chunk_event("ok", Some("stop"))),
+    );
+    assert!(matches!(h.done, Some(Ok(Outcome::StreamEnded))));
+    assert_eq!(
+        h.ex.accumulated().unwrap().choices[0]
+            .message
+            .content
+            .as_deref(),
+        Some("ok")
+    );
+}
+
+#[test]
+fn a_stream_cut_after_chunks_is_a_truncation_error_keeping_the_text() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.respond(
+        200,
+        &[("x-request-id", "req_s")],
+        &format!("{}{}", chunk_event("Hel", None), chunk_event("lo", None)),
+    );
+    let e = h.error();
+    assert!(matches!(e, Error::Stream(_)), "{e:?}");
+    assert_eq!(e.request_id(), Some("req_s"));
+    assert_eq!(h.chunks.len(), 2);
+    assert_eq!(
+        h.ex.accumulated().unwrap().choices[0]
+            .message
+            .content
+            .as_deref(),
+        Some("Hello")
+    );
+}
+
+#[test]
+fn idle_timeout_fires_only_after_the_configured_gap() {
+    let config = Config::new("k").idle_timeout(Some(Duration::from_secs(5)));
+    let mut h = Harness::new(config, true);
+    h.head(200);
+    h.advance(Duration::from_secs(4));
+    h.body(&chunk_event("a", None));
+    let wait = h.last_wait.unwrap();
+    assert_eq!(wait.reason, WaitReason::Idle);
+    assert_eq!(wait.until, Some(h.now + Duration::from_secs(5)));
+    h.advance(Duration::from_millis(4_999));
+    assert!(h.done.is_none());
+    h.advance(Duration::from_millis(1));
+    assert!(
+        matches!(h.error(), Error::Timeout(t) if t.kind == TimeoutKind::Idle),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(
+        h.sent.len(),
+        1,
+        "a stream with chunks delivered is not retried"
+    );
+}
+
+#[test]
+fn a_stale_input_from_an_abandoned_attempt_is_ignored() {
+    let config = Config::new("k").first_byte_timeout(Some(Duration::from_secs(1)));
+    let mut h = Harness::new(config, false);
+    let first = h.current();
+    h.fire_wait(); // first byte timeout: attempt 1 abandoned
+    h.fire_wait(); // backoff
+    let second = h.current();
+    assert_ne!(first, second);
+    // The late answer of attempt 1 changes nothing.
+    h.ex.handle_head(first, StatusCode::OK, HeaderMap::new(), h.now);
+    h.ex.handle_body(first, COMPLETION.as_bytes(), h.now);
+    h.ex.handle_end(first, h.now);
+    h.ex.handle_transport_error(
+        first,
+        TransportError::new(TransportErrorKind::Reset, "late"),
+        h.now,
+    );
+    h.drain();
+    assert!(h.done.is_none());
+    assert_eq!(h.ex.current_attempt(), Some(second));
+    h.respond(200, &[], COMPLETION);
+    assert!(matches!(h.done, Some(Ok(_))));
+}
+
+#[test]
+fn every_attempt_carries_the_same_idempotency_key_and_its_retry_count() {
+    let mut h = Harness::new(Config::new("k"), false);
+    h.respond(500, &[], "x");
+    h.fire_wait();
+    h.respond(500, &[], "x");
+    h.fire_wait();
+    let keys: Vec<_> = h
+        .sent
+        .iter()
+        .map(|(_, r, _)| r.headers()["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| *k == keys[0]));
+    let counts: Vec<_> = h
+        .sent
+        .iter()
+        .map(|(_, r, _)| {
+            r.headers()["x-nexllm-retry-count"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(counts, ["0", "1", "2"]);
+    assert_eq!(h.ex.idempotency_key(), keys[0].to_str().ok());
+}
+
+#[test]
+fn a_stream_ends_after_done_and_the_rest_of_the_body() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body(&chunk_event("a", None));
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("b", Some("stop"))
+    ));
+    assert_eq!(h.chunks.len(), 2);
+    assert!(h.done.is_none(), "waits for the end of the body");
+    assert_eq!(h.last_wait.unwrap().reason, WaitReason::Idle);
+    let a = h.current();
+    h.ex.handle_end(a, h.now);
+    h.drain();
+    assert!(matches!(h.done, Some(Ok(Outcome::StreamEnded))));
+}
+
+#[test]
+fn an_error_event_mid_stream_ends_it_with_that_error() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body(&chunk_event("part", None));
+    h.body("data: {\"error\":{\"message\":\"upstream failed\",\"code\":\"502\"}}\n\n");
+    assert_eq!(h.abandoned.len(), 1);
+    match h.error() {
+        Error::Api(e) => assert_eq!(e.message, "upstream failed"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        h.ex.accumulated().unwrap().choices[0]
+            .message
+            .content
+            .as_deref(),
+        Some("part")
+    );
+}
+
+#[test]
+fn cancellation_abandons_the_attempt_and_ends_the_call() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.ex.cancel(h.now);
+    h.drain();
+    assert_eq!(h.abandoned.len(), 1);
+    assert!(matches!(h.error(), Error::Cancelled));
+}
+
+#[test]
+fn an_invalid_request_fails_before_any_io() {
+    let request = ChatCompletionRequest::new("", vec![Message::user("x")]);
+    let err = Exchange::chat(&Config::new("k"), &request, Instant::now(), 0).unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(e) if e.field == "model"));
+}
+
+#[test]
+fn a_huge_body_hits_the_limit() {
+    let mut limits = nexllm_proto::Limits::default();
+    limits.max_body_bytes = 1024;
+    let mut h = Harness::new(Config::new("k").limits(limits), false);
+    h.head(200);
+    h.body(&"x".repeat(1000));
+    assert!(h.done.is_none());
+    h.body(&"x".repeat(1000));
+    assert!(matches!(h.error(), Error::LimitExceeded(_)));
+    assert_eq!(h.abandoned.len(), 1);
+}
+
+#[test]
+fn a_streaming_request_answered_with_an_error_status_reads_the_error() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.respond(
+        401,
+        &[("x-request-id", "req_a")],
+        &error_body("Incorrect API key provided", "invalid_api_key"),
+    );
+    let e = h.error();
+    assert_eq!(
+        e.to_string(),
+        "401 Unauthorized (invalid_api_key): Incorrect API key provided [request id req_a]"
+    );
+}
