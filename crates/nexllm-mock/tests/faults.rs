@@ -405,3 +405,30 @@ async fn faults_combine() {
     assert!(!response.events().contains(&"[DONE]".to_owned()));
     assert_eq!(response.streamed_text(0), "a b");
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_stream_closes_the_server_side() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = MockServer::start().await.unwrap();
+    let body = stream_body("a b c d");
+    let request = format!(
+        "POST {CHAT} HTTP/1.1\r\nhost: x\r\nx-mock-fault: stall=30s\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains("\n\n") {
+        let read = stream.read(&mut buf).await.unwrap();
+        assert!(read > 0);
+        received.extend_from_slice(&buf[..read]);
+    }
+    assert_eq!(server.open_connections(), 1);
+    drop(stream);
+    assert!(
+        server.wait_for_closed(1, Duration::from_secs(5)).await,
+        "the stalled stream must end when the client leaves"
+    );
+    assert_eq!(server.open_connections(), 0);
+}
