@@ -1,5 +1,6 @@
 //! The size limits of the SSE decoder: an endless line or event fails with a
 //! clear error, without buffering much more than the limit, however it is fed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail the test loudly
 
 use nexllm_proto::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEvent};
 use nexllm_proto::{Error, LimitError};

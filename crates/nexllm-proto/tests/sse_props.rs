@@ -1,6 +1,7 @@
 //! Properties of the SSE decoder: a generated body decodes to the events it
 //! was written from, however it is split, and encoding then decoding is the
 //! identity.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail the test loudly
 #![cfg(feature = "proptest")]
 
 use nexllm_proto::sse::strategies::{SseBody, body, body_with_splits, events};
