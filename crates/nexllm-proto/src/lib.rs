@@ -23,3 +23,7 @@ pub use error::{
     ApiError, ApiErrorKind, DecodeError, Error, ErrorCode, InvalidRequestError, LimitError,
     StreamError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError, TransportErrorKind,
 };
+pub use exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
+pub use sse::{SseDecoder, SseEvent};
+pub use stream::{ChatStreamDecoder, StreamAccumulator};
+pub use types::*;

@@ -29,7 +29,10 @@ impl fmt::Display for AttemptId {
 
 /// The next thing the transport must do. Returned by [`Exchange::poll`](super::Exchange::poll).
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant, reason = "chunks are the hot path: boxing them would add an allocation per chunk")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "chunks are the hot path: boxing them would add an allocation per chunk"
+)]
 pub enum Action {
     /// Start a new attempt: send this request. Report what happens with the
     /// `handle_*` methods, naming `attempt`.
@@ -86,7 +89,10 @@ pub enum WaitReason {
 /// What a successful call produced.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-#[allow(clippy::large_enum_variant, reason = "made once per call and moved to the caller; boxing would only add an allocation")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per call and moved to the caller; boxing would only add an allocation"
+)]
 pub enum Outcome {
     /// A non-streaming chat call: the completion.
     Completion(ChatCompletion),

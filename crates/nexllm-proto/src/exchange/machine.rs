@@ -104,6 +104,9 @@ pub struct Exchange {
     response_headers: Option<HeaderMap>,
     /// The latest instant any input carried.
     now: Instant,
+    /// What a complete stream holds (the request's `n` and `include_usage`).
+    expected_choices: u32,
+    expect_usage: bool,
 }
 
 impl Exchange {
@@ -119,12 +122,21 @@ impl Exchange {
         seed: u64,
     ) -> Result<Self, Error> {
         let http_request = crate::encode::chat_request(config, request)?;
+        let expected_choices = request.n.unwrap_or(1);
+        let expect_usage = request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
         let operation = if request.stream == Some(true) {
             Operation::ChatStream
         } else {
             Operation::Chat
         };
-        Ok(Self::new(operation, http_request, config, now, seed))
+        let mut exchange = Self::new(operation, http_request, config, now, seed);
+        exchange.expected_choices = expected_choices;
+        exchange.expect_usage = expect_usage;
+        Ok(exchange)
     }
 
     /// A `GET /models` call.
@@ -191,6 +203,8 @@ impl Exchange {
             response_status: None,
             response_headers: None,
             now,
+            expected_choices: 1,
+            expect_usage: false,
         }
     }
 
@@ -274,9 +288,10 @@ impl Exchange {
         self.state = if status.is_success() && self.operation == Operation::ChatStream {
             State::Streaming {
                 attempt,
-                decoder: Box::new(ChatStreamDecoder::with_max_event_bytes(
-                    self.limits.max_event_bytes,
-                )),
+                decoder: Box::new(
+                    ChatStreamDecoder::with_max_event_bytes(self.limits.max_event_bytes)
+                        .expecting(self.expected_choices, self.expect_usage),
+                ),
                 last_read: now,
                 body_ended: false,
                 decoder_finished: false,

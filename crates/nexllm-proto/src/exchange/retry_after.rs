@@ -52,10 +52,7 @@ fn parse_non_negative_number(s: &str) -> Option<f64> {
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form
 /// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
 pub fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let tokens: Vec<&str> = s
-        .split([' ', ',', '-'])
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> = s.split([' ', ',', '-']).filter(|t| !t.is_empty()).collect();
     // Drop the weekday; the rest is day/month/year/time in some order.
     let rest = tokens.get(1..)?;
     let (mut day, mut month, mut year, mut time) = (None, None, None, None);
@@ -173,7 +170,11 @@ mod tests {
     #[test]
     fn delay_sources_in_order_of_precedence() {
         let now = UNIX_EPOCH + Duration::from_secs(1_795_597_200);
-        type Case<'a> = (&'a [(&'a str, &'a str)], Option<SystemTime>, Option<Duration>);
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Option<SystemTime>,
+            Option<Duration>,
+        );
         let table: &[Case<'_>] = &[
             (&[], Some(now), None),
             (&[("retry-after", "3")], None, Some(Duration::from_secs(3))),

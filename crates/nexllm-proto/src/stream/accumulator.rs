@@ -219,10 +219,16 @@ fn apply_tool_call_fragment(
 fn merge_logprobs(target: &mut Option<Logprobs>, more: &Logprobs) {
     let target = target.get_or_insert_with(Logprobs::default);
     if let Some(tokens) = &more.content {
-        target.content.get_or_insert_with(Vec::new).extend(tokens.iter().cloned());
+        target
+            .content
+            .get_or_insert_with(Vec::new)
+            .extend(tokens.iter().cloned());
     }
     if let Some(tokens) = &more.refusal {
-        target.refusal.get_or_insert_with(Vec::new).extend(tokens.iter().cloned());
+        target
+            .refusal
+            .get_or_insert_with(Vec::new)
+            .extend(tokens.iter().cloned());
     }
     for (key, value) in &more.extra {
         target.extra.insert(key.clone(), value.clone());

@@ -34,9 +34,12 @@ pub struct ChatStreamDecoder {
     choices: Vec<(u32, bool)>,
     chunks: u64,
     saw_done: bool,
+    saw_usage: bool,
     finished: bool,
     failed: bool,
     max_body_bytes: usize,
+    expected_choices: u32,
+    expect_usage: bool,
 }
 
 #[derive(Debug)]
@@ -73,10 +76,24 @@ impl ChatStreamDecoder {
             choices: Vec::new(),
             chunks: 0,
             saw_done: false,
+            saw_usage: false,
             finished: false,
             failed: false,
             max_body_bytes: limit,
+            expected_choices: 1,
+            expect_usage: false,
         }
+    }
+
+    /// Tells the decoder what a complete answer holds, so that a body cut
+    /// without `[DONE]` is recognised even when every choice seen so far has
+    /// finished: `choices` is the request's `n` (default 1), `usage` whether
+    /// `stream_options.include_usage` was asked for.
+    #[must_use]
+    pub fn expecting(mut self, choices: u32, usage: bool) -> Self {
+        self.expected_choices = choices.max(1);
+        self.expect_usage = usage;
+        self
     }
 
     /// Feeds the next bytes of the body, split anywhere.
@@ -167,7 +184,7 @@ impl ChatStreamDecoder {
                 Err(e) => return Err(self.fail(e)),
             }
         }
-        if self.saw_done || (self.chunks > 0 && self.choices.iter().all(|&(_, done)| done)) {
+        if self.saw_done || self.looks_complete() {
             return Ok(());
         }
         let message = if self.chunks == 0 {
@@ -194,6 +211,16 @@ impl ChatStreamDecoder {
     /// How many chunks have been decoded so far.
     pub fn chunks_decoded(&self) -> u64 {
         self.chunks
+    }
+
+    /// Without `[DONE]`: every expected choice has a finish reason (and the
+    /// usage chunk arrived, when it was asked for).
+    fn looks_complete(&self) -> bool {
+        let finished = self.choices.iter().filter(|&&(_, done)| done).count();
+        self.chunks > 0
+            && self.choices.iter().all(|&(_, done)| done)
+            && finished >= self.expected_choices as usize
+            && (!self.expect_usage || self.saw_usage)
     }
 
     fn fail(&mut self, e: Error) -> Error {
@@ -226,6 +253,7 @@ impl ChatStreamDecoder {
 
     fn record(&mut self, chunk: &ChatCompletionChunk) {
         self.chunks += 1;
+        self.saw_usage |= chunk.usage.is_some();
         for choice in &chunk.choices {
             let finished = choice.finish_reason.is_some();
             match self

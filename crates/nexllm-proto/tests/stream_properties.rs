@@ -1,0 +1,131 @@
+//! Properties of ChatStreamDecoder + StreamAccumulator over generated chat streams.
+
+use nexllm_proto::strategies::{GeneratedStream, chat_stream};
+use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
+use nexllm_proto::types::ChatCompletion;
+use proptest::prelude::*;
+
+/// Feeds `body` split at `cuts` and returns the accumulated completion and the chunk count.
+fn decode_split(body: &[u8], cuts: &[usize]) -> (ChatCompletion, usize) {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+    points.sort_unstable();
+    let mut decoder = ChatStreamDecoder::new();
+    let mut acc = StreamAccumulator::new();
+    let mut count = 0;
+    let mut start = 0;
+    for end in points.into_iter().chain(std::iter::once(body.len())) {
+        decoder.feed(&body[start..end.max(start)]);
+        start = end.max(start);
+        while let Some(chunk) = decoder.next_chunk().expect("valid stream") {
+            acc.push(&chunk);
+            count += 1;
+        }
+    }
+    decoder.finish().expect("the stream is complete");
+    while let Some(chunk) = decoder.next_chunk().expect("valid stream") {
+        acc.push(&chunk);
+        count += 1;
+    }
+    (acc.into_completion(), count)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn accumulates_to_the_expected_completion_at_any_split(
+        stream in chat_stream(),
+        cuts in prop::collection::vec(any::<usize>(), 0..24),
+    ) {
+        let GeneratedStream { chunks, body, expected } = stream;
+        let (got, count) = decode_split(body.as_bytes(), &cuts);
+        prop_assert_eq!(count, chunks.len());
+        prop_assert_eq!(&got.choices, &expected.choices);
+        prop_assert_eq!(&got.usage, &expected.usage);
+        prop_assert_eq!(&got.id, &expected.id);
+        prop_assert_eq!(&got.model, &expected.model);
+    }
+
+    #[test]
+    fn one_byte_feeds_give_the_same_chunks(stream in chat_stream()) {
+        let whole = decode_split(stream.body.as_bytes(), &[]);
+        let cuts: Vec<usize> = (1..stream.body.len()).collect();
+        let bytewise = decode_split(stream.body.as_bytes(), &cuts);
+        prop_assert_eq!(whole, bytewise);
+    }
+
+    #[test]
+    fn accumulated_text_is_the_concatenation_of_the_deltas(stream in chat_stream()) {
+        let mut acc = StreamAccumulator::new();
+        let mut texts: Vec<String> = vec![String::new(); stream.expected.choices.len()];
+        for chunk in &stream.chunks {
+            acc.push(chunk);
+            for choice in &chunk.choices {
+                if let Some(t) = &choice.delta.content {
+                    texts[choice.index as usize].push_str(t);
+                }
+            }
+        }
+        for (i, text) in texts.iter().enumerate() {
+            prop_assert_eq!(acc.completion().choices[i].message.content.as_deref(), Some(text.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_stream_cut_anywhere_before_done_is_never_complete_unless_every_choice_finished(
+        stream in chat_stream(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Cut strictly inside the body before the final [DONE] event.
+        let done_at = stream.body.len() - "data: [DONE]\n\n".len();
+        let at = cut.index(done_at.max(1));
+        let choices = stream.expected.choices.len() as u32;
+        let mut decoder = ChatStreamDecoder::new().expecting(choices, stream.expected.usage.is_some());
+        let mut acc = StreamAccumulator::new();
+        decoder.feed(&stream.body.as_bytes()[..at]);
+        while let Ok(Some(c)) = decoder.next_chunk() { acc.push(&c); }
+        let end = decoder.finish();
+        while let Ok(Some(c)) = decoder.next_chunk() { acc.push(&c); }
+        let all_finished = !acc.completion().choices.is_empty()
+            && acc.completion().choices.len() == stream.expected.choices.len()
+            && acc.completion().choices.iter().all(|c| c.finish_reason.is_some())
+            && acc.completion().usage == stream.expected.usage;
+        prop_assert_eq!(end.is_ok(), all_finished, "cut at {} of {}", at, stream.body.len());
+    }
+}
+
+#[test]
+fn tool_call_fragments_without_index_continue_the_current_call() {
+    // Some servers (older vLLM, some gateways) omit the index on continuation fragments.
+    let body = concat!(
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":null,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let (c, _) = decode_split(body.as_bytes(), &[]);
+    let calls = c.choices[0].message.tool_calls.as_ref().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].id, "call_a");
+    assert_eq!(calls[0].function.name, "get_weather");
+    assert_eq!(calls[0].function.arguments, "{\"city\":\"Paris\"}");
+    assert_eq!(calls[1].id, "call_b");
+    assert_eq!(calls[1].function.arguments, "{}");
+}
+
+#[test]
+fn role_is_taken_once_and_reasoning_content_is_concatenated() {
+    let body = concat!(
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"Let me \"}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"think.\"}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"42\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let (c, _) = decode_split(body.as_bytes(), &[]);
+    let m = &c.choices[0].message;
+    assert_eq!(m.role, nexllm_proto::Role::Assistant);
+    assert_eq!(m.content.as_deref(), Some("42"));
+    assert_eq!(m.extra["reasoning_content"], "Let me think.");
+}
