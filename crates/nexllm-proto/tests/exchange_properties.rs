@@ -1,4 +1,11 @@
 //! Properties of the request lifecycle under any sequence of failures and timings.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "test helpers fail loudly; the fake clock needs one real Instant to start from"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,11 @@
 //! Table-driven scenarios of the request lifecycle, on a fake clock, without sockets.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "test helpers fail loudly; the fake clock needs one real Instant to start from"
+)]
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,11 @@
 //! Properties of ChatStreamDecoder + StreamAccumulator over generated chat streams.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "test helpers fail loudly; the fake clock needs one real Instant to start from"
+)]
 
 use nexllm_proto::strategies::{GeneratedStream, chat_stream};
 use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
