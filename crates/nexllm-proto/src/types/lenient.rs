@@ -253,3 +253,15 @@ where
         other => Some(other.to_string()),
     })
 }
+
+/// For `skip_serializing_if`: an optional JSON value that is unset or `null`
+/// is left out, since `null` would read back as unset anyway.
+pub(crate) fn is_none_or_null(value: &Option<serde_json::Value>) -> bool {
+    value.as_ref().is_none_or(serde_json::Value::is_null)
+}
+
+/// `Some(value)` unless the value is `null`: setters treat a `null` JSON
+/// value as "unset", so what is built is what reads back.
+pub(crate) fn non_null(value: serde_json::Value) -> Option<serde_json::Value> {
+    (!value.is_null()).then_some(value)
+}

@@ -51,7 +51,7 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<FunctionCall>,
     /// A reference to a previous audio answer (`{"id": ..}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "super::lenient::is_none_or_null")]
     pub audio: Option<Value>,
     /// Unknown fields, kept.
     #[serde(flatten)]

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{FunctionDefinition, Message, MessageContent, Tool, ToolChoice};
+use super::{FunctionDefinition, Message, MessageContent, Tool, ToolChoice, lenient};
 
 /// A chat completion request.
 ///
@@ -44,7 +44,7 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
     /// Deprecated: use `tool_choice`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub function_call: Option<Value>,
     /// Deprecated: use `tools`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,7 +68,7 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modalities: Option<Vec<String>>,
     /// Moderation settings for the request and its output.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub moderation: Option<Value>,
     /// How many choices to generate (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,7 +86,7 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_cache_key: Option<String>,
     /// Prompt caching options (`ttl`, `mode`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub prompt_cache_options: Option<Value>,
     /// How long cached prefixes are kept, e.g. `in-memory` or `24h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,7 +140,7 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verbosity: Option<String>,
     /// Web search settings, for search models.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub web_search_options: Option<Value>,
     /// Provider-specific parameters, flattened into the JSON object
     /// (`top_k`, `repetition_penalty`, `thinking`, ...). A key must not
@@ -204,6 +204,20 @@ macro_rules! setters {
     };
 }
 
+/// Setters of free-form JSON parameters; `null` leaves the parameter unset.
+macro_rules! value_setters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, value: impl Into<Value>) -> Self {
+                self.$name = lenient::non_null(value.into());
+                self
+            }
+        )*
+    };
+}
+
 /// Setters that take exactly `T`, so that number literals infer their type.
 macro_rules! exact_setters {
     ($( $(#[$doc:meta])* $name:ident: $ty:ty ),* $(,)?) => {
@@ -254,14 +268,10 @@ impl ChatCompletionRequest {
         audio: AudioParams,
         /// Sets `modalities`.
         modalities: Vec<String>,
-        /// Sets `moderation`.
-        moderation: Value,
         /// Sets `prediction`.
         prediction: Prediction,
         /// Sets `prompt_cache_key`.
         prompt_cache_key: String,
-        /// Sets `prompt_cache_options`.
-        prompt_cache_options: Value,
         /// Sets `prompt_cache_retention`.
         prompt_cache_retention: String,
         /// Sets `reasoning_effort`.
@@ -284,12 +294,19 @@ impl ChatCompletionRequest {
         user: String,
         /// Sets `verbosity`.
         verbosity: String,
-        /// Sets `web_search_options`.
-        web_search_options: Value,
-        /// Sets the deprecated `function_call`.
-        function_call: Value,
         /// Sets the deprecated `functions`.
         functions: Vec<FunctionDefinition>,
+    }
+
+    value_setters! {
+        /// Sets `moderation` (`null` unsets it).
+        moderation,
+        /// Sets `prompt_cache_options` (`null` unsets it).
+        prompt_cache_options,
+        /// Sets `web_search_options` (`null` unsets it).
+        web_search_options,
+        /// Sets the deprecated `function_call` (`null` unsets it).
+        function_call,
     }
 
     exact_setters! {
@@ -453,7 +470,7 @@ impl ResponseFormat {
             json_schema: JsonSchemaFormat {
                 name: name.into(),
                 description: None,
-                schema: Some(schema),
+                schema: lenient::non_null(schema),
                 strict: Some(true),
                 extra: Map::new(),
             },
@@ -470,7 +487,7 @@ pub struct JsonSchemaFormat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The JSON Schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub schema: Option<Value>,
     /// Whether the schema must be followed exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]

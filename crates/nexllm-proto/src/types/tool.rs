@@ -55,7 +55,7 @@ impl Tool {
             function: FunctionDefinition {
                 name: name.into(),
                 description: Some(description.into()),
-                parameters: Some(parameters),
+                parameters: lenient::non_null(parameters),
                 strict: None,
                 extra: Map::new(),
             },
@@ -90,7 +90,7 @@ pub struct FunctionDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The parameters as a JSON Schema object; `None` for no parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub parameters: Option<Value>,
     /// Whether the model must follow the schema exactly (Structured Outputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +119,7 @@ impl FunctionDefinition {
     /// Sets the JSON Schema of the parameters.
     #[must_use]
     pub fn parameters(mut self, parameters: Value) -> Self {
-        self.parameters = Some(parameters);
+        self.parameters = lenient::non_null(parameters);
         self
     }
 
