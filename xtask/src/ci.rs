@@ -37,7 +37,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     step("tests");
     exec(&mut cargo(&["test", "--workspace"]))?;
     step("tests with every feature (proptest strategies)");
-    exec(&mut cargo(&["test", "-p", "nexllm-proto", "--all-features"]))?;
+    exec(&mut cargo(&[
+        "test",
+        "-p",
+        "nexllm-proto",
+        "--all-features",
+    ]))?;
 
     step("rustdoc (warnings denied)");
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--all-features"]);
@@ -55,7 +60,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     step("ci passed");
     Ok(())
 }
-
 
 fn step(name: &str) {
     eprintln!("\n==> {name}");

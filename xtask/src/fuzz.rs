@@ -10,7 +10,8 @@ use crate::project_root;
 fn targets() -> Result<Vec<String>, String> {
     let dir = project_root().join("fuzz").join("fuzz_targets");
     let mut names = Vec::new();
-    let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
         if path.extension().is_some_and(|e| e == "rs") {
@@ -44,7 +45,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("fuzz: name a target: {}", known.join(", ")));
     };
     if !known.contains(&target) {
-        return Err(format!("fuzz: no target {target:?}; targets: {}", known.join(", ")));
+        return Err(format!(
+            "fuzz: no target {target:?}; targets: {}",
+            known.join(", ")
+        ));
     }
     ensure_cargo_fuzz()?;
     fuzz_one(&target, seconds)
@@ -92,12 +96,14 @@ fn fuzz_one(target: &str, seconds: u64) -> Result<(), String> {
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
-    let entries = std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
         if path.is_file() {
             if let Some(name) = path.file_name() {
-                std::fs::copy(&path, to.join(name)).map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+                std::fs::copy(&path, to.join(name))
+                    .map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
             }
         }
     }

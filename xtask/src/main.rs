@@ -6,7 +6,11 @@
 //! cargo xtask fuzz <target> [--seconds N]
 //! cargo xtask demo                    nexllm-mock + the real `nexllm` binary, no key, no network
 //! ```
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on stdout/stderr")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool reports on stdout/stderr"
+)]
 
 mod ci;
 mod command;

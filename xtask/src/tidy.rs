@@ -14,8 +14,19 @@ use std::path::{Path, PathBuf};
 use crate::command::{cargo, output};
 use crate::project_root;
 
-const LIBRARY_CRATES: &[&str] = &["nexllm-proto", "nexllm-hyper", "nexllm-blocking", "nexllm-mock"];
-const ALL_CRATES: &[&str] = &["nexllm-proto", "nexllm-hyper", "nexllm-blocking", "nexllm-mock", "nexllm-cli"];
+const LIBRARY_CRATES: &[&str] = &[
+    "nexllm-proto",
+    "nexllm-hyper",
+    "nexllm-blocking",
+    "nexllm-mock",
+];
+const ALL_CRATES: &[&str] = &[
+    "nexllm-proto",
+    "nexllm-hyper",
+    "nexllm-blocking",
+    "nexllm-mock",
+    "nexllm-cli",
+];
 const FORBIDDEN_MODULE_NAMES: &[&str] = &["utils", "util", "helpers", "helper", "misc"];
 
 /// Calls that would make the core non-deterministic or do I/O.
@@ -36,7 +47,9 @@ const FORBIDDEN_IN_CORE: &[&str] = &[
 ];
 
 /// Crates that must never appear under nexllm-proto.
-const FORBIDDEN_CORE_DEPS: &[&str] = &["tokio", "hyper", "ureq", "futures", "rustls", "reqwest", "mio"];
+const FORBIDDEN_CORE_DEPS: &[&str] = &[
+    "tokio", "hyper", "ureq", "futures", "rustls", "reqwest", "mio",
+];
 
 pub(crate) fn run() -> Result<(), String> {
     let root = project_root();
@@ -49,7 +62,9 @@ pub(crate) fn run() -> Result<(), String> {
         }
         let manifest = read(&dir.join("Cargo.toml"))?;
         if !manifest.contains("[lints]\nworkspace = true") {
-            problems.push(format!("crates/{krate}/Cargo.toml does not inherit the workspace lints"));
+            problems.push(format!(
+                "crates/{krate}/Cargo.toml does not inherit the workspace lints"
+            ));
         }
         for file in rust_files(&dir.join("src"))? {
             check_module_doc(&root, &file, &mut problems)?;
@@ -62,7 +77,9 @@ pub(crate) fn run() -> Result<(), String> {
     }
     for krate in LIBRARY_CRATES {
         let dir = root.join("crates").join(krate);
-        let has_example = rust_files(&dir.join("examples")).map(|f| !f.is_empty()).unwrap_or(false);
+        let has_example = rust_files(&dir.join("examples"))
+            .map(|f| !f.is_empty())
+            .unwrap_or(false);
         if !has_example {
             problems.push(format!("crates/{krate} has no examples/"));
         }
@@ -92,13 +109,19 @@ fn check_module_doc(root: &Path, file: &Path, problems: &mut Vec<String>) -> Res
     let text = read(file)?;
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if !first.starts_with("//!") {
-        problems.push(format!("{} does not start with a `//!` module doc", relative(root, file)));
+        problems.push(format!(
+            "{} does not start with a `//!` module doc",
+            relative(root, file)
+        ));
     }
     Ok(())
 }
 
 fn check_module_name(root: &Path, file: &Path, problems: &mut Vec<String>) {
-    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let parent = file
         .parent()
         .and_then(Path::file_name)
@@ -154,7 +177,10 @@ fn check_core_dependencies(problems: &mut Vec<String>) -> Result<(), String> {
     ]))?;
     for line in tree.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        if FORBIDDEN_CORE_DEPS.iter().any(|bad| name == *bad || name.starts_with(&format!("{bad}-"))) {
+        if FORBIDDEN_CORE_DEPS
+            .iter()
+            .any(|bad| name == *bad || name.starts_with(&format!("{bad}-")))
+        {
             problems.push(format!("nexllm-proto depends on {name}, an I/O crate"));
         }
     }
@@ -168,7 +194,8 @@ fn rust_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
             if path.is_dir() {
@@ -187,5 +214,8 @@ fn read(path: &Path) -> Result<String, String> {
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
