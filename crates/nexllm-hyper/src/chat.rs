@@ -1,0 +1,135 @@
+//! [`Chat`]: `POST /chat/completions`, whole ([`Chat::create`]) or streamed ([`Chat::create_stream`]).
+
+use std::borrow::Cow;
+use std::future::poll_fn;
+
+use nexllm_proto::exchange::{Exchange, Outcome};
+use nexllm_proto::{ChatCompletion, ChatCompletionRequest, Error};
+
+use crate::client::ClientInner;
+use crate::driver::{CallDriver, Event, now};
+use crate::response::ApiResponse;
+use crate::stream::ChatStream;
+
+/// The Chat Completions endpoint of a [`Client`](crate::Client). Get it with
+/// [`Client::chat`](crate::Client::chat).
+#[derive(Clone, Copy)]
+pub struct Chat<'a> {
+    client: &'a ClientInner,
+}
+
+impl std::fmt::Debug for Chat<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Chat<'a> {
+    pub(crate) fn new(client: &'a ClientInner) -> Self {
+        Chat { client }
+    }
+
+    /// Sends the request and returns the whole completion.
+    ///
+    /// The request is sent with `stream` off whatever it says. Retries,
+    /// `Retry-After` and deadlines follow the client's [`Config`](crate::Config).
+    pub async fn create(&self, request: &ChatCompletionRequest) -> Result<ChatCompletion, Error> {
+        Ok(self.create_with_response(request).await?.data)
+    }
+
+    /// Like [`create`](Self::create), and also returns the response's status,
+    /// headers (request id, `x-ratelimit-*`) and attempt count.
+    pub async fn create_with_response(
+        &self,
+        request: &ChatCompletionRequest,
+    ) -> Result<ApiResponse<ChatCompletion>, Error> {
+        let request = with_stream(request, false);
+        let mut driver = self.start(&request)?;
+        loop {
+            match poll_fn(|cx| driver.poll_event(cx)).await {
+                Some(Event::Done(Ok(Outcome::Completion(completion)))) => {
+                    let exchange = driver.exchange();
+                    return Ok(ApiResponse {
+                        data: completion,
+                        status: exchange.response_status().unwrap_or(http::StatusCode::OK),
+                        headers: exchange.response_headers().cloned().unwrap_or_default(),
+                        attempts: exchange.attempts(),
+                    });
+                }
+                Some(Event::Done(Ok(_))) | None => {
+                    return Err(Error::decode(
+                        "the call ended without a completion",
+                        "",
+                    ));
+                }
+                Some(Event::Done(Err(error))) => return Err(error),
+                // Not a streaming call: no chunks come; ignore defensively.
+                Some(Event::Chunk(_)) => {}
+            }
+        }
+    }
+
+    /// Sends the request with `stream: true` and returns the stream of chunks.
+    ///
+    /// Resolves once the first chunk has arrived (or the stream ended without
+    /// one), so every failure before any content, retries included, is
+    /// returned here; failures after that end the stream with an error item,
+    /// and [`ChatStream::accumulated`] keeps what arrived. Dropping the stream
+    /// cancels the request.
+    pub async fn create_stream(&self, request: &ChatCompletionRequest) -> Result<ChatStream, Error> {
+        let request = with_stream(request, true);
+        let mut driver = self.start(&request)?;
+        match poll_fn(|cx| driver.poll_event(cx)).await {
+            Some(Event::Chunk(chunk)) => Ok(ChatStream::new(driver, Some(chunk), None)),
+            Some(Event::Done(Ok(_))) | None => Ok(ChatStream::new(driver, None, Some(Ok(())))),
+            Some(Event::Done(Err(error))) => Err(error),
+        }
+    }
+
+    fn start(&self, request: &ChatCompletionRequest) -> Result<CallDriver, Error> {
+        let streaming = request.stream == Some(true);
+        let span = tracing::debug_span!(
+            "nexllm.chat",
+            method = "POST",
+            endpoint = "chat/completions",
+            model = %request.model,
+            stream = streaming,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let config = &self.client.config;
+        let exchange = Exchange::chat(config, request, now(), self.client.next_seed())
+            .map_err(|error| {
+                span.in_scope(|| tracing::debug!("request rejected before sending"));
+                error
+            })?
+            .with_wall_clock(std::time::SystemTime::now());
+        Ok(CallDriver::new(
+            exchange,
+            std::sync::Arc::clone(&self.client.transport),
+            span,
+        ))
+    }
+}
+
+/// The request with `stream` set as the method needs, cloned only when it differs.
+fn with_stream(request: &ChatCompletionRequest, stream: bool) -> Cow<'_, ChatCompletionRequest> {
+    if stream {
+        if request.stream == Some(true) {
+            return Cow::Borrowed(request);
+        }
+        let mut owned = request.clone();
+        owned.stream = Some(true);
+        Cow::Owned(owned)
+    } else {
+        if request.stream != Some(true) && request.stream_options.is_none() {
+            return Cow::Borrowed(request);
+        }
+        let mut owned = request.clone();
+        owned.stream = None;
+        owned.stream_options = None;
+        Cow::Owned(owned)
+    }
+}

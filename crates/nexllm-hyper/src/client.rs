@@ -1,0 +1,293 @@
+//! [`Client`] and [`ClientBuilder`]: the configuration, the transport and its pool options.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use nexllm_proto::{Config, Error};
+
+use crate::chat::Chat;
+use crate::hyper_transport::{HyperTransport, TransportOptions};
+use crate::models::Models;
+use crate::proxy::Proxy;
+use crate::transport::Transport;
+
+/// An async client for the Chat Completions API.
+///
+/// Cheap to clone: clones share one configuration, one transport and so one
+/// connection pool. Needs a tokio runtime with timers enabled.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), nexllm_hyper::Error> {
+/// use nexllm_hyper::{ChatCompletionRequest, Client, Config, Message};
+///
+/// let client = Client::new(Config::new("sk-...").base_url("http://127.0.0.1:4000/v1"));
+/// let request = ChatCompletionRequest::new("gpt-4o", vec![Message::user("Hello!")]);
+/// let completion = client.chat().create(&request).await?;
+/// println!("{}", completion.content().unwrap_or_default());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) config: Config,
+    pub(crate) transport: Arc<dyn Transport>,
+    seeds: SeedSource,
+}
+
+impl ClientInner {
+    pub(crate) fn next_seed(&self) -> u64 {
+        self.seeds.next()
+    }
+}
+
+impl Client {
+    /// A client with this configuration and the default hyper transport
+    /// (proxies from the environment, the default pool, HTTP/2 by ALPN when
+    /// the `http2` feature is on).
+    ///
+    /// Never fails: should the TLS roots be unavailable (only possible with
+    /// the `native-roots` feature alone), HTTPS calls fail with a TLS
+    /// [`Error::Transport`] saying so. Use [`Client::builder`] to get that
+    /// failure up front instead.
+    pub fn new(config: Config) -> Client {
+        let options = TransportOptions::new(&config);
+        let transport = HyperTransport::with_options(options);
+        Client::from_parts(config, Arc::new(transport))
+    }
+
+    /// A client configured from `NEXLLM_API_KEY` and `NEXLLM_BASE_URL` (see
+    /// [`Config::from_env`]); fails when the key is not set.
+    pub fn from_env() -> Result<Client, Error> {
+        Ok(Client::new(Config::from_env()?))
+    }
+
+    /// A builder for the transport options (pool, HTTP/2, proxy, TLS) or a custom transport.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    fn from_parts(config: Config, transport: Arc<dyn Transport>) -> Client {
+        Client {
+            inner: Arc::new(ClientInner {
+                config,
+                transport,
+                seeds: SeedSource::new(),
+            }),
+        }
+    }
+
+    /// The Chat Completions endpoint: `client.chat().create(&request)`.
+    pub fn chat(&self) -> Chat<'_> {
+        Chat::new(&self.inner)
+    }
+
+    /// The Models endpoint: `client.models().list()`.
+    pub fn models(&self) -> Models<'_> {
+        Models::new(&self.inner)
+    }
+
+    /// The configuration every call uses.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The transport calls go through.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.inner.transport
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("transport", &self.inner.transport)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`]: its [`Config`], and either the options of the default
+/// hyper transport or a transport of your own.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use nexllm_hyper::{Client, Config, Proxy};
+///
+/// let client = Client::builder()
+///     .config(Config::new("sk-..."))
+///     .pool_idle_timeout(Some(Duration::from_secs(30)))
+///     .pool_max_idle_per_host(8)
+///     .http2(true)
+///     .proxy(Proxy::none())
+///     .build()?;
+/// # Ok::<(), nexllm_hyper::Error>(())
+/// ```
+#[derive(Default)]
+pub struct ClientBuilder {
+    config: Option<Config>,
+    transport: Option<Arc<dyn Transport>>,
+    pool_idle_timeout: Option<Option<Duration>>,
+    pool_max_idle_per_host: Option<usize>,
+    http2: Option<bool>,
+    proxy: Option<Proxy>,
+    tls: Option<rustls::ClientConfig>,
+}
+
+impl ClientBuilder {
+    /// The configuration (key, base URL, retries, timeouts). Without one,
+    /// [`build`](Self::build) reads it with [`Config::from_env`].
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Sends every request through this transport instead of the default
+    /// hyper one. The pool, HTTP/2, proxy and TLS options then do not apply.
+    #[must_use]
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s; `None` keeps it until the server closes it).
+    #[must_use]
+    pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// How many idle connections are kept per host (default 32; 0 disables reuse).
+    #[must_use]
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = Some(max);
+        self
+    }
+
+    /// Whether to offer HTTP/2 by ALPN on HTTPS connections (default on when
+    /// the `http2` feature is enabled; without the feature only HTTP/1.1 is spoken).
+    /// Plain `http://` connections always use HTTP/1.1.
+    #[must_use]
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = Some(enabled);
+        self
+    }
+
+    /// Which proxy to use (default: [`Proxy::from_env`]).
+    #[must_use]
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Uses this rustls configuration for HTTPS (your own roots, client
+    /// certificates). Its ALPN protocols are replaced according to
+    /// [`http2`](Self::http2).
+    #[must_use]
+    pub fn tls_config(mut self, tls: rustls::ClientConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Builds the client. Fails when no configuration was given and the
+    /// environment has none, or when the TLS roots cannot be loaded.
+    pub fn build(self) -> Result<Client, Error> {
+        let config = match self.config {
+            Some(config) => config,
+            None => Config::from_env()?,
+        };
+        let transport: Arc<dyn Transport> = match self.transport {
+            Some(transport) => transport,
+            None => {
+                let mut options = TransportOptions::new(&config);
+                if let Some(timeout) = self.pool_idle_timeout {
+                    options.pool_idle_timeout = timeout;
+                }
+                if let Some(max) = self.pool_max_idle_per_host {
+                    options.pool_max_idle_per_host = max;
+                }
+                if let Some(http2) = self.http2 {
+                    options.http2 = http2;
+                }
+                if let Some(proxy) = self.proxy {
+                    options.proxy = proxy;
+                }
+                options.tls = self.tls;
+                let transport = HyperTransport::with_options(options);
+                if let Some(error) = transport.tls_unavailable() {
+                    return Err(Error::Transport(error.clone()));
+                }
+                Arc::new(transport)
+            }
+        };
+        Ok(Client::from_parts(config, transport))
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("transport", &self.transport)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("pool_max_idle_per_host", &self.pool_max_idle_per_host)
+            .field("http2", &self.http2)
+            .field("proxy", &self.proxy)
+            .field("tls", &self.tls.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// Seeds for the exchanges' jitter and idempotency keys: a per-client random
+/// hasher over a counter, so no two calls share a seed and no RNG crate is needed.
+struct SeedSource {
+    hasher: RandomState,
+    counter: AtomicU64,
+}
+
+impl SeedSource {
+    fn new() -> Self {
+        SeedSource {
+            hasher: RandomState::new(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> u64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.hasher.hash_one(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_between_calls_and_clients() {
+        let a = SeedSource::new();
+        let b = SeedSource::new();
+        let from_a: Vec<u64> = (0..4).map(|_| a.next()).collect();
+        let from_b: Vec<u64> = (0..4).map(|_| b.next()).collect();
+        let mut all = from_a.clone();
+        all.extend(&from_b);
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 8, "{from_a:?} {from_b:?}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let client = Client::new(Config::new("sk-secret-debug-1234"));
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("sk-secret-debug-1234"), "{shown}");
+    }
+}

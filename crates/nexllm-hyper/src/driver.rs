@@ -1,0 +1,296 @@
+//! The drive loop: runs one [`Exchange`] over a [`Transport`] with tokio timers,
+//! as a poll-based state machine shared by whole calls and streams.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::Body as _;
+use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, WaitReason};
+use nexllm_proto::{ChatCompletionChunk, Error};
+use tracing::Span;
+
+use crate::transport::{Body, SendError, Transport};
+
+/// The current time, from tokio's clock so that `tokio::time::pause()` applies.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+type SendFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, SendError>> + Send + 'static>>;
+
+/// What the drive loop hands up.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A chunk for the caller (streams only).
+    Chunk(ChatCompletionChunk),
+    /// The call is over.
+    Done(Result<Outcome, Error>),
+}
+
+/// One exchange in flight, with the I/O of its current attempt.
+pub(crate) struct CallDriver {
+    exchange: Exchange,
+    transport: Arc<dyn Transport>,
+    sending: Option<(AttemptId, SendFuture)>,
+    body: Option<(AttemptId, Body)>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timer_deadline: Option<Instant>,
+    logged_backoff: Option<Instant>,
+    attempt_sent_at: Option<Instant>,
+    finished: bool,
+    span: Span,
+}
+
+impl std::fmt::Debug for CallDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallDriver")
+            .field("attempts", &self.exchange.attempts())
+            .field("sending", &self.sending.as_ref().map(|(a, _)| *a))
+            .field("reading", &self.body.as_ref().map(|(a, _)| *a))
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallDriver {
+    pub(crate) fn new(exchange: Exchange, transport: Arc<dyn Transport>, span: Span) -> Self {
+        CallDriver {
+            exchange,
+            transport,
+            sending: None,
+            body: None,
+            timer: None,
+            timer_deadline: None,
+            logged_backoff: None,
+            attempt_sent_at: None,
+            finished: false,
+            span,
+        }
+    }
+
+    pub(crate) fn exchange(&self) -> &Exchange {
+        &self.exchange
+    }
+
+    /// Advances the call until it has a chunk or a result for the caller, or
+    /// must wait for I/O or a timer. `Ready(None)` once the result was handed out.
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        loop {
+            let Some(action) = self.exchange.poll() else {
+                self.finished = true;
+                return Poll::Ready(None);
+            };
+            match action {
+                Action::Send { attempt, request } => self.start_attempt(attempt, request),
+                Action::Abandon(attempt) => self.abandon(attempt),
+                Action::Chunk(chunk) => return Poll::Ready(Some(Event::Chunk(chunk))),
+                Action::Done(result) => {
+                    self.finish(&result);
+                    return Poll::Ready(Some(Event::Done(result)));
+                }
+                Action::Wait(wait) => {
+                    if self.poll_inputs(cx) {
+                        continue;
+                    }
+                    if wait.reason == WaitReason::Backoff && self.logged_backoff != wait.until {
+                        self.logged_backoff = wait.until;
+                        if let Some(delay) = wait.duration_from(now()) {
+                            tracing::debug!(
+                                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                                "waiting before the next attempt"
+                            );
+                        }
+                    }
+                    match wait.until {
+                        None => return Poll::Pending,
+                        Some(until) => {
+                            if self.poll_timer(until, cx).is_ready() {
+                                self.exchange.handle_timeout(now());
+                                continue;
+                            }
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls the send future and the body; returns true when one of them fed the exchange.
+    fn poll_inputs(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some((attempt, future)) = &mut self.sending {
+            let attempt = *attempt;
+            if let Poll::Ready(result) = future.as_mut().poll(cx) {
+                self.sending = None;
+                let now = now();
+                match result {
+                    Ok(response) => {
+                        let (parts, body) = response.into_parts();
+                        tracing::debug!(
+                            attempt = attempt.number(),
+                            status = parts.status.as_u16(),
+                            request_id = nexllm_proto::decode::request_id(&parts.headers),
+                            latency_ms = self.attempt_latency_ms(now),
+                            "response head"
+                        );
+                        self.body = Some((attempt, body));
+                        self.exchange
+                            .handle_head(attempt, parts.status, parts.headers, now);
+                    }
+                    Err(SendError::Transport(error)) => {
+                        tracing::debug!(
+                            attempt = attempt.number(),
+                            kind = ?error.kind,
+                            error = %error.message,
+                            "attempt failed"
+                        );
+                        self.exchange.handle_transport_error(attempt, error, now);
+                    }
+                    Err(SendError::ConnectTimeout) => {
+                        tracing::debug!(attempt = attempt.number(), "connect timed out");
+                        self.exchange.handle_connect_timeout(attempt, now);
+                    }
+                }
+                return true;
+            }
+        }
+        if let Some((attempt, body)) = &mut self.body {
+            let attempt = *attempt;
+            if let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) {
+                let now = now();
+                match frame {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            self.exchange.handle_body(attempt, &data, now);
+                        } else {
+                            // Trailers carry nothing the exchange needs; the next poll ends the body.
+                            self.exchange.handle_body(attempt, &[], now);
+                        }
+                    }
+                    Some(Err(error)) => {
+                        self.body = None;
+                        tracing::debug!(
+                            attempt = attempt.number(),
+                            kind = ?error.kind,
+                            error = %error.message,
+                            "reading the body failed"
+                        );
+                        self.exchange.handle_transport_error(attempt, error, now);
+                    }
+                    None => {
+                        self.body = None;
+                        self.exchange.handle_end(attempt, now);
+                    }
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    fn poll_timer(&mut self, until: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = tokio::time::Instant::from_std(until);
+        match &mut self.timer {
+            Some(timer) => {
+                if self.timer_deadline != Some(until) {
+                    timer.as_mut().reset(deadline);
+                }
+            }
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        self.timer_deadline = Some(until);
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+
+    fn start_attempt(&mut self, attempt: AttemptId, request: http::Request<Bytes>) {
+        tracing::debug!(attempt = attempt.number(), "sending request");
+        self.span.record("attempts", attempt.number());
+        self.attempt_sent_at = Some(now());
+        let transport = Arc::clone(&self.transport);
+        self.body = None;
+        self.sending = Some((
+            attempt,
+            Box::pin(async move { transport.send(request).await }),
+        ));
+    }
+
+    fn abandon(&mut self, attempt: AttemptId) {
+        if self.sending.as_ref().is_some_and(|(a, _)| *a == attempt) {
+            self.sending = None;
+        }
+        if self.body.as_ref().is_some_and(|(a, _)| *a == attempt) {
+            self.body = None;
+        }
+    }
+
+    fn attempt_latency_ms(&self, now: Instant) -> u64 {
+        self.attempt_sent_at.map_or(0, |sent| {
+            u64::try_from(now.saturating_duration_since(sent).as_millis()).unwrap_or(u64::MAX)
+        })
+    }
+
+    fn finish(&mut self, result: &Result<Outcome, Error>) {
+        self.finished = true;
+        self.sending = None;
+        self.body = None;
+        self.timer = None;
+        let elapsed = now().saturating_duration_since(self.exchange.started());
+        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        if let Some(status) = self.exchange.response_status() {
+            self.span.record("status", status.as_u16());
+        }
+        if let Some(id) = self.exchange.request_id() {
+            self.span.record("request_id", id);
+        }
+        self.span.record("latency_ms", latency_ms);
+        let attempts = self.exchange.attempts();
+        match result {
+            Ok(_) => tracing::debug!(attempts, latency_ms, "call succeeded"),
+            // Only the kind and status: an error's text may quote a body.
+            Err(error) => tracing::debug!(
+                attempts,
+                latency_ms,
+                error = error_kind(error),
+                status = error.status().map(|s| s.as_u16()),
+                "call failed"
+            ),
+        }
+    }
+}
+
+impl Drop for CallDriver {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _entered = self.span.enter();
+            tracing::debug!(
+                attempts = self.exchange.attempts(),
+                "call dropped before it finished; request cancelled"
+            );
+        }
+    }
+}
+
+/// A short name for the kind of an error, safe to log.
+fn error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::Api(_) => "api",
+        Error::Transport(_) => "transport",
+        Error::Timeout(_) => "timeout",
+        Error::Decode(_) => "decode",
+        Error::Stream(_) => "stream",
+        Error::LimitExceeded(_) => "limit",
+        Error::InvalidRequest(_) => "invalid_request",
+        Error::Cancelled => "cancelled",
+        _ => "other",
+    }
+}

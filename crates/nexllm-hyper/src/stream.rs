@@ -1,0 +1,191 @@
+//! [`ChatStream`]: the chunks of a streamed completion as a [`futures_core::Stream`],
+//! with the response headers and the completion assembled so far.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, StatusCode};
+use nexllm_proto::{ChatCompletion, ChatCompletionChunk, Error};
+
+use crate::driver::{CallDriver, Event};
+
+/// A streamed chat completion: a [`Stream`](futures_core::Stream) of
+/// `Result<ChatCompletionChunk, Error>`.
+///
+/// The stream yields every chunk as soon as it is decoded, then ends (`None`)
+/// after `data: [DONE]`, or yields one `Err` and ends. Meanwhile
+/// [`accumulated`](Self::accumulated) holds the completion assembled from
+/// every chunk so far, also after an error, and [`headers`](Self::headers) the
+/// response headers. Dropping the stream cancels the request and closes its
+/// connection.
+///
+/// ```no_run
+/// # async fn demo(client: nexllm_hyper::Client) -> Result<(), nexllm_hyper::Error> {
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// use nexllm_hyper::{ChatCompletionRequest, Message};
+///
+/// let request = ChatCompletionRequest::new("gpt-4o", vec![Message::user("Tell me a joke")]);
+/// let mut stream = client.chat().create_stream(&request).await?;
+/// println!("request id: {:?}", stream.request_id());
+/// while let Some(chunk) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+///     for choice in &chunk?.choices {
+///         print!("{}", choice.delta.content.as_deref().unwrap_or(""));
+///     }
+/// }
+/// let completion = stream.into_completion();
+/// # Ok(())
+/// # }
+/// ```
+///
+/// With `futures-util` or `tokio-stream`, `stream.next().await` reads the same.
+#[derive(Debug)]
+pub struct ChatStream {
+    driver: CallDriver,
+    first: Option<ChatCompletionChunk>,
+    /// `Some` once the stream has ended: `Ok` after `[DONE]`, the error otherwise.
+    ended: Option<Result<(), Error>>,
+}
+
+impl ChatStream {
+    pub(crate) fn new(
+        driver: CallDriver,
+        first: Option<ChatCompletionChunk>,
+        ended: Option<Result<(), Error>>,
+    ) -> Self {
+        ChatStream {
+            driver,
+            first,
+            ended,
+        }
+    }
+
+    /// The headers of the response being streamed (request id, `x-ratelimit-*`, …).
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.driver.exchange().response_headers()
+    }
+
+    /// The status of the response being streamed.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.driver.exchange().response_status()
+    }
+
+    /// The request id the server gave (`x-request-id` or a gateway's equivalent).
+    pub fn request_id(&self) -> Option<&str> {
+        self.driver.exchange().request_id()
+    }
+
+    /// How many HTTP attempts the call took.
+    pub fn attempts(&self) -> u32 {
+        self.driver.exchange().attempts()
+    }
+
+    /// The completion assembled from every chunk received so far: content,
+    /// tool calls with their arguments joined, finish reasons, usage. After an
+    /// error it still holds everything that arrived before it.
+    pub fn accumulated(&self) -> &ChatCompletion {
+        match self.driver.exchange().accumulated() {
+            Some(completion) => completion,
+            None => empty_completion(),
+        }
+    }
+
+    /// Whether the stream has ended (after `[DONE]` or an error).
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some() && self.first.is_none()
+    }
+
+    /// The error that ended the stream, if it ended with one.
+    pub fn error(&self) -> Option<&Error> {
+        self.ended.as_ref().and_then(|r| r.as_ref().err())
+    }
+
+    /// The completion assembled so far, ending the stream (a stream still
+    /// running is cancelled).
+    pub fn into_completion(self) -> ChatCompletion {
+        self.accumulated().clone()
+    }
+
+    /// Reads the rest of the stream and returns the whole completion, or the
+    /// error that ended the stream (the chunks before it stay in
+    /// [`accumulated`](Self::accumulated); use [`next_chunk`](Self::next_chunk)
+    /// and [`into_completion`](Self::into_completion) to keep them).
+    pub async fn finish(mut self) -> Result<ChatCompletion, Error> {
+        while let Some(item) = self.next_chunk().await {
+            item?;
+        }
+        match &self.ended {
+            Some(Err(error)) => Err(error.clone()),
+            _ => Ok(self.into_completion()),
+        }
+    }
+
+    /// The next chunk, without needing a `StreamExt` trait: `None` once the stream has ended.
+    pub async fn next_chunk(&mut self) -> Option<Result<ChatCompletionChunk, Error>> {
+        poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<ChatCompletionChunk, Error>>> {
+        if let Some(chunk) = self.first.take() {
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        if self.ended.is_some() {
+            return Poll::Ready(None);
+        }
+        match self.driver.poll_event(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Event::Chunk(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Some(Event::Done(Err(error)))) => {
+                self.ended = Some(Err(error.clone()));
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(Some(Event::Done(Ok(_))) | None) => {
+                self.ended = Some(Ok(()));
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for ChatStream {
+    type Item = Result<ChatCompletionChunk, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
+    }
+}
+
+impl futures_core::FusedStream for ChatStream {
+    fn is_terminated(&self) -> bool {
+        self.is_ended()
+    }
+}
+
+fn empty_completion() -> &'static ChatCompletion {
+    static EMPTY: OnceLock<ChatCompletion> = OnceLock::new();
+    EMPTY.get_or_init(ChatCompletion::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn streams_can_move_between_tasks() {
+        assert_send::<ChatStream>();
+        assert_send::<crate::Client>();
+    }
+
+    #[test]
+    fn the_fallback_completion_is_empty() {
+        assert!(empty_completion().choices.is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration scenarios against nexllm-mock that every nexllm transport runs (being written).
