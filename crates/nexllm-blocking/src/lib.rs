@@ -1,1 +1,59 @@
-//! skeleton
+#![doc = include_str!("../README.md")]
+//!
+//! # How it works
+//!
+//! Every call is one [`Exchange`](nexllm_proto::Exchange) of the sans-IO core
+//! `nexllm-proto`, which decides everything: the request bytes, retries,
+//! backoff, `Retry-After`, status handling, SSE decoding, what each deadline
+//! means. This crate only moves bytes: it sends with ureq, sleeps with
+//! `std::thread::sleep` and reads the clock with `Instant::now`. Each wait of
+//! the exchange is one blocking operation bounded by its deadline: sending an
+//! attempt and reading its head (the connect timeout, then the first-byte or
+//! total deadline), reading the next piece of the body (the idle timeout from
+//! the start of the read, and the total deadline), or a backoff sleep.
+//!
+//! ureq fixes its timeouts per phase when a request starts, but the idle
+//! timeout must hold for every read of a stream. So the client's ureq agent
+//! ends its connector chain with a connector that wraps each connection (TCP,
+//! or TLS over TCP): every read and write made while the client waits is cut
+//! to the deadline of that wait, and ureq's TCP transport applies it as the
+//! socket's read or write timeout. A server that goes silent mid-stream thus
+//! fails the read when the idle timeout passes, and the exchange turns that
+//! into [`TimeoutKind::Idle`](nexllm_proto::TimeoutKind::Idle) (retried only
+//! if no chunk had reached the caller).
+//!
+//! # In scope, out of scope
+//!
+//! In: HTTP/1.1 over TCP or TLS (rustls, verified certificates), a
+//! connection pool per [`Client`], proxies from the environment, gzip.
+//! Out: HTTP/2, async (use `nexllm-hyper`), following redirects (a 3xx is an
+//! error), turning certificate verification off.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod call;
+mod chat;
+mod client;
+mod http_agent;
+mod io_deadline;
+mod models;
+mod response;
+mod seed;
+mod stream;
+mod transport_error;
+
+pub use chat::Chat;
+pub use client::Client;
+pub use models::Models;
+pub use response::{ApiResponse, RateLimit};
+pub use stream::ChatStream;
+
+/// The sans-IO core this client drives: every type, the decoders and the exchange.
+pub use nexllm_proto as proto;
+pub use nexllm_proto::config::{Config, DEFAULT_BASE_URL, Limits, Timeouts};
+pub use nexllm_proto::error::{
+    ApiError, ApiErrorKind, DecodeError, Error, ErrorCode, InvalidRequestError, LimitError,
+    StreamError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError, TransportErrorKind,
+};
+pub use nexllm_proto::types::*;

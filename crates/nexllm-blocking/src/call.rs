@@ -1,0 +1,335 @@
+//! [`Call`]: one [`Exchange`] driven over ureq on the calling thread.
+//!
+//! The drive loop of `nexllm_proto::exchange`, written for blocking I/O: every
+//! `Wait` is exactly one blocking operation, bounded by the deadline it must
+//! respect:
+//!
+//! - an attempt to send: connect (ureq's connect timeout), write the request
+//!   and read the response head, every read and write bounded by the wait's
+//!   deadline (first byte or total) through [`IoDeadline`];
+//! - a body read: bounded by the idle timeout counted from the start of the
+//!   read, and by the total deadline;
+//! - a backoff: `std::thread::sleep` until the wait's deadline.
+//!
+//! The idle gap is counted from the start of each read, not from the previous
+//! one, so time the caller spends between two `next()` calls of a stream is
+//! not held against the server: only its silence while we wait for it is.
+
+use std::io::{self, Read};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait};
+use nexllm_proto::{ChatCompletionChunk, Config, Error, TransportError, TransportErrorKind};
+use ureq::{Agent, BodyReader};
+
+use crate::io_deadline::IoDeadline;
+use crate::seed::next_seed;
+use crate::transport_error::Failure;
+
+/// How many bytes one body read asks for.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// What the drive loop hands up.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A chunk for the caller (streams only).
+    Chunk(ChatCompletionChunk),
+    /// The call is over.
+    Done(Result<Outcome, Error>),
+}
+
+/// The I/O of the current attempt.
+enum InFlight {
+    /// Nothing: before the first attempt, during a backoff, after the end.
+    Idle,
+    /// The exchange asked for this request to be sent; it goes out at the next wait.
+    ToSend {
+        attempt: AttemptId,
+        request: http::Request<Bytes>,
+    },
+    /// The head arrived; the body is read from here.
+    Body {
+        attempt: AttemptId,
+        reader: BodyReader<'static>,
+    },
+}
+
+impl InFlight {
+    fn attempt(&self) -> Option<AttemptId> {
+        match self {
+            InFlight::Idle => None,
+            InFlight::ToSend { attempt, .. } | InFlight::Body { attempt, .. } => Some(*attempt),
+        }
+    }
+}
+
+/// One call in progress: the exchange and the I/O of its current attempt.
+///
+/// Dropping it drops the body reader of the attempt in flight, which closes
+/// its connection (ureq returns a connection to its pool only after reading a
+/// body to its end).
+pub(crate) struct Call {
+    exchange: Exchange,
+    agent: Agent,
+    api_key: Option<String>,
+    connect_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    total_deadline: Option<Instant>,
+    in_flight: InFlight,
+    buffer: Box<[u8]>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("attempts", &self.exchange.attempts())
+            .field("in_flight", &self.in_flight.attempt())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes the exchange for a call; given the start instant and a seed.
+pub(crate) type MakeExchange<'a> = &'a dyn Fn(Instant, u64) -> Result<Exchange, Error>;
+
+impl Call {
+    /// Starts a call: the exchange is made here (so an invalid request fails
+    /// before any I/O), nothing is sent until [`Call::next_event`].
+    pub(crate) fn start(
+        config: &Config,
+        agent: &Agent,
+        make_exchange: MakeExchange<'_>,
+    ) -> Result<Call, Error> {
+        let now = Instant::now();
+        let exchange = make_exchange(now, next_seed())?.with_wall_clock(SystemTime::now());
+        let total_deadline = config
+            .timeouts
+            .total
+            .and_then(|total| exchange.started().checked_add(total));
+        Ok(Call {
+            exchange,
+            agent: agent.clone(),
+            api_key: config.api_key().map(str::to_owned),
+            connect_timeout: config.timeouts.connect,
+            idle_timeout: config.timeouts.idle,
+            total_deadline,
+            in_flight: InFlight::Idle,
+            buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+        })
+    }
+
+    /// The exchange, for its getters (headers, request id, accumulated completion).
+    pub(crate) fn exchange(&self) -> &Exchange {
+        &self.exchange
+    }
+
+    /// Drives the call until it has a chunk or its result for the caller.
+    /// `None` once the result has been handed out.
+    pub(crate) fn next_event(&mut self) -> Option<Event> {
+        loop {
+            match self.exchange.poll()? {
+                Action::Send { attempt, request } => {
+                    self.in_flight = InFlight::ToSend { attempt, request };
+                }
+                Action::Abandon(attempt) => {
+                    if self.in_flight.attempt() == Some(attempt) {
+                        self.in_flight = InFlight::Idle;
+                    }
+                }
+                Action::Chunk(chunk) => return Some(Event::Chunk(chunk)),
+                Action::Done(result) => {
+                    self.in_flight = InFlight::Idle;
+                    return Some(Event::Done(result));
+                }
+                Action::Wait(wait) => self.wait(wait),
+            }
+        }
+    }
+
+    /// Does the one blocking thing the wait is about.
+    fn wait(&mut self, wait: Wait) {
+        match std::mem::replace(&mut self.in_flight, InFlight::Idle) {
+            InFlight::ToSend { attempt, request } => self.send(attempt, request, wait.until),
+            InFlight::Body { attempt, reader } => self.read(attempt, reader),
+            InFlight::Idle => self.pause(wait),
+        }
+    }
+
+    /// Sends one attempt and reads its response head.
+    fn send(&mut self, attempt: AttemptId, request: http::Request<Bytes>, until: Option<Instant>) {
+        let now = Instant::now();
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, &body[..]);
+        // The connection must also be up by the wait's deadline; a connect cut
+        // short by it is reported as that deadline, not as a connect timeout.
+        let connect = until.map_or(self.connect_timeout, |until| {
+            self.connect_timeout
+                .min(until.saturating_duration_since(now))
+        });
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_connect(Some(connect))
+            .timeout_global(
+                self.total_deadline
+                    .map(|deadline| deadline.saturating_duration_since(now)),
+            )
+            .build();
+        let result = {
+            let _deadline = IoDeadline::enter(until);
+            self.agent.run(request)
+        };
+        match result {
+            Ok(response) => {
+                let now = Instant::now();
+                let (parts, body) = response.into_parts();
+                self.in_flight = InFlight::Body {
+                    attempt,
+                    reader: body.into_reader(),
+                };
+                self.exchange
+                    .handle_head(attempt, parts.status, parts.headers, now);
+            }
+            Err(error) => {
+                let failure = Failure::from_ureq(error, self.api_key.as_deref());
+                self.fail(attempt, failure, until);
+            }
+        }
+    }
+
+    /// Reads the next piece of the body.
+    fn read(&mut self, attempt: AttemptId, mut reader: BodyReader<'static>) {
+        let started = Instant::now();
+        let idle_deadline = self.idle_timeout.and_then(|idle| started.checked_add(idle));
+        let deadline = earliest(idle_deadline, self.total_deadline);
+        let result = loop {
+            let _deadline = IoDeadline::enter(deadline);
+            match reader.read(&mut self.buffer) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let now = Instant::now();
+        match result {
+            // The body is complete; ureq has already put the connection back in its pool.
+            Ok(0) => self.exchange.handle_end(attempt, now),
+            Ok(read) => match self.buffer.get(..read) {
+                Some(bytes) => {
+                    self.exchange.handle_body(attempt, bytes, now);
+                    self.in_flight = InFlight::Body { attempt, reader };
+                }
+                None => {
+                    let error = TransportError::new(
+                        TransportErrorKind::Io,
+                        "the body reader claimed more bytes than it was given room for",
+                    );
+                    self.exchange.handle_transport_error(attempt, error, now);
+                }
+            },
+            Err(error) => {
+                drop(reader);
+                let failure = Failure::from_body_read(error, self.api_key.as_deref());
+                self.fail(attempt, failure, deadline);
+            }
+        }
+    }
+
+    /// Nothing is in flight: a backoff, or the total deadline.
+    fn pause(&mut self, wait: Wait) {
+        match wait.until {
+            Some(until) => {
+                sleep_until(until);
+                self.exchange.handle_timeout(Instant::now());
+            }
+            None => {
+                // Not reached: the exchange waits without a deadline only while
+                // an attempt is in flight. Ending the call beats blocking forever.
+                self.lost_attempt();
+                if self.exchange.current_attempt().is_none() {
+                    self.exchange.cancel(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Reports a failed send or read. `deadline` is the one the I/O was bounded by.
+    fn fail(&mut self, attempt: AttemptId, failure: Failure, deadline: Option<Instant>) {
+        self.in_flight = InFlight::Idle;
+        let deadline_passed = deadline.is_some_and(|d| Instant::now() >= d);
+        match failure {
+            Failure::ConnectTimeout if !deadline_passed => {
+                self.exchange
+                    .handle_connect_timeout(attempt, Instant::now());
+            }
+            Failure::ConnectTimeout | Failure::Deadline => {
+                // The deadline that ran out is `deadline` or, later, the total
+                // one ureq was given. Socket timeouts do not wake early, but the
+                // exchange must see the deadline passed to act on it.
+                if let Some(deadline) = deadline {
+                    sleep_until(deadline);
+                }
+                self.exchange.handle_timeout(Instant::now());
+            }
+            Failure::Transport(error) => {
+                self.exchange
+                    .handle_transport_error(attempt, error, Instant::now());
+            }
+        }
+        self.lost_attempt();
+    }
+
+    /// If the exchange still waits on an attempt whose I/O is gone (a timeout
+    /// of the OS that no deadline of ours explains), it is told the connection failed.
+    fn lost_attempt(&mut self) {
+        if matches!(self.in_flight, InFlight::Idle) {
+            if let Some(attempt) = self.exchange.current_attempt() {
+                let error = TransportError::new(TransportErrorKind::Io, "the connection timed out");
+                self.exchange
+                    .handle_transport_error(attempt, error, Instant::now());
+            }
+        }
+    }
+}
+
+/// Blocks the thread until `until`.
+fn sleep_until(until: Instant) {
+    let now = Instant::now();
+    if until > now {
+        std::thread::sleep(until - now);
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Drives a whole (non-streaming) call to its outcome.
+pub(crate) fn run_to_end(call: &mut Call) -> Result<Outcome, Error> {
+    while let Some(event) = call.next_event() {
+        if let Event::Done(result) = event {
+            return result;
+        }
+    }
+    // Not reached: the exchange always ends with `Done`.
+    Err(Error::Cancelled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_picks_the_nearer_deadline() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert_eq!(earliest(Some(now), Some(later)), Some(now));
+        assert_eq!(earliest(Some(later), Some(now)), Some(now));
+        assert_eq!(earliest(None, Some(now)), Some(now));
+        assert_eq!(earliest(Some(now), None), Some(now));
+        assert_eq!(earliest(None, None), None);
+    }
+}

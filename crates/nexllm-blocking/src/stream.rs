@@ -1,0 +1,163 @@
+//! [`ChatStream`]: the chunks of a streamed completion as an [`Iterator`],
+//! with the response headers and the completion assembled so far.
+
+use std::iter::FusedIterator;
+use std::sync::OnceLock;
+
+use http::{HeaderMap, StatusCode};
+use nexllm_proto::{ChatCompletion, ChatCompletionChunk, Error};
+
+use crate::call::{Call, Event};
+
+/// A streamed chat completion: an [`Iterator`] of `Result<ChatCompletionChunk, Error>`.
+///
+/// Each `next()` blocks until the next chunk is decoded, then hands it out at
+/// once. The iterator ends (`None`) after `data: [DONE]`, or yields one `Err`
+/// and ends. Meanwhile [`accumulated`](Self::accumulated) holds the completion
+/// assembled from every chunk so far, also after an error, and
+/// [`headers`](Self::headers) the response headers. Dropping the stream
+/// cancels the request and closes its connection.
+///
+/// ```no_run
+/// # fn demo(client: nexllm_blocking::Client) -> Result<(), nexllm_blocking::Error> {
+/// use std::io::Write;
+/// use nexllm_blocking::{ChatCompletionRequest, Message};
+///
+/// let request = ChatCompletionRequest::new("gpt-4o", vec![Message::user("Tell me a joke")]);
+/// let mut stream = client.chat().create_stream(&request)?;
+/// println!("request id: {:?}", stream.request_id());
+/// for chunk in &mut stream {
+///     for choice in &chunk?.choices {
+///         print!("{}", choice.delta.content.as_deref().unwrap_or(""));
+///         std::io::stdout().flush().ok();
+///     }
+/// }
+/// let completion = stream.into_completion();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ChatStream {
+    call: Call,
+    first: Option<ChatCompletionChunk>,
+    /// `Some` once the stream has ended: `Ok` after `[DONE]`, the error otherwise.
+    ended: Option<Result<(), Error>>,
+}
+
+impl ChatStream {
+    pub(crate) fn new(
+        call: Call,
+        first: Option<ChatCompletionChunk>,
+        ended: Option<Result<(), Error>>,
+    ) -> Self {
+        ChatStream { call, first, ended }
+    }
+
+    /// The headers of the response being streamed (request id, `x-ratelimit-*`, …).
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.call.exchange().response_headers()
+    }
+
+    /// The status of the response being streamed.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.call.exchange().response_status()
+    }
+
+    /// The request id the server gave (`x-request-id` or a gateway's equivalent).
+    pub fn request_id(&self) -> Option<&str> {
+        self.call.exchange().request_id()
+    }
+
+    /// How many HTTP attempts the call took.
+    pub fn attempts(&self) -> u32 {
+        self.call.exchange().attempts()
+    }
+
+    /// The completion assembled from every chunk received so far: content,
+    /// tool calls with their arguments joined, finish reasons, usage. After an
+    /// error it still holds everything that arrived before it.
+    pub fn accumulated(&self) -> &ChatCompletion {
+        match self.call.exchange().accumulated() {
+            Some(completion) => completion,
+            None => empty_completion(),
+        }
+    }
+
+    /// Whether the stream has ended (after `[DONE]` or an error).
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some() && self.first.is_none()
+    }
+
+    /// The error that ended the stream, if it ended with one.
+    pub fn error(&self) -> Option<&Error> {
+        self.ended.as_ref().and_then(|r| r.as_ref().err())
+    }
+
+    /// The completion assembled so far, ending the stream (a stream still
+    /// running is cancelled and its connection closed).
+    pub fn into_completion(self) -> ChatCompletion {
+        self.accumulated().clone()
+    }
+
+    /// Reads the rest of the stream and returns the whole completion, or the
+    /// error that ended the stream (the chunks before it stay in
+    /// [`accumulated`](Self::accumulated); iterate and call
+    /// [`into_completion`](Self::into_completion) to keep them).
+    pub fn finish(mut self) -> Result<ChatCompletion, Error> {
+        for item in &mut self {
+            item?;
+        }
+        match &self.ended {
+            Some(Err(error)) => Err(error.clone()),
+            _ => Ok(self.into_completion()),
+        }
+    }
+}
+
+impl Iterator for ChatStream {
+    type Item = Result<ChatCompletionChunk, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(chunk) = self.first.take() {
+            return Some(Ok(chunk));
+        }
+        if self.ended.is_some() {
+            return None;
+        }
+        match self.call.next_event() {
+            Some(Event::Chunk(chunk)) => Some(Ok(chunk)),
+            Some(Event::Done(Err(error))) => {
+                self.ended = Some(Err(error.clone()));
+                Some(Err(error))
+            }
+            Some(Event::Done(Ok(_))) | None => {
+                self.ended = Some(Ok(()));
+                None
+            }
+        }
+    }
+}
+
+impl FusedIterator for ChatStream {}
+
+fn empty_completion() -> &'static ChatCompletion {
+    static EMPTY: OnceLock<ChatCompletion> = OnceLock::new();
+    EMPTY.get_or_init(ChatCompletion::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn streams_can_move_between_threads() {
+        assert_send::<ChatStream>();
+    }
+
+    #[test]
+    fn the_fallback_completion_is_empty() {
+        assert!(empty_completion().choices.is_empty());
+    }
+}

@@ -1,0 +1,171 @@
+//! What went wrong in ureq, in the core's terms: a timeout of ours or ureq's,
+//! or a [`TransportError`] of some [`TransportErrorKind`].
+
+use std::io;
+
+use nexllm_proto::{TransportError, TransportErrorKind};
+use ureq::Timeout;
+
+/// A ureq failure, sorted for the exchange.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// ureq's connect timeout (`Config::timeouts.connect`) passed.
+    ConnectTimeout,
+    /// A deadline passed: the thread's I/O deadline or the total deadline
+    /// given to ureq. The exchange decides which of its deadlines it was.
+    Deadline,
+    /// The connection failed.
+    Transport(TransportError),
+}
+
+impl Failure {
+    /// Sorts a ureq error. `secret` (the API key) is cut out of the message,
+    /// should any layer ever echo it.
+    pub(crate) fn from_ureq(error: ureq::Error, secret: Option<&str>) -> Failure {
+        match error {
+            ureq::Error::Timeout(Timeout::Connect) => Failure::ConnectTimeout,
+            ureq::Error::Timeout(_) => Failure::Deadline,
+            ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::Deadline,
+            other => {
+                let kind = kind_of(&other);
+                let message = redact(&describe(&other), secret);
+                Failure::Transport(TransportError::new(kind, message))
+            }
+        }
+    }
+
+    /// Sorts an error from reading a response body: ureq hands its own errors
+    /// through `std::io::Error`, so they are unwrapped first.
+    pub(crate) fn from_body_read(error: io::Error, secret: Option<&str>) -> Failure {
+        Failure::from_ureq(ureq::Error::from(error), secret)
+    }
+}
+
+fn kind_of(error: &ureq::Error) -> TransportErrorKind {
+    match error {
+        ureq::Error::HostNotFound => TransportErrorKind::Dns,
+        ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::Io(e) => match e.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::NetworkDown
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::AddrInUse => TransportErrorKind::Connect,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected => TransportErrorKind::Reset,
+            _ => TransportErrorKind::Io,
+        },
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+            TransportErrorKind::Tls
+        }
+        ureq::Error::TlsRequired | ureq::Error::RequireHttpsOnly(_) => TransportErrorKind::Tls,
+        ureq::Error::ConnectProxyFailed(_) | ureq::Error::InvalidProxyUrl => {
+            TransportErrorKind::Proxy
+        }
+        _ => TransportErrorKind::Io,
+    }
+}
+
+fn describe(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Io(e) => e.to_string(),
+        ureq::Error::Rustls(e) => e.to_string(),
+        ureq::Error::HostNotFound => "the host name did not resolve".to_owned(),
+        ureq::Error::ConnectionFailed => "no connection could be made".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn redact(message: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(secret) if !secret.is_empty() && message.contains(secret) => {
+            message.replace(secret, "<redacted>")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(error: ureq::Error) -> TransportError {
+        match Failure::from_ureq(error, Some("sk-secret")) {
+            Failure::Transport(e) => e,
+            other => panic!("not a transport error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sorts_timeouts() {
+        assert!(matches!(
+            Failure::from_ureq(ureq::Error::Timeout(Timeout::Connect), None),
+            Failure::ConnectTimeout
+        ));
+        for reason in [Timeout::PerRead, Timeout::PerWrite, Timeout::Global] {
+            assert!(matches!(
+                Failure::from_ureq(ureq::Error::Timeout(reason), None),
+                Failure::Deadline
+            ));
+        }
+        let wrapped = ureq::Error::Timeout(Timeout::PerRead).into_io();
+        assert!(matches!(
+            Failure::from_body_read(wrapped, None),
+            Failure::Deadline
+        ));
+    }
+
+    #[test]
+    fn sorts_connection_failures() {
+        let table = [
+            (ureq::Error::HostNotFound, TransportErrorKind::Dns),
+            (
+                ureq::Error::Io(io::ErrorKind::ConnectionRefused.into()),
+                TransportErrorKind::Connect,
+            ),
+            (
+                ureq::Error::Io(io::ErrorKind::UnexpectedEof.into()),
+                TransportErrorKind::Reset,
+            ),
+            (
+                ureq::Error::Io(io::ErrorKind::ConnectionReset.into()),
+                TransportErrorKind::Reset,
+            ),
+            (ureq::Error::Tls("bad certificate"), TransportErrorKind::Tls),
+            (
+                ureq::Error::ConnectProxyFailed("403".into()),
+                TransportErrorKind::Proxy,
+            ),
+            (ureq::Error::BodyStalled, TransportErrorKind::Io),
+        ];
+        for (error, kind) in table {
+            let shown = error.to_string();
+            assert_eq!(transport(error).kind, kind, "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_body_read_error_keeps_its_kind() {
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "Peer disconnected");
+        match Failure::from_body_read(eof, None) {
+            Failure::Transport(e) => {
+                assert_eq!(e.kind, TransportErrorKind::Reset);
+                assert!(e.message.contains("Peer disconnected"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn never_shows_the_key() {
+        let e = transport(ureq::Error::ConnectProxyFailed(
+            "proxy said: bad token sk-secret".into(),
+        ));
+        assert!(!e.message.contains("sk-secret"), "{}", e.message);
+        assert!(e.message.contains("<redacted>"));
+    }
+}
