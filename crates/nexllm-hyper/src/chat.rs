@@ -57,10 +57,7 @@ impl<'a> Chat<'a> {
                     });
                 }
                 Some(Event::Done(Ok(_))) | None => {
-                    return Err(Error::decode(
-                        "the call ended without a completion",
-                        "",
-                    ));
+                    return Err(Error::decode("the call ended without a completion", ""));
                 }
                 Some(Event::Done(Err(error))) => return Err(error),
                 // Not a streaming call: no chunks come; ignore defensively.
@@ -76,7 +73,10 @@ impl<'a> Chat<'a> {
     /// returned here; failures after that end the stream with an error item,
     /// and [`ChatStream::accumulated`] keeps what arrived. Dropping the stream
     /// cancels the request.
-    pub async fn create_stream(&self, request: &ChatCompletionRequest) -> Result<ChatStream, Error> {
+    pub async fn create_stream(
+        &self,
+        request: &ChatCompletionRequest,
+    ) -> Result<ChatStream, Error> {
         let request = with_stream(request, true);
         let mut driver = self.start(&request)?;
         match poll_fn(|cx| driver.poll_event(cx)).await {
@@ -101,9 +101,8 @@ impl<'a> Chat<'a> {
         );
         let config = &self.client.config;
         let exchange = Exchange::chat(config, request, now(), self.client.next_seed())
-            .map_err(|error| {
+            .inspect_err(|_| {
                 span.in_scope(|| tracing::debug!("request rejected before sending"));
-                error
             })?
             .with_wall_clock(std::time::SystemTime::now());
         Ok(CallDriver::new(

@@ -161,7 +161,9 @@ impl Transport for HyperTransport {
                     .and_then(|m| m.intercept(&parts.uri))
                     .and_then(|i| i.basic_auth().cloned())
                 {
-                    parts.headers.insert(http::header::PROXY_AUTHORIZATION, auth);
+                    parts
+                        .headers
+                        .insert(http::header::PROXY_AUTHORIZATION, auth);
                 }
             }
             _ => {}
@@ -188,7 +190,8 @@ fn default_tls_config() -> Result<rustls::ClientConfig, TransportError> {
 }
 
 type VerifierBuilder = rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>;
-type ClientCertBuilder = rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>;
+type ClientCertBuilder =
+    rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>;
 
 #[cfg(feature = "native-roots")]
 fn with_roots(builder: VerifierBuilder) -> Result<ClientCertBuilder, TransportError> {
@@ -389,7 +392,10 @@ mod tests {
     #[test]
     fn io_errors_map_to_kinds() {
         let table = [
-            (io::ErrorKind::ConnectionRefused, TransportErrorKind::Connect),
+            (
+                io::ErrorKind::ConnectionRefused,
+                TransportErrorKind::Connect,
+            ),
             (io::ErrorKind::ConnectionReset, TransportErrorKind::Reset),
             (io::ErrorKind::UnexpectedEof, TransportErrorKind::Reset),
             (io::ErrorKind::Other, TransportErrorKind::Io),
