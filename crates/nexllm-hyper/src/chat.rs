@@ -33,14 +33,14 @@ impl<'a> Chat<'a> {
     ///
     /// The request is sent with `stream` off whatever it says. Retries,
     /// `Retry-After` and deadlines follow the client's [`Config`](crate::Config).
-    pub async fn create(&self, request: &ChatCompletionRequest) -> Result<ChatCompletion, Error> {
+    pub async fn create(self, request: &ChatCompletionRequest) -> Result<ChatCompletion, Error> {
         Ok(self.create_with_response(request).await?.data)
     }
 
     /// Like [`create`](Self::create), and also returns the response's status,
     /// headers (request id, `x-ratelimit-*`) and attempt count.
     pub async fn create_with_response(
-        &self,
+        self,
         request: &ChatCompletionRequest,
     ) -> Result<ApiResponse<ChatCompletion>, Error> {
         let request = with_stream(request, false);
@@ -86,7 +86,7 @@ impl<'a> Chat<'a> {
         }
     }
 
-    fn start(&self, request: &ChatCompletionRequest) -> Result<CallDriver, Error> {
+    fn start(self, request: &ChatCompletionRequest) -> Result<CallDriver, Error> {
         let streaming = request.stream == Some(true);
         let span = tracing::debug_span!(
             "nexllm.chat",

@@ -335,11 +335,13 @@ fn kind_of(cause: &(dyn StdError + 'static)) -> Option<TransportErrorKind> {
         return Some(TransportErrorKind::Tls);
     }
     if let Some(io_error) = cause.downcast_ref::<io::Error>() {
-        if io_error
+        // An I/O error may wrap another (tokio-rustls wraps rustls's errors, and
+        // the connector wraps those again); its `source` skips the wrapped one.
+        if let Some(kind) = io_error
             .get_ref()
-            .is_some_and(|inner| inner.is::<rustls::Error>())
+            .and_then(|inner| kind_of(inner as &(dyn StdError + 'static)))
         {
-            return Some(TransportErrorKind::Tls);
+            return Some(kind);
         }
         return Some(match io_error.kind() {
             io::ErrorKind::ConnectionRefused
@@ -409,6 +411,8 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
         assert_eq!(kind_of(&tls), Some(TransportErrorKind::Tls));
+        let wrapped_twice = io::Error::other(tls);
+        assert_eq!(kind_of(&wrapped_twice), Some(TransportErrorKind::Tls));
         assert_eq!(
             kind_of(&ProxyFailure("refused".into())),
             Some(TransportErrorKind::Proxy)

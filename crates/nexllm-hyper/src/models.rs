@@ -29,12 +29,12 @@ impl<'a> Models<'a> {
     }
 
     /// Lists the models the server offers.
-    pub async fn list(&self) -> Result<ModelList, Error> {
+    pub async fn list(self) -> Result<ModelList, Error> {
         Ok(self.list_with_response().await?.data)
     }
 
     /// Like [`list`](Self::list), and also returns the response's status, headers and attempt count.
-    pub async fn list_with_response(&self) -> Result<ApiResponse<ModelList>, Error> {
+    pub async fn list_with_response(self) -> Result<ApiResponse<ModelList>, Error> {
         let span = tracing::debug_span!(
             "nexllm.models",
             method = "GET",

@@ -1,0 +1,351 @@
+//! Hyper-only behaviour against nexllm-mock: cancellation on drop, pooling and
+//! leaks under 1,000 concurrent streams, proxies, TLS and connect failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail loudly
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexllm_hyper::{
+    ChatCompletionRequest, Client, Config, Error, Message, Proxy, TimeoutKind, TransportErrorKind,
+};
+use nexllm_mock::MockServer;
+
+const KEY: &str = "sk-client-test-0123456789";
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn server() -> MockServer {
+    MockServer::builder().api_key(KEY).start().await.unwrap()
+}
+
+fn config(server: &MockServer) -> Config {
+    Config::new(KEY).base_url(server.base_url())
+}
+
+fn client(config: Config) -> Client {
+    Client::builder()
+        .config(config)
+        .proxy(Proxy::none())
+        .build()
+        .unwrap()
+}
+
+fn echo(text: &str) -> ChatCompletionRequest {
+    ChatCompletionRequest::new("mock-echo", vec![Message::user(text)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_stream_closes_its_connection() {
+    let server = server().await;
+    let config = config(&server)
+        .header("x-mock-fault", "stall=200ms")
+        .unwrap();
+    let client = client(config);
+    let mut stream = client
+        .chat()
+        .create_stream(&echo("one two three four five six seven eight"))
+        .await
+        .unwrap();
+    let first = stream.next_chunk().await.unwrap().unwrap();
+    assert_eq!(
+        first.choices[0].delta.role.as_ref().map(|r| r.as_str()),
+        Some("assistant")
+    );
+    assert_eq!(server.open_connections(), 1);
+    drop(stream);
+    assert!(
+        server.wait_for_closed(1, WAIT).await,
+        "the mock never saw the connection close"
+    );
+    assert_eq!(server.open_connections(), 0);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_whole_call_closes_its_connection() {
+    let server = server().await;
+    let config = config(&server)
+        .header("x-mock-fault", "delay-head=5s")
+        .unwrap();
+    let client = client(config);
+    let request = echo("hello there");
+    let call = client.chat().create(&request);
+    let outcome = tokio::time::timeout(Duration::from_millis(100), call).await;
+    assert!(
+        outcome.is_err(),
+        "the call should still be waiting for its head"
+    );
+    assert!(
+        server.wait_for_closed(1, WAIT).await,
+        "the mock never saw the connection close"
+    );
+    assert_eq!(server.open_connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_streams_share_one_client_without_leaks() {
+    const STREAMS: usize = 1000;
+    const MAX_IDLE: usize = 16;
+    let server = server().await;
+    let client = Client::builder()
+        .config(config(&server))
+        .proxy(Proxy::none())
+        .pool_max_idle_per_host(MAX_IDLE)
+        .build()
+        .unwrap();
+    let mut tasks = Vec::with_capacity(STREAMS);
+    for i in 0..STREAMS {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let text = format!("stream number {i} says hello");
+            let stream = client
+                .chat()
+                .create_stream(&echo(&text).include_usage(true))
+                .await?;
+            let completion = stream.finish().await?;
+            assert_eq!(completion.content(), Some(text.as_str()));
+            assert!(completion.usage.is_some());
+            Ok::<_, Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(server.requests().len(), STREAMS);
+
+    // Connections beyond the pool's idle limit are closed; the rest stay pooled.
+    let opened = server.open_connections() as u64 + server.connections_closed();
+    assert!(
+        opened >= 1 && opened <= STREAMS as u64,
+        "{opened} connections"
+    );
+    let must_close = opened.saturating_sub(MAX_IDLE as u64);
+    assert!(server.wait_for_closed(must_close, WAIT).await);
+    assert!(
+        server.open_connections() <= MAX_IDLE,
+        "{} connections open with a pool of {MAX_IDLE}",
+        server.open_connections()
+    );
+
+    // Dropping the last handle on the pool closes everything: nothing leaked.
+    drop(client);
+    assert!(
+        server.wait_for_closed(opened, WAIT).await,
+        "pooled connections leaked"
+    );
+    assert_eq!(server.open_connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_share_one_pooled_connection() {
+    let server = server().await;
+    let client = client(config(&server));
+    let clone = client.clone();
+    let first = client.chat().create(&echo("first call")).await.unwrap();
+    let second = clone.chat().create(&echo("second call")).await.unwrap();
+    let models = clone.models().list_with_response().await.unwrap();
+    assert_eq!(first.content(), Some("first call"));
+    assert_eq!(second.content(), Some("second call"));
+    assert!(models.request_id().is_some());
+    assert_eq!(models.attempts(), 1);
+    assert_eq!(
+        server.open_connections() as u64 + server.connections_closed(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_expose_headers_and_rate_limits() {
+    let server = server().await;
+    let client = client(config(&server));
+    let response = client
+        .chat()
+        .create_with_response(&echo("headers please"))
+        .await
+        .unwrap();
+    assert_eq!(response.status, http::StatusCode::OK);
+    assert_eq!(response.attempts(), 1);
+    assert_eq!(
+        response.request_id(),
+        Some(server.requests()[0].request_id.as_str())
+    );
+    let limits = response.rate_limit();
+    assert!(limits.limit_requests.is_some(), "{limits:?}");
+    assert!(limits.remaining_tokens.is_some(), "{limits:?}");
+    assert!(response.header("openai-processing-ms").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_sends_a_whole_request_whatever_the_stream_flag() {
+    let server = server().await;
+    let client = client(config(&server));
+    let request = echo("not streamed").stream(true).include_usage(true);
+    let completion = client.chat().create(&request).await.unwrap();
+    assert_eq!(completion.content(), Some("not streamed"));
+    let sent = server.requests()[0].body_json().unwrap();
+    assert!(sent.get("stream").is_none(), "{sent}");
+    assert!(sent.get("stream_options").is_none(), "{sent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_stream_hands_back_its_completion() {
+    let server = server().await;
+    let client = client(config(&server));
+    let mut stream = client
+        .chat()
+        .create_stream(&echo("alpha beta gamma"))
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), Some(http::StatusCode::OK));
+    assert_eq!(stream.attempts(), 1);
+    let mut chunks = 0;
+    while let Some(chunk) = stream.next_chunk().await {
+        chunk.unwrap();
+        chunks += 1;
+    }
+    assert!(chunks >= 4, "{chunks} chunks");
+    assert!(stream.is_ended());
+    assert!(stream.error().is_none());
+    assert!(
+        stream.next_chunk().await.is_none(),
+        "a finished stream stays finished"
+    );
+    assert_eq!(stream.accumulated().content(), Some("alpha beta gamma"));
+    let completion = stream.finish().await.unwrap();
+    assert_eq!(completion.content(), Some("alpha beta gamma"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_returns_the_error_that_ended_the_stream() {
+    let server = server().await;
+    let config = config(&server)
+        .header("x-mock-fault", "close-after=3")
+        .unwrap();
+    let stream = client(config)
+        .chat()
+        .create_stream(&echo("a b c d e f g"))
+        .await
+        .unwrap();
+    match stream.finish().await {
+        Err(Error::Transport(e)) => assert_eq!(e.kind, TransportErrorKind::Reset, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_proxy_gets_the_absolute_url_and_credentials() {
+    // The mock plays the proxy: an http:// request through a forward proxy
+    // reaches it in absolute form, whatever the (unresolvable) host.
+    let server = server().await;
+    let proxy_url = format!("http://user:pw@{}", server.addr());
+    let client = Client::builder()
+        .config(Config::new(KEY).base_url("http://api.nexllm.invalid/v1"))
+        .proxy(Proxy::all(&proxy_url, "").unwrap())
+        .build()
+        .unwrap();
+    let completion = client.chat().create(&echo("via the proxy")).await.unwrap();
+    assert_eq!(completion.content(), Some("via the proxy"));
+    let seen = &server.requests()[0];
+    assert_eq!(seen.path, "/v1/chat/completions");
+    assert_eq!(
+        seen.header("proxy-authorization"),
+        Some("Basic dXNlcjpwdw==")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_goes_through_a_connect_tunnel() {
+    let server = server().await;
+    let proxy_url = format!("http://user:pw@{}", server.addr());
+    let client = Client::builder()
+        .config(
+            Config::new(KEY)
+                .base_url("https://api.nexllm.invalid/v1")
+                .max_retries(0),
+        )
+        .proxy(Proxy::all(&proxy_url, "").unwrap())
+        .build()
+        .unwrap();
+    let error = client.chat().create(&echo("tunnel")).await.unwrap_err();
+    // The mock refuses CONNECT, so the tunnel fails: a proxy error, and the
+    // mock saw the CONNECT with the proxy's credentials.
+    match &error {
+        Error::Transport(e) => assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    let seen = &server.requests()[0];
+    assert_eq!(seen.method, http::Method::CONNECT);
+    assert_eq!(
+        seen.header("proxy-authorization"),
+        Some("Basic dXNlcjpwdw==")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_proxy_hosts_are_reached_directly() {
+    let server = server().await;
+    let client = Client::builder()
+        .config(config(&server))
+        .proxy(Proxy::all("http://127.0.0.1:9", "127.0.0.1,localhost").unwrap())
+        .build()
+        .unwrap();
+    let completion = client.chat().create(&echo("direct")).await.unwrap();
+    assert_eq!(completion.content(), Some("direct"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_plain_http_server_fails_as_tls() {
+    let server = server().await;
+    let base = format!("https://{}/v1", server.addr());
+    let client = client(Config::new(KEY).base_url(base).max_retries(0));
+    match client.chat().create(&echo("tls")).await {
+        Err(Error::Transport(e)) => {
+            assert_eq!(e.kind, TransportErrorKind::Tls, "{e:?}");
+            assert!(!e.message.contains(KEY));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_a_connect_error_after_every_retry() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let config = Config::new(KEY)
+        .base_url(format!("http://{addr}/v1"))
+        .max_retries(1);
+    match client(config).chat().create(&echo("nobody home")).await {
+        Err(Error::Transport(e)) => {
+            assert_eq!(e.kind, TransportErrorKind::Connect, "{e:?}");
+            assert_eq!(e.attempts, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connect_timeout_covers_the_tls_handshake() {
+    // A server that accepts TCP and then says nothing: the TLS handshake hangs.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let holder = Arc::clone(&held);
+    let accept = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            holder.lock().await.push(socket);
+        }
+    });
+    let config = Config::new(KEY)
+        .base_url(format!("https://{addr}/v1"))
+        .connect_timeout(Duration::from_millis(100))
+        .max_retries(0);
+    match client(config).chat().create(&echo("silence")).await {
+        Err(Error::Timeout(e)) => {
+            assert_eq!(e.kind, TimeoutKind::Connect, "{e:?}");
+            assert_eq!(e.after, Duration::from_millis(100));
+        }
+        other => panic!("{other:?}"),
+    }
+    accept.abort();
+}
