@@ -20,9 +20,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait};
-use nexllm_proto::{ChatCompletionChunk, Config, Error, TransportError, TransportErrorKind};
+use nexllm_proto::{ChatCompletionChunk, Error, TransportError, TransportErrorKind};
 use ureq::{Agent, BodyReader};
 
+use crate::client::ClientInner;
 use crate::io_deadline::IoDeadline;
 use crate::seed::next_seed;
 use crate::transport_error::Failure;
@@ -96,19 +97,22 @@ impl Call {
     /// Starts a call: the exchange is made here (so an invalid request fails
     /// before any I/O), nothing is sent until [`Call::next_event`].
     pub(crate) fn start(
-        config: &Config,
-        agent: &Agent,
+        client: &ClientInner,
         make_exchange: MakeExchange<'_>,
     ) -> Result<Call, Error> {
+        let config = &client.config;
         let now = Instant::now();
         let exchange = make_exchange(now, next_seed())?.with_wall_clock(SystemTime::now());
+        if let Some(error) = &client.unusable {
+            return Err(Error::Transport(error.clone()));
+        }
         let total_deadline = config
             .timeouts
             .total
             .and_then(|total| exchange.started().checked_add(total));
         Ok(Call {
             exchange,
-            agent: agent.clone(),
+            agent: client.agent.clone(),
             api_key: config.api_key().map(str::to_owned),
             connect_timeout: config.timeouts.connect,
             idle_timeout: config.timeouts.idle,

@@ -72,7 +72,7 @@ impl<'a> Chat<'a> {
 
     fn start(&self, request: &ChatCompletionRequest) -> Result<Call, Error> {
         let config = &self.client.config;
-        Call::start(config, &self.client.agent, &|now, seed| {
+        Call::start(self.client, &|now, seed| {
             Exchange::chat(config, request, now, seed)
         })
     }

@@ -1,7 +1,7 @@
 //! The ureq [`Agent`] a [`Client`](crate::Client) sends its requests with:
-//! rustls with verified certificates, proxies from the environment, error
-//! statuses returned as responses, no redirects, and the [`DeadlineConnector`]
-//! at the end of the connector chain.
+//! rustls with verified certificates, the proxy chosen for the base URL, error
+//! statuses returned as responses, no redirects, the pool options, and the
+//! [`DeadlineConnector`] at the end of the connector chain.
 
 use std::time::Duration;
 
@@ -11,8 +11,33 @@ use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 use crate::io_deadline::DeadlineConnector;
 
-/// How long an idle pooled connection is kept for reuse.
-const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
+/// How long an idle pooled connection is kept by default.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The default number of idle connections kept per host.
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+
+/// Stands for "no age limit" in the pool: ureq wants a duration, and adds it
+/// to an `Instant`, so it must stay far from overflowing.
+const NO_IDLE_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// What the agent is built from.
+#[derive(Debug)]
+pub(crate) struct AgentOptions {
+    pub(crate) proxy: Option<ureq::Proxy>,
+    pub(crate) pool_idle_timeout: Option<Duration>,
+    pub(crate) pool_max_idle_per_host: usize,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            proxy: None,
+            pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+        }
+    }
+}
 
 /// Builds the agent.
 ///
@@ -21,19 +46,22 @@ const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 /// - Redirects are not followed (as with the async client): a redirected POST
 ///   would lose its body or its method, and the key must not follow it to
 ///   another origin. A 3xx reaches the exchange and becomes an error.
-/// - Proxies come from `ALL_PROXY` / `HTTPS_PROXY` / `HTTP_PROXY` (and their
-///   lower-case forms), minus `NO_PROXY`, read when the client is made.
 /// - TLS is rustls with verified certificates: Mozilla's roots by default, the
 ///   platform's verifier with the `native-roots` feature. There is no switch
 ///   to turn verification off.
-pub(crate) fn build() -> Agent {
+pub(crate) fn build(options: AgentOptions) -> Agent {
+    let max_idle_age = options
+        .pool_idle_timeout
+        .map_or(NO_IDLE_LIMIT, |timeout| timeout.min(NO_IDLE_LIMIT));
     let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
-        .proxy(ureq::Proxy::try_from_env())
+        .proxy(options.proxy)
         .https_only(false)
-        .max_idle_age(MAX_IDLE_AGE)
+        .max_idle_age(max_idle_age)
+        .max_idle_connections(options.pool_max_idle_per_host)
+        .max_idle_connections_per_host(options.pool_max_idle_per_host)
         .tls_config(tls_config())
         .build();
     let connector = DefaultConnector::new().chain(DeadlineConnector);

@@ -19,15 +19,24 @@
 //! to the deadline of that wait, and ureq's TCP transport applies it as the
 //! socket's read or write timeout. A server that goes silent mid-stream thus
 //! fails the read when the idle timeout passes, and the exchange turns that
-//! into [`TimeoutKind::Idle`](nexllm_proto::TimeoutKind::Idle) (retried only
+//! into [`TimeoutKind::Idle`] (retried only
 //! if no chunk had reached the caller).
 //!
 //! # In scope, out of scope
 //!
-//! In: HTTP/1.1 over TCP or TLS (rustls, verified certificates), a
-//! connection pool per [`Client`], proxies from the environment, gzip.
-//! Out: HTTP/2, async (use `nexllm-hyper`), following redirects (a 3xx is an
-//! error), turning certificate verification off.
+//! In: HTTP/1.1 over TCP or TLS (rustls with the *ring* provider, verified
+//! certificates), a connection pool per [`Client`] ([`ClientBuilder`] sets its
+//! size and idle time), HTTP proxies through `CONNECT` ([`Proxy`]: from the
+//! environment by default, chosen once for the base URL), gzip, the connect
+//! timeout, sleeping, reading the clock, closing the connection of a dropped
+//! stream.
+//!
+//! Out, because the core decides it for every transport alike: retries and
+//! backoff, `Retry-After`, status handling, what the first-byte, idle and
+//! total deadlines mean, SSE and stream decoding, error decoding, request
+//! encoding and validation. Out altogether: HTTP/2, async (use
+//! `nexllm-hyper`), following redirects (a 3xx is an error), SOCKS proxies,
+//! turning certificate verification off.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -38,19 +47,21 @@ mod client;
 mod http_agent;
 mod io_deadline;
 mod models;
+mod proxy;
 mod response;
 mod seed;
 mod stream;
 mod transport_error;
 
 pub use chat::Chat;
-pub use client::Client;
+pub use client::{Client, ClientBuilder};
+pub use http_agent::{DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST};
 pub use models::Models;
+pub use proxy::Proxy;
 pub use response::{ApiResponse, RateLimit};
 pub use stream::ChatStream;
 
-/// The sans-IO core this client drives: every type, the decoders and the exchange.
-pub use nexllm_proto as proto;
+pub use nexllm_proto;
 pub use nexllm_proto::config::{Config, DEFAULT_BASE_URL, Limits, Timeouts};
 pub use nexllm_proto::error::{
     ApiError, ApiErrorKind, DecodeError, Error, ErrorCode, InvalidRequestError, LimitError,

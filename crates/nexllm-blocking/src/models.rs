@@ -33,7 +33,7 @@ impl<'a> Models<'a> {
     /// Like [`list`](Self::list), and also returns the response's status, headers and attempt count.
     pub fn list_with_response(&self) -> Result<ApiResponse<ModelList>, Error> {
         let config = &self.client.config;
-        let mut call = Call::start(config, &self.client.agent, &|now, seed| {
+        let mut call = Call::start(self.client, &|now, seed| {
             Exchange::list_models(config, now, seed)
         })?;
         match run_to_end(&mut call)? {
