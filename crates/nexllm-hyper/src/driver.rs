@@ -214,7 +214,6 @@ impl CallDriver {
 
     fn start_attempt(&mut self, attempt: AttemptId, request: http::Request<Bytes>) {
         tracing::debug!(attempt = attempt.number(), "sending request");
-        self.span.record("attempts", attempt.number());
         self.attempt_sent_at = Some(now());
         let transport = Arc::clone(&self.transport);
         self.body = None;
@@ -254,6 +253,7 @@ impl CallDriver {
         }
         self.span.record("latency_ms", latency_ms);
         let attempts = self.exchange.attempts();
+        self.span.record("attempts", attempts);
         match result {
             Ok(_) => tracing::debug!(attempts, latency_ms, "call succeeded"),
             // Only the kind and status: an error's text may quote a body.
