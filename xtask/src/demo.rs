@@ -1,5 +1,317 @@
-//! `cargo xtask demo`: the README's first command (filled in by the CLI work).
+//! `cargo xtask demo`: nexllm-mock on a loopback port and the real `nexllm` binary
+//! against it — a streamed chat, a `--json` completion, a tool-call round trip,
+//! the model list and an error. No key, no network.
+//!
+//! The mock runs in this process; each step runs the binary as a user would,
+//! shows the command line, and lets its output through to the terminal. A step
+//! whose exit status is not the expected one fails the demo.
 
-pub(crate) fn run(_args: &[String]) -> Result<(), String> {
-    Err("the demo is not built yet".into())
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use nexllm_mock::MockServer;
+
+use crate::command::{cargo, exec};
+
+/// The tool of the round trip, as the request body declares it.
+const WEATHER_TOOL: &str = r#"{"type": "function", "function": {
+      "name": "get_weather",
+      "description": "The current weather in a city",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}"#;
+
+/// The question of the round trip.
+const WEATHER_QUESTION: &str = r#"{"role": "user", "content": "What is the weather in Paris?"}"#;
+
+/// What our pretend weather service answers.
+const WEATHER_RESULT: &str = "18°C and sunny";
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(arg) = args.first() {
+        return Err(format!(
+            "demo: unexpected argument {arg:?} (the demo takes none)"
+        ));
+    }
+    let binary = build_cli()?;
+    let server =
+        MockServer::start_blocking().map_err(|e| format!("cannot start nexllm-mock: {e}"))?;
+    let demo = Demo {
+        binary,
+        base_url: server.base_url(),
+    };
+    let result = demo.steps();
+    server.shutdown_blocking();
+    result?;
+    println!(
+        "\nDone: nexllm-mock is shut down. Point NEXLLM_BASE_URL and NEXLLM_API_KEY at a real server to do the same for real."
+    );
+    Ok(())
+}
+
+/// Builds `nexllm` with the profile this xtask was built with, and returns its path.
+fn build_cli() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
+    let profile_dir = exe
+        .parent()
+        .ok_or("the xtask binary has no parent folder")?
+        .to_path_buf();
+    let mut build = cargo(&["build", "--quiet", "-p", "nexllm-cli"]);
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        build.arg("--release");
+    }
+    exec(&mut build)?;
+    let binary = profile_dir.join(format!("nexllm{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "built nexllm-cli, but {} is not there",
+            binary.display()
+        ))
+    }
+}
+
+struct Demo {
+    binary: PathBuf,
+    base_url: String,
+}
+
+impl Demo {
+    fn steps(&self) -> Result<(), String> {
+        println!(
+            "nexllm-mock is listening on {} (in this process).",
+            self.base_url
+        );
+        println!("Every command below runs the real `nexllm` binary with no API key and");
+        println!("  export NEXLLM_BASE_URL={}", self.base_url);
+
+        section("The models the server offers");
+        self.show(&["models"], None, 0)?;
+
+        section("A streamed chat: the answer is printed as it arrives");
+        self.show(
+            &[
+                "chat",
+                "-m",
+                "mock-echo",
+                "--usage",
+                "Stream this sentence back to me, word by word.",
+            ],
+            None,
+            0,
+        )?;
+
+        section("The whole ChatCompletion as JSON");
+        self.show(
+            &["chat", "-m", "mock-echo", "--no-stream", "--json", "hello"],
+            None,
+            0,
+        )?;
+
+        section("A tool call round trip, step 1: the model asks for get_weather");
+        let step1 = format!(
+            "{{\n  \"model\": \"mock-tools\",\n  \"messages\": [{WEATHER_QUESTION}],\n  \"tools\": [{WEATHER_TOOL}]\n}}"
+        );
+        let answer = self.show(&["chat", "--request", "-"], Some(&step1), 0)?;
+        let call = ToolCall::parse(&answer)
+            .ok_or_else(|| format!("step 1 printed no tool call: {answer:?}"))?;
+
+        section("Step 2: we run the tool and send its result back");
+        let step2 = format!(
+            "{{\n  \"model\": \"mock-tools\",\n  \"messages\": [\n    {WEATHER_QUESTION},\n    \
+             {{\"role\": \"assistant\", \"tool_calls\": [{{\"id\": {id}, \"type\": \"function\", \
+             \"function\": {{\"name\": {name}, \"arguments\": {arguments}}}}}]}},\n    \
+             {{\"role\": \"tool\", \"tool_call_id\": {id}, \"content\": {result}}}\n  ],\n  \
+             \"tools\": [{WEATHER_TOOL}]\n}}",
+            id = json_string(&call.id),
+            name = json_string(&call.name),
+            arguments = json_string(&call.arguments),
+            result = json_string(WEATHER_RESULT),
+        );
+        self.show(&["chat", "--request", "-"], Some(&step2), 0)?;
+
+        section("Errors are one line on stderr, with the request id and exit status 1");
+        self.show(
+            &[
+                "chat",
+                "-m",
+                "mock-echo",
+                "--max-retries",
+                "1",
+                "--header",
+                "x-mock-fault: status=429;retry-after-ms=200",
+                "hello",
+            ],
+            None,
+            1,
+        )?;
+        Ok(())
+    }
+
+    /// Shows and runs `nexllm args…` (with `stdin` as a here-document), lets its
+    /// output through, checks its exit status and returns its stdout.
+    fn show(&self, args: &[&str], stdin: Option<&str>, want_status: i32) -> Result<String, String> {
+        let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        match stdin {
+            Some(body) => println!("$ nexllm {} <<'EOF'\n{body}\nEOF", shown.join(" ")),
+            None => println!("$ nexllm {}", shown.join(" ")),
+        }
+        flush();
+
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args)
+            .env("NEXLLM_BASE_URL", &self.base_url)
+            .env_remove("NEXLLM_API_KEY")
+            .env_remove("NEXLLM_MODEL")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
+        if let (Some(body), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(body.as_bytes())
+                .map_err(|e| format!("cannot write the request body: {e}"))?;
+        }
+        let stdout = pass_through(&mut child)?;
+        let status = child
+            .wait()
+            .map_err(|e| format!("nexllm did not finish: {e}"))?;
+        match status.code() {
+            Some(code) if code == want_status => {
+                if code != 0 {
+                    println!("(exit status {code})");
+                }
+                Ok(stdout)
+            }
+            _ => Err(format!(
+                "`nexllm {}` ended with {status}, expected exit status {want_status}",
+                shown.join(" ")
+            )),
+        }
+    }
+}
+
+/// Copies the child's stdout to ours as it arrives (so a stream shows live)
+/// and returns all of it.
+fn pass_through(child: &mut std::process::Child) -> Result<String, String> {
+    use std::io::Read;
+    let mut seen = Vec::new();
+    let Some(mut out) = child.stdout.take() else {
+        return Ok(String::new());
+    };
+    let mut buf = [0u8; 4096];
+    let stdout = std::io::stdout();
+    loop {
+        let n = out
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read nexllm's output: {e}"))?;
+        let Some(bytes) = buf.get(..n).filter(|b| !b.is_empty()) else {
+            break;
+        };
+        seen.extend_from_slice(bytes);
+        let mut lock = stdout.lock();
+        let _ = lock.write_all(bytes);
+        let _ = lock.flush();
+    }
+    Ok(String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// A tool call as `nexllm chat` prints it: `[tool call ID] NAME(ARGUMENTS)`.
+#[derive(Debug, PartialEq)]
+struct ToolCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl ToolCall {
+    fn parse(output: &str) -> Option<ToolCall> {
+        let line = output.lines().find(|l| l.starts_with("[tool call "))?;
+        let rest = line.strip_prefix("[tool call ")?;
+        let (id, call) = rest.split_once("] ")?;
+        let (name, arguments) = call.split_once('(')?;
+        let arguments = arguments.strip_suffix(')')?;
+        Some(ToolCall {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            arguments: arguments.to_owned(),
+        })
+    }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `arg` as a POSIX shell word (quoted only when it needs to be).
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+fn section(title: &str) {
+    println!("\n# {title}");
+}
+
+fn flush() {
+    let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_printed_tool_call() {
+        let call =
+            ToolCall::parse("[tool call call_1] get_weather({\"city\":\"Paris\"})\n").unwrap();
+        assert_eq!(call.id, "call_1");
+        assert_eq!(call.name, "get_weather");
+        assert_eq!(call.arguments, r#"{"city":"Paris"}"#);
+        assert!(ToolCall::parse("just text\n").is_none());
+    }
+
+    #[test]
+    fn escapes_json_strings() {
+        assert_eq!(json_string(r#"{"a":"b\c"}"#), r#""{\"a\":\"b\\c\"}""#);
+        assert_eq!(json_string("18°C\n\u{1}"), "\"18°C\\n\\u0001\"");
+    }
+
+    #[test]
+    fn quotes_shell_words() {
+        assert_eq!(shell_quote("mock-echo"), "mock-echo");
+        assert_eq!(shell_quote("hello world"), "'hello world'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -1,0 +1,140 @@
+//! Reading what the user gives besides options: the prompt from stdin and the `--request` body.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use nexllm_proto::types::ChatCompletionRequest;
+
+use crate::failure::Failure;
+use crate::request::parse_request_body;
+
+/// Where the prompt of a one-shot chat comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PromptSource {
+    /// The command-line argument.
+    Argument(String),
+    /// Standard input, read to its end.
+    Stdin,
+    /// No prompt: the `--request` body holds the conversation.
+    Nothing,
+}
+
+impl PromptSource {
+    /// Decides where the prompt comes from: the argument; stdin when it is `-`
+    /// or absent; nothing when it is absent and a `--request` body is given.
+    pub(crate) fn choose(prompt: Option<&str>, request: Option<&Path>) -> Result<Self, Failure> {
+        let source = match prompt {
+            Some("-") => PromptSource::Stdin,
+            Some(text) => PromptSource::Argument(text.to_owned()),
+            None if request.is_some() => PromptSource::Nothing,
+            None => PromptSource::Stdin,
+        };
+        if source == PromptSource::Stdin && request.is_some_and(is_stdin) {
+            return Err(Failure::usage(
+                "stdin cannot hold both the --request body and the prompt: \
+                 give the prompt as an argument",
+            ));
+        }
+        Ok(source)
+    }
+
+    /// The prompt text, reading stdin if that is where it comes from.
+    pub(crate) fn read(self) -> Result<Option<String>, Failure> {
+        let text = match self {
+            PromptSource::Argument(text) => text,
+            PromptSource::Stdin => read_stdin("the prompt")?,
+            PromptSource::Nothing => return Ok(None),
+        };
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            return Err(Failure::usage("the prompt is empty"));
+        }
+        Ok(Some(text.to_owned()))
+    }
+}
+
+/// Reads and parses a `--request` body (`-` for stdin).
+pub(crate) fn read_request_file(path: &Path) -> Result<ChatCompletionRequest, Failure> {
+    let origin = path.display().to_string();
+    let text = if is_stdin(path) {
+        read_stdin("the --request body")?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("--request {origin}: {e}")))?
+    };
+    parse_request_body(&text, &origin)
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+fn read_stdin(what: &str) -> Result<String, Failure> {
+    let mut text = String::new();
+    io::stdin()
+        .lock()
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::usage(format!("cannot read {what} from stdin: {e}")))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chooses_the_prompt_source() {
+        let file = Some(Path::new("req.json"));
+        let stdin = Some(Path::new("-"));
+        assert_eq!(
+            PromptSource::choose(Some("hi"), None).unwrap(),
+            PromptSource::Argument("hi".into())
+        );
+        assert_eq!(
+            PromptSource::choose(Some("-"), None).unwrap(),
+            PromptSource::Stdin
+        );
+        assert_eq!(
+            PromptSource::choose(None, None).unwrap(),
+            PromptSource::Stdin
+        );
+        assert_eq!(
+            PromptSource::choose(None, file).unwrap(),
+            PromptSource::Nothing
+        );
+        assert_eq!(
+            PromptSource::choose(Some("-"), file).unwrap(),
+            PromptSource::Stdin
+        );
+        assert_eq!(
+            PromptSource::choose(Some("hi"), stdin).unwrap(),
+            PromptSource::Argument("hi".into())
+        );
+        assert_eq!(
+            PromptSource::choose(None, stdin).unwrap(),
+            PromptSource::Nothing
+        );
+        assert!(matches!(
+            PromptSource::choose(Some("-"), stdin),
+            Err(Failure::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn an_argument_prompt_loses_only_its_final_newlines() {
+        let read = |s: &str| PromptSource::Argument(s.into()).read();
+        assert_eq!(read("hi\n\r\n").unwrap().as_deref(), Some("hi"));
+        assert_eq!(
+            read("  two\nlines ").unwrap().as_deref(),
+            Some("  two\nlines ")
+        );
+        assert!(matches!(read(" \n"), Err(Failure::Usage(_))));
+        assert_eq!(PromptSource::Nothing.read().unwrap(), None);
+    }
+
+    #[test]
+    fn a_missing_request_file_is_a_usage_error() {
+        let err = read_request_file(Path::new("/nonexistent/nexllm-req.json")).unwrap_err();
+        assert!(matches!(err, Failure::Usage(ref m) if m.contains("/nonexistent/nexllm-req.json")));
+    }
+}

@@ -1,0 +1,180 @@
+//! The interactive chat: a conversation on a terminal, history kept, each
+//! answer streamed; Ctrl-C stops an answer, Ctrl-D leaves.
+
+use std::io;
+
+use nexllm_proto::types::{ChatCompletion, ChatCompletionRequest, Message};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::answer::{Display, Ending, ctrl_c, get_answer};
+use crate::backend::Backend;
+use crate::failure::Failure;
+use crate::render::{stderr_line, stderr_text, usage_line};
+use crate::request::{RequestOptions, build_request, set_system};
+
+/// Runs the conversation until stdin ends (Ctrl-D).
+pub(crate) async fn run(
+    backend: &Backend,
+    options: &RequestOptions,
+    show_usage: bool,
+) -> Result<(), Failure> {
+    let model = options
+        .model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| Failure::usage("no model: pass -m/--model or set NEXLLM_MODEL"))?
+        .to_owned();
+    let mut conversation = Conversation::new(options.system.as_deref());
+    // The system message is in the history; each turn's request needs no `-s`.
+    let turn_options = RequestOptions {
+        system: None,
+        ..options.clone()
+    };
+
+    stderr_line(&format!(
+        "Chatting with {model}. Ctrl-C stops an answer, Ctrl-D leaves."
+    ));
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        stderr_text("> ");
+        // `next_line` is cancellation safe: a Ctrl-C here loses no input.
+        let line = tokio::select! {
+            line = lines.next_line() => line,
+            () = ctrl_c() => {
+                stderr_line("\n(Ctrl-D leaves)");
+                continue;
+            }
+        };
+        let line = match line {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                stderr_line("");
+                return Ok(());
+            }
+            Err(e) => return Err(Failure::usage(format!("cannot read stdin: {e}"))),
+        };
+        let prompt = line.trim();
+        if prompt.is_empty() {
+            continue;
+        }
+
+        conversation.ask(prompt);
+        let base = ChatCompletionRequest::new(model.clone(), conversation.messages().to_vec());
+        let request = build_request(Some(base), &turn_options, None)?;
+        let answer = get_answer(
+            backend,
+            &request,
+            Display::Text,
+            io::stdout().lock(),
+            ctrl_c(),
+        )
+        .await?;
+        match answer.ending {
+            Ending::Complete => {
+                if show_usage {
+                    stderr_line(&usage_line(answer.completion.usage.as_ref()));
+                }
+            }
+            Ending::Stopped => stderr_line("[stopped]"),
+            Ending::Failed(error) => stderr_line(&format!("error: {error}")),
+        }
+        conversation.answered(answer.completion);
+    }
+}
+
+/// The messages of the conversation so far.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Conversation {
+    messages: Vec<Message>,
+}
+
+impl Conversation {
+    /// A conversation that starts with this system message, if any.
+    pub(crate) fn new(system: Option<&str>) -> Self {
+        let mut messages = Vec::new();
+        if let Some(system) = system {
+            set_system(&mut messages, system);
+        }
+        Conversation { messages }
+    }
+
+    /// Adds the user's next message.
+    pub(crate) fn ask(&mut self, prompt: &str) {
+        self.messages.push(Message::user(prompt.to_owned()));
+    }
+
+    /// Records the answer to the last question: what was shown of it, even if
+    /// it was stopped or failed midway. An answer of which nothing arrived
+    /// takes its question back out, so the user can ask again.
+    pub(crate) fn answered(&mut self, completion: ChatCompletion) {
+        let message = completion
+            .choices
+            .into_iter()
+            .find(|c| c.index == 0)
+            .map(|choice| Message::from(choice.message))
+            .filter(|m| {
+                m.text().is_some_and(|t| !t.is_empty())
+                    || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+            });
+        match message {
+            Some(message) => self.messages.push(message),
+            None => {
+                self.messages.pop();
+            }
+        }
+    }
+
+    /// The history, oldest first.
+    pub(crate) fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nexllm_proto::types::Role;
+    use serde_json::json;
+
+    use super::*;
+
+    fn completion(content: &str) -> ChatCompletion {
+        serde_json::from_value(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
+            .unwrap()
+    }
+
+    #[test]
+    fn keeps_the_history() {
+        let mut c = Conversation::new(Some("Be brief."));
+        c.ask("one");
+        c.answered(completion("1"));
+        c.ask("two");
+        c.answered(completion("2"));
+        let roles: Vec<_> = c.messages().iter().map(|m| m.role.clone()).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::System,
+                Role::User,
+                Role::Assistant,
+                Role::User,
+                Role::Assistant
+            ]
+        );
+        assert_eq!(c.messages()[4].text().as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn an_answer_with_nothing_in_it_takes_the_question_back() {
+        let mut c = Conversation::new(None);
+        c.ask("one");
+        c.answered(ChatCompletion::default());
+        assert!(c.messages().is_empty());
+        c.ask("two");
+        c.answered(completion(""));
+        assert!(c.messages().is_empty());
+        c.ask("three");
+        c.answered(completion("partial"));
+        assert_eq!(c.messages().len(), 2);
+    }
+}
