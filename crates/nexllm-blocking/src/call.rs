@@ -19,8 +19,9 @@ use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait};
+use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
 use nexllm_proto::{ChatCompletionChunk, Error, TransportError, TransportErrorKind};
+use tracing::Span;
 use ureq::{Agent, BodyReader};
 
 use crate::client::ClientInner;
@@ -79,6 +80,9 @@ pub(crate) struct Call {
     total_deadline: Option<Instant>,
     in_flight: InFlight,
     buffer: Box<[u8]>,
+    span: Span,
+    attempt_sent_at: Option<Instant>,
+    finished: bool,
 }
 
 impl std::fmt::Debug for Call {
@@ -98,12 +102,20 @@ impl Call {
     /// before any I/O), nothing is sent until [`Call::next_event`].
     pub(crate) fn start(
         client: &ClientInner,
+        span: Span,
         make_exchange: MakeExchange<'_>,
     ) -> Result<Call, Error> {
         let config = &client.config;
         let now = Instant::now();
-        let exchange = make_exchange(now, next_seed())?.with_wall_clock(SystemTime::now());
+        let exchange = match make_exchange(now, next_seed()) {
+            Ok(exchange) => exchange.with_wall_clock(SystemTime::now()),
+            Err(error) => {
+                span.in_scope(|| tracing::debug!("request rejected before sending"));
+                return Err(error);
+            }
+        };
         if let Some(error) = &client.unusable {
+            span.in_scope(|| tracing::debug!(error = %error, "the proxy cannot be used"));
             return Err(Error::Transport(error.clone()));
         }
         let total_deadline = config
@@ -119,6 +131,9 @@ impl Call {
             total_deadline,
             in_flight: InFlight::Idle,
             buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            span,
+            attempt_sent_at: None,
+            finished: false,
         })
     }
 
@@ -130,9 +145,17 @@ impl Call {
     /// Drives the call until it has a chunk or its result for the caller.
     /// `None` once the result has been handed out.
     pub(crate) fn next_event(&mut self) -> Option<Event> {
+        let span = self.span.clone();
+        let _entered = span.enter();
         loop {
-            match self.exchange.poll()? {
+            let Some(action) = self.exchange.poll() else {
+                self.finished = true;
+                return None;
+            };
+            match action {
                 Action::Send { attempt, request } => {
+                    tracing::debug!(attempt = attempt.number(), "sending request");
+                    self.span.record("attempts", attempt.number());
                     self.in_flight = InFlight::ToSend { attempt, request };
                 }
                 Action::Abandon(attempt) => {
@@ -142,7 +165,7 @@ impl Call {
                 }
                 Action::Chunk(chunk) => return Some(Event::Chunk(chunk)),
                 Action::Done(result) => {
-                    self.in_flight = InFlight::Idle;
+                    self.finish(&result);
                     return Some(Event::Done(result));
                 }
                 Action::Wait(wait) => self.wait(wait),
@@ -162,6 +185,7 @@ impl Call {
     /// Sends one attempt and reads its response head.
     fn send(&mut self, attempt: AttemptId, request: http::Request<Bytes>, until: Option<Instant>) {
         let now = Instant::now();
+        self.attempt_sent_at = Some(now);
         let (parts, body) = request.into_parts();
         let request = http::Request::from_parts(parts, &body[..]);
         // The connection must also be up by the wait's deadline; a connect cut
@@ -187,6 +211,13 @@ impl Call {
             Ok(response) => {
                 let now = Instant::now();
                 let (parts, body) = response.into_parts();
+                tracing::debug!(
+                    attempt = attempt.number(),
+                    status = parts.status.as_u16(),
+                    request_id = nexllm_proto::decode::request_id(&parts.headers),
+                    latency_ms = self.attempt_latency_ms(now),
+                    "response head"
+                );
                 self.in_flight = InFlight::Body {
                     attempt,
                     reader: body.into_reader(),
@@ -242,6 +273,10 @@ impl Call {
     fn pause(&mut self, wait: Wait) {
         match wait.until {
             Some(until) => {
+                if wait.reason == WaitReason::Backoff {
+                    let delay = until.saturating_duration_since(Instant::now());
+                    tracing::debug!(delay_ms = millis(delay), "waiting before the next attempt");
+                }
                 sleep_until(until);
                 self.exchange.handle_timeout(Instant::now());
             }
@@ -260,6 +295,18 @@ impl Call {
     fn fail(&mut self, attempt: AttemptId, failure: Failure, deadline: Option<Instant>) {
         self.in_flight = InFlight::Idle;
         let deadline_passed = deadline.is_some_and(|d| Instant::now() >= d);
+        match &failure {
+            Failure::ConnectTimeout => {
+                tracing::debug!(attempt = attempt.number(), "connect timed out")
+            }
+            Failure::Deadline => tracing::debug!(attempt = attempt.number(), "a deadline passed"),
+            Failure::Transport(error) => tracing::debug!(
+                attempt = attempt.number(),
+                kind = ?error.kind,
+                error = %error.message,
+                "attempt failed"
+            ),
+        }
         match failure {
             Failure::ConnectTimeout if !deadline_passed => {
                 self.exchange
@@ -293,6 +340,71 @@ impl Call {
             }
         }
     }
+}
+
+impl Call {
+    fn attempt_latency_ms(&self, now: Instant) -> u64 {
+        self.attempt_sent_at
+            .map_or(0, |sent| millis(now.saturating_duration_since(sent)))
+    }
+
+    /// The call is over: drops the I/O and records the outcome on the span.
+    fn finish(&mut self, result: &Result<Outcome, Error>) {
+        self.finished = true;
+        self.in_flight = InFlight::Idle;
+        let latency_ms = millis(Instant::now().saturating_duration_since(self.exchange.started()));
+        if let Some(status) = self.exchange.response_status() {
+            self.span.record("status", status.as_u16());
+        }
+        if let Some(id) = self.exchange.request_id() {
+            self.span.record("request_id", id);
+        }
+        self.span.record("latency_ms", latency_ms);
+        let attempts = self.exchange.attempts();
+        self.span.record("attempts", attempts);
+        match result {
+            Ok(_) => tracing::debug!(attempts, latency_ms, "call succeeded"),
+            // Only the kind and status: an error's text may quote a body.
+            Err(error) => tracing::debug!(
+                attempts,
+                latency_ms,
+                error = error_kind(error),
+                status = error.status().map(|s| s.as_u16()),
+                "call failed"
+            ),
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _entered = self.span.enter();
+            tracing::debug!(
+                attempts = self.exchange.attempts(),
+                "call dropped before it finished; request cancelled"
+            );
+        }
+    }
+}
+
+/// A short name for the kind of an error, safe to log.
+fn error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::Api(_) => "api",
+        Error::Transport(_) => "transport",
+        Error::Timeout(_) => "timeout",
+        Error::Decode(_) => "decode",
+        Error::Stream(_) => "stream",
+        Error::LimitExceeded(_) => "limit",
+        Error::InvalidRequest(_) => "invalid_request",
+        Error::Cancelled => "cancelled",
+        _ => "other",
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Blocks the thread until `until`.

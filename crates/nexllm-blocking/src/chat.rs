@@ -72,7 +72,18 @@ impl<'a> Chat<'a> {
 
     fn start(&self, request: &ChatCompletionRequest) -> Result<Call, Error> {
         let config = &self.client.config;
-        Call::start(self.client, &|now, seed| {
+        let span = tracing::debug_span!(
+            "nexllm.chat",
+            method = "POST",
+            endpoint = "chat/completions",
+            model = %request.model,
+            stream = request.stream == Some(true),
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        Call::start(self.client, span, &|now, seed| {
             Exchange::chat(config, request, now, seed)
         })
     }

@@ -33,7 +33,16 @@ impl<'a> Models<'a> {
     /// Like [`list`](Self::list), and also returns the response's status, headers and attempt count.
     pub fn list_with_response(&self) -> Result<ApiResponse<ModelList>, Error> {
         let config = &self.client.config;
-        let mut call = Call::start(self.client, &|now, seed| {
+        let span = tracing::debug_span!(
+            "nexllm.models",
+            method = "GET",
+            endpoint = "models",
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let mut call = Call::start(self.client, span, &|now, seed| {
             Exchange::list_models(config, now, seed)
         })?;
         match run_to_end(&mut call)? {
