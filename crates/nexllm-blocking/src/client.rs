@@ -133,6 +133,7 @@ pub struct ClientBuilder {
     pool_idle_timeout: Option<Option<Duration>>,
     pool_max_idle_per_host: Option<usize>,
     proxy: Option<Proxy>,
+    root_certificates: Option<Vec<ureq::tls::Certificate<'static>>>,
 }
 
 impl ClientBuilder {
@@ -169,6 +170,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts only the CA certificates in `pem` (one or more `BEGIN
+    /// CERTIFICATE` blocks) instead of the default roots: for a gateway
+    /// whose certificate comes from a private CA. Certificates are still
+    /// verified. Fails when `pem` holds no certificate.
+    pub fn root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let mut certificates = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            let invalid = || Error::invalid_request("root_certificates", "is not valid PEM");
+            if let ureq::tls::PemItem::Certificate(certificate) = item.map_err(|_| invalid())? {
+                certificates.push(certificate);
+            }
+        }
+        if certificates.is_empty() {
+            return Err(Error::invalid_request(
+                "root_certificates",
+                "holds no certificate",
+            ));
+        }
+        self.root_certificates = Some(certificates);
+        Ok(self)
+    }
+
     /// Builds the client. Fails when no configuration was given and the
     /// environment has none, or when the proxy chosen cannot be used.
     pub fn build(self) -> Result<Client, Error> {
@@ -191,6 +214,7 @@ impl ClientBuilder {
         if let Some(max) = self.pool_max_idle_per_host {
             options.pool_max_idle_per_host = max;
         }
+        options.root_certificates = self.root_certificates;
         Ok(Client::from_parts(config, options, None))
     }
 }
@@ -202,6 +226,10 @@ impl fmt::Debug for ClientBuilder {
             .field("pool_idle_timeout", &self.pool_idle_timeout)
             .field("pool_max_idle_per_host", &self.pool_max_idle_per_host)
             .field("proxy", &self.proxy)
+            .field(
+                "root_certificates",
+                &self.root_certificates.as_ref().map(Vec::len),
+            )
             .finish()
     }
 }
@@ -225,6 +253,17 @@ mod tests {
         let builder = Client::builder().config(Config::new("sk-secret-debug-1234"));
         let shown = format!("{builder:?}");
         assert!(!shown.contains("sk-secret-debug-1234"), "{shown}");
+    }
+
+    #[test]
+    fn root_certificates_must_be_pem_certificates() {
+        let error = Client::builder()
+            .root_certificates_pem(b"not pem at all")
+            .unwrap_err();
+        assert!(matches!(error, Error::InvalidRequest(ref e) if e.field == "root_certificates"));
+        let pem = include_bytes!("../tests/fixtures/test-ca.pem");
+        let builder = Client::builder().root_certificates_pem(pem).unwrap();
+        assert_eq!(builder.root_certificates.map(|c| c.len()), Some(1));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(crate) struct AgentOptions {
     pub(crate) proxy: Option<ureq::Proxy>,
     pub(crate) pool_idle_timeout: Option<Duration>,
     pub(crate) pool_max_idle_per_host: usize,
+    /// CA certificates trusted instead of the default roots.
+    pub(crate) root_certificates: Option<Vec<ureq::tls::Certificate<'static>>>,
 }
 
 impl Default for AgentOptions {
@@ -35,6 +37,7 @@ impl Default for AgentOptions {
             proxy: None,
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            root_certificates: None,
         }
     }
 }
@@ -47,8 +50,8 @@ impl Default for AgentOptions {
 ///   would lose its body or its method, and the key must not follow it to
 ///   another origin. A 3xx reaches the exchange and becomes an error.
 /// - TLS is rustls with verified certificates: Mozilla's roots by default, the
-///   platform's verifier with the `native-roots` feature. There is no switch
-///   to turn verification off.
+///   platform's verifier with the `native-roots` feature, or the CA
+///   certificates given. There is no switch to turn verification off.
 pub(crate) fn build(options: AgentOptions) -> Agent {
     let max_idle_age = options
         .pool_idle_timeout
@@ -62,24 +65,31 @@ pub(crate) fn build(options: AgentOptions) -> Agent {
         .max_idle_age(max_idle_age)
         .max_idle_connections(options.pool_max_idle_per_host)
         .max_idle_connections_per_host(options.pool_max_idle_per_host)
-        .tls_config(tls_config())
+        .tls_config(tls_config(options.root_certificates))
         .build();
     let connector = DefaultConnector::new().chain(DeadlineConnector);
     Agent::with_parts(config, connector, DefaultResolver::default())
 }
 
-#[cfg(not(feature = "native-roots"))]
-fn tls_config() -> ureq::tls::TlsConfig {
+fn tls_config(
+    root_certificates: Option<Vec<ureq::tls::Certificate<'static>>>,
+) -> ureq::tls::TlsConfig {
+    let roots = match root_certificates {
+        Some(certificates) => ureq::tls::RootCerts::from(certificates),
+        None => default_roots(),
+    };
     ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
-        .root_certs(ureq::tls::RootCerts::WebPki)
+        .root_certs(roots)
         .build()
 }
 
+#[cfg(not(feature = "native-roots"))]
+fn default_roots() -> ureq::tls::RootCerts {
+    ureq::tls::RootCerts::WebPki
+}
+
 #[cfg(feature = "native-roots")]
-fn tls_config() -> ureq::tls::TlsConfig {
-    ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build()
+fn default_roots() -> ureq::tls::RootCerts {
+    ureq::tls::RootCerts::PlatformVerifier
 }

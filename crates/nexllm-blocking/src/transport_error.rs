@@ -45,6 +45,7 @@ fn kind_of(error: &ureq::Error) -> TransportErrorKind {
     match error {
         ureq::Error::HostNotFound => TransportErrorKind::Dns,
         ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::Io(e) if wraps_tls_error(e) => TransportErrorKind::Tls,
         ureq::Error::Io(e) => match e.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::HostUnreachable
@@ -67,6 +68,20 @@ fn kind_of(error: &ureq::Error) -> TransportErrorKind {
             TransportErrorKind::Proxy
         }
         _ => TransportErrorKind::Io,
+    }
+}
+
+/// Whether an I/O error carries a TLS failure: rustls reports a failed
+/// handshake or a bad record through `std::io::Error`, as its stream adapters do.
+fn wraps_tls_error(error: &io::Error) -> bool {
+    match error.get_ref() {
+        Some(inner) if inner.is::<rustls::Error>() => true,
+        Some(inner) => match inner.downcast_ref::<ureq::Error>() {
+            Some(ureq::Error::Rustls(_) | ureq::Error::Tls(_)) => true,
+            Some(ureq::Error::Io(nested)) => wraps_tls_error(nested),
+            _ => false,
+        },
+        None => false,
     }
 }
 
@@ -141,6 +156,21 @@ mod tests {
                 TransportErrorKind::Proxy,
             ),
             (ureq::Error::BodyStalled, TransportErrorKind::Io),
+            (
+                ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+                )),
+                TransportErrorKind::Tls,
+            ),
+            (
+                ureq::Error::Io(io::Error::other(ureq::Error::Tls("handshake failed"))),
+                TransportErrorKind::Tls,
+            ),
+            (
+                ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidData, "garbage")),
+                TransportErrorKind::Io,
+            ),
         ];
         for (error, kind) in table {
             let shown = error.to_string();
