@@ -258,6 +258,24 @@ fn an_endless_line_hits_the_event_limit_and_the_connection_is_closed() {
 }
 
 #[test]
+fn a_body_over_the_limit_is_refused_and_its_connection_closed() {
+    let server = server();
+    let mut limits = Limits::default();
+    limits.max_body_bytes = 256;
+    let config = Config::new(KEY).base_url(server.base_url()).limits(limits);
+    let error = Client::new(config)
+        .chat()
+        .create(&ask(&WORDS.repeat(20)))
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::LimitExceeded(ref e) if e.limit == 256),
+        "{error:?}"
+    );
+    assert_eq!(error.attempts(), 1);
+    wait_for_closed(&server, 1);
+}
+
+#[test]
 fn odd_framing_gives_the_same_text() {
     let server = server();
     for spec in [
