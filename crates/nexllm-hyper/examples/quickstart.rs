@@ -8,7 +8,7 @@ use nexllm_hyper::{ChatCompletionRequest, Client, Message};
 async fn main() -> Result<(), nexllm_hyper::Error> {
     // Reads NEXLLM_API_KEY and, when set, NEXLLM_BASE_URL.
     let client = Client::from_env()?;
-    let request = ChatCompletionRequest::new("mock-echo", vec![Message::user("Say this back to me.")]);
+    let request = ChatCompletionRequest::new("mock-echo", vec![Message::user("Say it back.")]);
 
     // The whole answer at once.
     let completion = client.chat().create(&request).await?;

@@ -41,6 +41,8 @@ pub(crate) struct CallDriver {
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     timer_deadline: Option<Instant>,
     logged_backoff: Option<Instant>,
+    /// The deadline the timer last fired for.
+    fired_for: Option<Instant>,
     attempt_sent_at: Option<Instant>,
     finished: bool,
     span: Span,
@@ -67,6 +69,7 @@ impl CallDriver {
             timer: None,
             timer_deadline: None,
             logged_backoff: None,
+            fired_for: None,
             attempt_sent_at: None,
             finished: false,
             span,
@@ -112,7 +115,15 @@ impl CallDriver {
                         None => return Poll::Pending,
                         Some(until) => {
                             if self.poll_timer(until, cx).is_ready() {
-                                self.exchange.handle_timeout(now());
+                                if self.fired_for == Some(until) {
+                                    // The exchange did not act on this deadline: yield
+                                    // rather than spin (never expected; its contract says it acts).
+                                    cx.waker().wake_by_ref();
+                                    return Poll::Pending;
+                                }
+                                self.fired_for = Some(until);
+                                // tokio's clock says the deadline passed, whatever rounding did.
+                                self.exchange.handle_timeout(now().max(until));
                                 continue;
                             }
                             return Poll::Pending;

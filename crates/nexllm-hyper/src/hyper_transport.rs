@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::{ConfigBuilderExt as _, HttpsConnector};
+#[cfg(any(feature = "webpki-roots", feature = "native-roots"))]
+use hyper_rustls::ConfigBuilderExt as _;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;

@@ -93,8 +93,8 @@ fn the_readme_quick_start_is_the_quickstart_example() {
 fn the_quick_start_works_as_written() {
     let (stdout, server) = run("quickstart", &[]);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines[0], "Say this back to me.");
-    assert_eq!(lines[1], "Say this back to me.");
+    assert_eq!(lines[0], "Say it back.");
+    assert_eq!(lines[1], "Say it back.");
     assert_eq!(lines[2], "request id: req_mock_2");
     assert_eq!(server.requests().len(), 2);
 }
