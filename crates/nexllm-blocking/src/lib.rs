@@ -1,4 +1,27 @@
-#![doc = include_str!("../README.md")]
+//! Blocking client for the NexLLM / OpenAI Chat Completions API on ureq and rustls: no async runtime.
+//!
+//! The same API as `nexllm-hyper`, without `.await`:
+//!
+//! ```no_run
+//! use nexllm_blocking::{ChatCompletionRequest, Client, Message};
+//!
+//! let client = Client::from_env()?; // NEXLLM_API_KEY, NEXLLM_BASE_URL
+//! let request = ChatCompletionRequest::new("gpt-4o", vec![Message::user("Hello!")]);
+//!
+//! let completion = client.chat().create(&request)?;
+//! println!("{}", completion.content().unwrap_or_default());
+//!
+//! let mut stream = client.chat().create_stream(&request)?;
+//! for chunk in &mut stream {
+//!     for choice in &chunk?.choices {
+//!         print!("{}", choice.delta.content.as_deref().unwrap_or(""));
+//!     }
+//! }
+//! let completion = stream.into_completion(); // everything received, also after an error
+//! # Ok::<(), nexllm_blocking::Error>(())
+//! ```
+//!
+//! The crate's README runs this against the local mock server, `nexllm-mock`.
 //!
 //! # How it works
 //!
@@ -60,6 +83,11 @@ pub use models::Models;
 pub use proxy::Proxy;
 pub use response::{ApiResponse, RateLimit};
 pub use stream::ChatStream;
+
+/// The README's code, compiled as doctests so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use nexllm_proto;
 pub use nexllm_proto::config::{Config, DEFAULT_BASE_URL, Limits, Timeouts};
