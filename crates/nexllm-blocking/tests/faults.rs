@@ -325,6 +325,27 @@ fn the_idle_timeout_fires_after_the_configured_gap() {
 }
 
 #[test]
+fn the_idle_timeout_follows_a_stream_to_another_thread() {
+    let server = server();
+    let idle = Duration::from_millis(80);
+    let config = faulty(&server, "stall=1500ms").idle_timeout(Some(idle));
+    let mut stream = stream(config, WORDS).unwrap();
+    assert!(stream.next().unwrap().is_ok());
+    let (waited, error) = std::thread::spawn(move || {
+        let started = Instant::now();
+        let error = stream.find_map(Result::err).unwrap();
+        (started.elapsed(), error)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(timeout_kind(&error), TimeoutKind::Idle, "{error}");
+    assert!(
+        waited >= idle && waited < Duration::from_millis(750),
+        "{waited:?}"
+    );
+}
+
+#[test]
 fn gaps_shorter_than_the_idle_timeout_add_up_past_it() {
     let server = server();
     let idle = Duration::from_millis(250);
