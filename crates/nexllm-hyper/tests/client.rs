@@ -114,38 +114,61 @@ async fn a_thousand_concurrent_streams_share_one_client_without_leaks() {
     assert_eq!(server.requests().len(), STREAMS);
 
     // Connections beyond the pool's idle limit are closed; the rest stay pooled.
-    let opened = server.open_connections() as u64 + server.connections_closed();
+    // (hyper-util may finish a connect that lost a race with an idle connection
+    // in the background and pool it, so the counts settle rather than jump.)
     assert!(
-        opened >= 1 && opened <= STREAMS as u64,
-        "{opened} connections"
-    );
-    let must_close = opened.saturating_sub(MAX_IDLE as u64);
-    assert!(server.wait_for_closed(must_close, WAIT).await);
-    assert!(
-        server.open_connections() <= MAX_IDLE,
-        "{} connections open with a pool of {MAX_IDLE}",
+        settle(&server, MAX_IDLE).await,
+        "{} connections stay open with a pool of {MAX_IDLE}",
         server.open_connections()
     );
+    let opened = server.open_connections() as u64 + server.connections_closed();
+    assert!(opened >= 1, "{opened} connections");
 
     // Dropping the last handle on the pool closes everything: nothing leaked.
     drop(client);
     assert!(
-        server.wait_for_closed(opened, WAIT).await,
-        "pooled connections leaked"
+        settle(&server, 0).await,
+        "{} connections leaked",
+        server.open_connections()
     );
-    assert_eq!(server.open_connections(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Waits (on the mock's close notifications, never by sleeping) until at most
+/// `max_open` connections are open; false if they stay open.
+async fn settle(server: &MockServer, max_open: usize) -> bool {
+    for _ in 0..50 {
+        let open = server.open_connections();
+        if open <= max_open {
+            return true;
+        }
+        let excess = (open - max_open) as u64;
+        if !server
+            .wait_for_closed(server.connections_closed() + excess, WAIT)
+            .await
+        {
+            return false;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn clones_share_one_pooled_connection() {
     let server = server().await;
     let client = client(config(&server));
     let clone = client.clone();
-    let first = client.chat().create(&echo("first call")).await.unwrap();
-    let second = clone.chat().create(&echo("second call")).await.unwrap();
+    for i in 0..6 {
+        let which = if i % 2 == 0 { &client } else { &clone };
+        let text = format!("call {i}");
+        let completion = which.chat().create(&echo(&text)).await.unwrap();
+        assert_eq!(completion.content(), Some(text.as_str()));
+        // Let the connection task hand the connection back to the pool (it
+        // does so on its own task, after the body ends).
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
     let models = clone.models().list_with_response().await.unwrap();
-    assert_eq!(first.content(), Some("first call"));
-    assert_eq!(second.content(), Some("second call"));
     assert!(models.request_id().is_some());
     assert_eq!(models.attempts(), 1);
     assert_eq!(
