@@ -5,6 +5,7 @@
 //! cargo xtask tidy                    the conventions check alone
 //! cargo xtask fuzz <target> [--seconds N]
 //! cargo xtask demo                    nexllm-mock + the real `nexllm` binary, no key, no network
+//! cargo xtask interop                 the SDK against Prism, LiteLLM's proxy and llama.cpp on loopback
 //! ```
 #![allow(
     clippy::print_stdout,
@@ -16,6 +17,7 @@ mod ci;
 mod command;
 mod demo;
 mod fuzz;
+mod interop;
 mod tidy;
 
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("interop") => interop::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{}", USAGE);
             Ok(())
@@ -49,7 +52,8 @@ tasks:
   ci [--no-fuzz] [--fuzz-seconds N]   fmt, clippy (warnings denied), tests, rustdoc (warnings denied), tidy, short fuzz runs
   tidy                                check the project's conventions (see xtask/src/tidy.rs)
   fuzz <target> [--seconds N]         run one fuzz target (needs the nightly toolchain; installs cargo-fuzz)
-  demo                                start nexllm-mock and run the real `nexllm` binary against it";
+  demo                                start nexllm-mock and run the real `nexllm` binary against it
+  interop [--only prism,litellm,llama] run the SDK against Prism (OpenAI's schema), LiteLLM's proxy and llama.cpp";
 
 /// The workspace root (the parent of this crate's folder).
 fn project_root() -> PathBuf {
