@@ -11,7 +11,7 @@
 //!
 //! What is missing is installed into a cache outside the clone (see
 //! [`install`]); the installs run in parallel with the earlier suites. Every
-//! process started is stopped by its pid (and process group), also when a
+//! process started is stopped by its pid (with its descendants), also when a
 //! check fails, and every wait is bounded. Logs go to `target/interop/`.
 
 mod bodies;
@@ -60,7 +60,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         suites: SUITES.iter().map(|s| (*s).to_owned()).collect(),
         cache: None,
-        cases: 64,
+        cases: 256,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -137,6 +137,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     std::thread::scope(|scope| {
         // The installs run in the background while the earlier suites run.
+        if wants("prism") || wants("llama") {
+            // Whoever needs the tools next waits for this one install.
+            scope.spawn(|| python_tools().map(drop));
+        }
         let prism_install = wants("prism").then(|| {
             scope.spawn(|| {
                 let script = install::prism(&cache, &root.join("xtask/interop/prism"))?;

@@ -1,13 +1,14 @@
 //! Processes we start: installers with a deadline, and servers that are
-//! stopped by their pid (and their process group) when the guard drops.
+//! stopped by their pid when the guard drops.
 //!
-//! Every child runs in its own process group, so a server that forks
-//! workers is stopped whole; every wait has a deadline.
+//! Children stay in our process group, so a Ctrl-C in the terminal reaches
+//! them too; to stop one we signal its pid and then every descendant it
+//! started (found through `/proc`), so a server that forks workers or a build
+//! that runs compilers is stopped whole. Every wait has a deadline.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ pub(crate) fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Re
                 ));
             }
             Ok(None) if Instant::now() >= deadline => {
-                signal_group(child.id(), "KILL");
+                kill_tree(child.id());
                 let _ = child.kill();
                 let _ = wait_with_deadline(&mut child, GRACE);
                 return Err(format!(
@@ -51,8 +52,8 @@ pub(crate) fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Re
     }
 }
 
-/// A server we started. Dropping it stops it: SIGTERM to its process group,
-/// then SIGKILL after a grace period.
+/// A server we started. Dropping it stops it: SIGTERM to its pid, then
+/// SIGKILL to it and its descendants after a grace period.
 #[derive(Debug)]
 pub(crate) struct Server {
     name: String,
@@ -62,7 +63,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts `cmd` in its own process group with its output in `log`.
+    /// Starts `cmd` with its output in `log`.
     pub(crate) fn start(name: &str, cmd: &mut Command, log: &Path) -> Result<Server, String> {
         let child = spawn_logged(cmd, log)?;
         eprintln!("   started {name} (pid {})", child.id());
@@ -114,7 +115,7 @@ impl Server {
         if self.exited.is_some() {
             return;
         }
-        signal_group(self.child.id(), "KILL");
+        kill_tree(self.child.id());
         let _ = self.child.kill();
         self.exited = wait_with_deadline(&mut self.child, GRACE);
     }
@@ -138,21 +139,25 @@ impl Server {
         tail(&self.log, lines)
     }
 
-    /// Stops the server: SIGTERM to its group, SIGKILL after the grace period.
+    /// Stops the server: SIGTERM to its pid, then SIGKILL to whatever of it
+    /// and its descendants is left after the grace period.
     pub(crate) fn stop(&mut self) {
         if !self.is_running() {
             return;
         }
         let pid = self.child.id();
-        signal_group(pid, "TERM");
+        let family = descendants(pid);
+        signal(&[pid], "TERM");
         self.exited = wait_with_deadline(&mut self.child, GRACE);
         if self.exited.is_none() {
-            signal_group(pid, "KILL");
             let _ = self.child.kill();
             self.exited = wait_with_deadline(&mut self.child, GRACE);
         }
-        // Workers that outlived their parent are still in the group.
-        signal_group(pid, "KILL");
+        // Workers that outlived their parent.
+        let alive: Vec<u32> = family.into_iter().filter(|p| is_alive(*p)).collect();
+        if !alive.is_empty() {
+            signal(&alive, "KILL");
+        }
         eprintln!("   stopped {} (pid {pid})", self.name);
     }
 }
@@ -210,19 +215,70 @@ fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child, String> {
     cmd.stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .process_group(0)
         .spawn()
         .map_err(|e| format!("could not start `{what}`: {e}"))
 }
 
-/// Sends a signal to the process group whose id is `pid` (each child leads
-/// its own group). Failures are ignored: the group may be gone already.
-fn signal_group(pid: u32, signal: &str) {
+/// SIGKILL to `pid` and every process descended from it.
+fn kill_tree(pid: u32) {
+    let mut family = descendants(pid);
+    family.push(pid);
+    signal(&family, "KILL");
+}
+
+/// Sends `signal` to these pids. Failures are ignored: a process may be gone.
+fn signal(pids: &[u32], signal: &str) {
     let _ = Command::new("kill")
-        .args(["-s", signal, "--", &format!("-{pid}")])
+        .args(["-s", signal, "--"])
+        .args(pids.iter().map(u32::to_string))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Every process whose chain of parents leads to `root` (from `/proc`).
+fn descendants(root: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let mut family = vec![root];
+    let mut i = 0;
+    while let (Some(&parent), true) = (family.get(i), family.len() < 4096) {
+        family.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    family.retain(|p| *p != root);
+    family
+}
+
+/// The parent pid from `/proc/<pid>/stat` (the field after the `(comm)`).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.get(stat.rfind(')')? + 1..)?;
+    after_comm.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_comm = stat.get(stat.rfind(')')? + 1..)?.to_owned();
+            after_comm
+                .split_whitespace()
+                .next()
+                .map(|state| state != "Z")
+        })
+        .unwrap_or(false)
 }
 
 fn wait_with_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
