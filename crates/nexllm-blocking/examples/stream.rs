@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo run -p nexllm-mock -- --port 8080 --api-key sk-test
 //! NEXLLM_BASE_URL=http://127.0.0.1:8080/v1 NEXLLM_API_KEY=sk-test \
-//!     cargo run -p nexllm-blocking --example stream -- "one two three"
+//!     cargo run -p nexllm-blocking --example blocking_stream -- "one two three"
 //! ```
 #![allow(
     clippy::print_stdout,

@@ -47,7 +47,7 @@ fn run(name: &str, server: &MockServer, args: &[&str]) -> Output {
 #[test]
 fn the_chat_example_prints_the_answer() {
     let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
-    let output = run("chat", &server, &["Say", "it", "back"]);
+    let output = run("blocking_chat", &server, &["Say", "it", "back"]);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "Say it back\n");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -61,7 +61,7 @@ fn the_chat_example_prints_the_answer() {
 #[test]
 fn the_stream_example_prints_the_answer_and_the_usage() {
     let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
-    let output = run("stream", &server, &["one", "two", "three"]);
+    let output = run("blocking_stream", &server, &["one", "two", "three"]);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "one two three\n");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(" tokens"), "{stderr}");
@@ -93,8 +93,8 @@ fn the_readme_shows_the_examples_verbatim() {
     for command in [
         "cargo run -p nexllm-mock -- --port 8080 --api-key sk-test",
         "export NEXLLM_BASE_URL=http://127.0.0.1:8080/v1 NEXLLM_API_KEY=sk-test",
-        "cargo run -p nexllm-blocking --example chat -- \"Say it back\"",
-        "cargo run -p nexllm-blocking --example stream -- \"one two three\"",
+        "cargo run -p nexllm-blocking --example blocking_chat -- \"Say it back\"",
+        "cargo run -p nexllm-blocking --example blocking_stream -- \"one two three\"",
     ] {
         assert!(readme.contains(command), "README.md lost {command:?}");
     }
