@@ -105,7 +105,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let wants = |suite: &str| options.suites.iter().any(|s| s == suite);
     let root = crate::project_root();
     let shared_dir = shared_dir(&root)?;
-    let target_dir = target_dir()?;
+    let metadata = cargo_metadata()?;
+    let target_dir = metadata
+        .get("target_directory")
+        .and_then(|t| t.as_str())
+        .map(PathBuf::from)
+        .ok_or("cargo metadata has no target_directory")?;
     let run_dir = target_dir.join("interop");
     std::fs::create_dir_all(&run_dir)
         .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
@@ -163,7 +168,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
         let sdk = if wants("litellm") || wants("llama") {
             section("building the nexllm binary and the examples", started);
-            match Sdk::build(&root, &target_dir) {
+            match Sdk::build(&metadata, &target_dir) {
                 Ok(sdk) => Some(sdk),
                 Err(e) => {
                     report.fail("build the SDK programs", &e);
@@ -252,19 +257,13 @@ fn shared_dir(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// Cargo's target folder (honours `CARGO_TARGET_DIR` and cargo config).
-fn target_dir() -> Result<PathBuf, String> {
+/// `cargo metadata` of the workspace (target folder, example targets).
+fn cargo_metadata() -> Result<serde_json::Value, String> {
     let out = crate::command::output(&mut crate::command::cargo(&[
         "metadata",
         "--format-version",
         "1",
         "--no-deps",
     ]))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&out).map_err(|e| format!("cargo metadata: {e}"))?;
-    value
-        .get("target_directory")
-        .and_then(|t| t.as_str())
-        .map(PathBuf::from)
-        .ok_or_else(|| "cargo metadata has no target_directory".to_owned())
+    serde_json::from_str(&out).map_err(|e| format!("cargo metadata: {e}"))
 }

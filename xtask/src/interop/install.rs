@@ -230,7 +230,7 @@ pub(crate) fn llama_server(cache: &Cache, tools_bin: &Path) -> Result<PathBuf, S
                 Duration::from_secs(600),
             )?;
             let mut make = Command::new("nice");
-            make.args(["-n", "10"])
+            make.args(["-n", "19"])
                 .arg(tools_bin.join("cmake"))
                 .arg("--build")
                 .arg(&build)

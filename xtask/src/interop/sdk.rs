@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nexllm_proto::types::ChatCompletion;
+use serde_json::Value;
 
 use crate::command::{cargo, exec};
 
@@ -33,8 +34,10 @@ pub(crate) struct Sdk {
 }
 
 impl Sdk {
-    /// Builds the `nexllm` binary and the examples (debug profile).
-    pub(crate) fn build(root: &Path, target_dir: &Path) -> Result<Sdk, String> {
+    /// Builds the `nexllm` binary and the examples (debug profile). The
+    /// examples are found in `cargo metadata` (their target names may differ
+    /// from their file names).
+    pub(crate) fn build(metadata: &Value, target_dir: &Path) -> Result<Sdk, String> {
         exec(&mut cargo(&[
             "build",
             "-p",
@@ -44,23 +47,19 @@ impl Sdk {
         ]))?;
         let mut examples = Vec::new();
         for (krate, transport) in EXAMPLE_CRATES {
-            let dir = root.join("crates").join(krate).join("examples");
-            let names: Vec<&'static str> = ["chat", "stream"]
-                .into_iter()
-                .filter(|name| dir.join(format!("{name}.rs")).is_file())
-                .collect();
-            if names.is_empty() {
+            let targets = example_targets(metadata, krate);
+            if targets.is_empty() {
                 eprintln!("   {krate} has no chat/stream examples yet; skipping them");
                 continue;
             }
             let mut args = vec!["build", "-p", krate];
-            for name in &names {
-                args.extend(["--example", name]);
+            for (_, target) in &targets {
+                args.extend(["--example", target.as_str()]);
             }
             exec(&mut cargo(&args))?;
-            for name in names {
-                let path = target_dir.join("debug").join("examples").join(name);
-                examples.push((*transport, name, path));
+            for (role, target) in targets {
+                let path = target_dir.join("debug").join("examples").join(target);
+                examples.push((*transport, role, path));
             }
         }
         Ok(Sdk {
@@ -68,6 +67,46 @@ impl Sdk {
             examples,
         })
     }
+}
+
+/// `(role, target name)` of the examples of `krate` whose file is
+/// `examples/chat.rs` or `examples/stream.rs`.
+fn example_targets(metadata: &Value, krate: &str) -> Vec<(&'static str, String)> {
+    let packages = metadata
+        .get("packages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let Some(package) = packages
+        .iter()
+        .find(|p| p.get("name").and_then(Value::as_str) == Some(krate))
+    else {
+        return Vec::new();
+    };
+    let targets = package
+        .get("targets")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    for role in ["chat", "stream"] {
+        let file = format!("examples/{role}.rs");
+        let target = targets.iter().find(|t| {
+            let is_example = t
+                .get("kind")
+                .and_then(Value::as_array)
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "example"));
+            let path = t
+                .get("src_path")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            is_example && path.ends_with(&file)
+        });
+        if let Some(name) = target.and_then(|t| t.get("name")).and_then(Value::as_str) {
+            found.push((role, name.to_owned()));
+        }
+    }
+    found
 }
 
 /// A program that finished (or was killed at its deadline).
