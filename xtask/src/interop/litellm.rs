@@ -527,3 +527,26 @@ fn quirks(base: &str) -> Result<(), String> {
         || format!("the mid-stream failure looks different: {:?}", failing.body),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_found_and_checked() {
+        let text = "request id 2d975731-e99f-466f-bd64-8bd0234e497c, 1 attempt";
+        assert_eq!(
+            find_uuid(text),
+            Some("2d975731-e99f-466f-bd64-8bd0234e497c")
+        );
+        assert_eq!(find_uuid("req_123 abc-def"), None);
+        assert!(
+            expect_request_id(
+                "429 (429): x [request id 2d975731-e99f-466f-bd64-8bd0234e497c] after 3 attempts"
+            )
+            .is_ok()
+        );
+        assert!(expect_request_id("429 (429): x [request id req_1]").is_err());
+        assert!(expect_request_id("429 (429): x").is_err());
+    }
+}

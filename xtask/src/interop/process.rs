@@ -157,6 +157,10 @@ impl Server {
         let alive: Vec<u32> = family.into_iter().filter(|p| is_alive(*p)).collect();
         if !alive.is_empty() {
             signal(&alive, "KILL");
+            let deadline = Instant::now() + GRACE;
+            while alive.iter().any(|p| is_alive(*p)) && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
         }
         eprintln!("   stopped {} (pid {pid})", self.name);
     }
@@ -289,5 +293,48 @@ fn wait_with_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus
             Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_server_takes_its_children_along() {
+        let dir = std::env::temp_dir().join(format!("nexllm-interop-test-{}", std::process::id()));
+        let log = dir.join("server.log");
+        // A parent with a child of its own, which SIGTERM to the parent leaves behind.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 60 & echo started; wait"]);
+        let mut server = Server::start("test server", &mut cmd, &log).unwrap();
+        server
+            .wait_until_ready(Duration::from_secs(30), || {
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("started"))
+            })
+            .unwrap();
+        let pid = server.child.id();
+        let children = descendants(pid);
+        assert_eq!(children.len(), 1, "the sleep: {children:?}");
+        drop(server);
+        assert!(!is_alive(pid));
+        assert!(children.iter().all(|c| !is_alive(*c)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_command_past_its_deadline_is_killed() {
+        let log =
+            std::env::temp_dir().join(format!("nexllm-interop-run-{}.log", std::process::id()));
+        let err = run_logged(
+            Command::new("sleep").arg("30"),
+            &log,
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(err.contains("did not finish within"), "{err}");
+        assert!(run_logged(&mut Command::new("true"), &log, Duration::from_secs(30)).is_ok());
+        assert!(run_logged(&mut Command::new("false"), &log, Duration::from_secs(30)).is_err());
+        let _ = std::fs::remove_file(log);
     }
 }

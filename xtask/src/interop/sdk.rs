@@ -294,3 +294,51 @@ fn collect(source: Source, into: Arc<Mutex<String>>) -> JoinHandle<()> {
 fn text(shared: &Arc<Mutex<String>>) -> String {
     shared.lock().map(|s| s.clone()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(stderr: &str) -> Finished {
+        Finished {
+            code: Some(1),
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_error_runs_to_the_end_of_stderr() {
+        let out = finished(
+            "warning: something\nerror: 429 Too Many Requests (429): first line\n\nsecond line [request id abc] after 3 attempts\n",
+        );
+        assert_eq!(
+            out.error_line(),
+            Some(
+                "429 Too Many Requests (429): first line\n\nsecond line [request id abc] after 3 attempts"
+            )
+        );
+        assert_eq!(
+            finished("error: 401 Unauthorized").error_line(),
+            Some("401 Unauthorized")
+        );
+        assert_eq!(finished("all good\n").error_line(), None);
+    }
+
+    #[test]
+    fn output_is_captured_and_the_deadline_kills() {
+        let out = run(
+            Command::new("sh").args(["-c", "printf 'h\\303\\251llo'; echo oops >&2"]),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(out.code, Some(0));
+        assert_eq!(out.stdout, "héllo");
+        assert_eq!(out.stderr, "oops\n");
+
+        let started = Instant::now();
+        let out = run(Command::new("sleep").arg("30"), Duration::from_millis(200)).unwrap();
+        assert_eq!(out.code, None, "killed at the deadline");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
