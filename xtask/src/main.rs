@@ -13,6 +13,7 @@
     reason = "a command-line tool reports on stdout/stderr"
 )]
 
+mod bench;
 mod ci;
 mod command;
 mod demo;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("tidy") => tidy::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -52,6 +54,7 @@ tasks:
   ci [--no-fuzz] [--fuzz-seconds N]   fmt, clippy (warnings denied), tests, rustdoc (warnings denied), tidy, short fuzz runs
   tidy                                check the project's conventions (see xtask/src/tidy.rs)
   fuzz <target> [--seconds N]         run one fuzz target (needs the nightly toolchain; installs cargo-fuzz)
+  bench [--quick] [--update-docs]     this SDK against its peers, one table (builds bench/ in release; see docs/performance.md)
   demo                                start nexllm-mock and run the real `nexllm` binary against it
   interop [--only prism,litellm,llama] run the SDK against Prism (OpenAI's schema), LiteLLM's proxy and llama.cpp";
 

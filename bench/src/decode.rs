@@ -1,0 +1,204 @@
+//! Part 1: SSE decoding only. `SseDecoder` against eventsource-stream (what
+//! async-openai uses), sse-stream, and two floors over the same reads: a memchr
+//! count of `\n` (the issue's floor) and a line floor that also does the work
+//! any owned-event decoder must do per line (split, UTF-8 check, copy).
+
+use std::hint::black_box;
+
+use memchr::memchr;
+use nexllm_proto::sse::SseDecoder;
+
+use crate::corpus::{self, Shape};
+use crate::reads::{Contender, ReadSize, Reads, compete, drain};
+use crate::report::{Role, Row, Section};
+
+/// The memchr scan for `\n` over every read: the floor the issue names.
+pub fn newline_scan(reads: &Reads) -> u64 {
+    let mut lines = 0;
+    for piece in &reads.pieces {
+        lines += memchr::memchr_iter(b'\n', black_box(piece)).count() as u64;
+    }
+    lines
+}
+
+/// Splits the reads into lines (carrying a line cut between reads), and calls
+/// `each` with every complete line, without its line end.
+pub fn for_each_line(reads: &Reads, mut each: impl FnMut(&[u8])) {
+    let mut carry: Vec<u8> = Vec::new();
+    for piece in &reads.pieces {
+        let mut rest: &[u8] = piece;
+        while let Some(end) = memchr(b'\n', rest) {
+            let (head, tail) = rest.split_at(end);
+            if carry.is_empty() {
+                each(head.strip_suffix(b"\r").unwrap_or(head));
+            } else {
+                carry.extend_from_slice(head);
+                each(carry.strip_suffix(b"\r").unwrap_or(&carry));
+                carry.clear();
+            }
+            rest = &tail[1..];
+        }
+        carry.extend_from_slice(rest);
+    }
+}
+
+/// The line floor: every non-empty line checked as UTF-8 (with SIMD, as sse-stream
+/// does) and copied into a `String` (one allocation per event, as an owned event
+/// needs). Returns the non-empty lines.
+pub fn line_floor(reads: &Reads) -> u64 {
+    let mut lines = 0;
+    for_each_line(reads, |line| {
+        if !line.is_empty() {
+            if let Ok(text) = simdutf8::basic::from_utf8(line) {
+                black_box(text.to_owned());
+                lines += 1;
+            }
+        }
+    });
+    lines
+}
+
+/// `SseDecoder`: feed each read, drain the events.
+pub fn sse_decoder(reads: &Reads) -> u64 {
+    let mut decoder = SseDecoder::new();
+    let mut events = 0;
+    let mut bytes = 0;
+    for piece in &reads.pieces {
+        decoder.feed(piece);
+        while let Ok(Some(event)) = decoder.next_event() {
+            bytes += event.data().len();
+            events += 1;
+        }
+    }
+    decoder.finish();
+    while let Ok(Some(event)) = decoder.next_event() {
+        bytes += event.data().len();
+        events += 1;
+    }
+    black_box(bytes);
+    events
+}
+
+/// eventsource-stream's `EventStream` over the reads as a byte stream.
+pub fn eventsource_stream(reads: &Reads) -> u64 {
+    let mut events = 0;
+    let mut bytes = 0;
+    drain(
+        eventsource_stream::EventStream::new(reads.stream()),
+        |item| {
+            if let Ok(event) = item {
+                bytes += event.data.len();
+                events += 1;
+            }
+        },
+    );
+    black_box(bytes);
+    events
+}
+
+/// sse-stream's `SseByteStream` over the reads as a byte stream (blocks without data
+/// are not events).
+pub fn sse_stream(reads: &Reads) -> u64 {
+    let mut events = 0;
+    let mut bytes = 0;
+    drain(sse_stream::SseByteStream::new(reads.stream()), |item| {
+        if let Ok(sse_stream::Sse {
+            data: Some(data), ..
+        }) = item
+        {
+            bytes += data.len();
+            events += 1;
+        }
+    });
+    black_box(bytes);
+    events
+}
+
+/// Every scenario of part 1.
+pub fn run(runs: usize, quick: bool) -> Vec<Row> {
+    let deltas = if quick { 2_000 } else { 20_000 };
+    let small = if quick { 200 } else { 2_000 };
+    let mut scenarios = Vec::new();
+    for shape in [Shape::Content, Shape::ToolCall, Shape::Crlf] {
+        for size in [ReadSize::Fixed(16 * 1024), ReadSize::PerEvent] {
+            scenarios.push((shape, deltas, size));
+        }
+    }
+    scenarios.push((Shape::Content, small, ReadSize::Fixed(1)));
+
+    let mut rows = Vec::new();
+    for (shape, deltas, size) in scenarios {
+        let corpus = corpus::generate(shape, deltas);
+        let reads = Reads::new(&corpus.body, size);
+        let scenario = format!("{}, {}", shape.name(), size.name());
+        let scenario = if deltas == small {
+            format!("{scenario} ({deltas} chunks)")
+        } else {
+            scenario
+        };
+        let contenders = [
+            Contender {
+                role: Role::Floor,
+                name: "memchr `\\n` scan",
+                run: Box::new(|| newline_scan(&reads)),
+            },
+            Contender {
+                role: Role::Reference,
+                name: "line floor (memchr split + simdutf8 + copy)",
+                run: Box::new(|| line_floor(&reads)),
+            },
+            Contender {
+                role: Role::Ours,
+                name: "SseDecoder",
+                run: Box::new(|| sse_decoder(&reads)),
+            },
+            Contender {
+                role: Role::Peer,
+                name: "sse-stream 0.3.0",
+                run: Box::new(|| sse_stream(&reads)),
+            },
+            Contender {
+                role: Role::Peer,
+                name: "eventsource-stream 0.2.3",
+                run: Box::new(|| eventsource_stream(&reads)),
+            },
+        ];
+        rows.extend(compete(
+            Section::Decode,
+            &scenario,
+            reads.len,
+            corpus.events,
+            runs,
+            &contenders,
+        ));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_decoder_sees_every_event_however_the_body_is_read() {
+        for shape in [Shape::Content, Shape::ToolCall, Shape::Crlf] {
+            let corpus = corpus::generate(shape, 100);
+            for size in [ReadSize::Fixed(1), ReadSize::Fixed(777), ReadSize::PerEvent] {
+                let reads = Reads::new(&corpus.body, size);
+                assert_eq!(sse_decoder(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(sse_stream(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(
+                    eventsource_stream(&reads),
+                    corpus.events,
+                    "{shape:?} {size:?}"
+                );
+                assert_eq!(line_floor(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(
+                    newline_scan(&reads),
+                    corpus.events * 2,
+                    "{shape:?} {size:?}"
+                );
+            }
+        }
+    }
+}
