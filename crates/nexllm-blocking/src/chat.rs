@@ -8,8 +8,8 @@ use nexllm_proto::{ChatCompletion, ChatCompletionRequest, Error};
 
 use crate::call::{Call, Event, run_to_end};
 use crate::client::ClientInner;
-use crate::response::ApiResponse;
 use crate::stream::ChatStream;
+use nexllm_proto::response::ApiResponse;
 
 /// The Chat Completions endpoint of a [`Client`](crate::Client). Get it with
 /// [`Client::chat`](crate::Client::chat).

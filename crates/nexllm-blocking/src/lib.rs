@@ -71,7 +71,6 @@ mod http_agent;
 mod io_deadline;
 mod models;
 mod proxy;
-mod response;
 mod seed;
 mod stream;
 mod transport_error;
@@ -80,8 +79,8 @@ pub use chat::Chat;
 pub use client::{Client, ClientBuilder};
 pub use http_agent::{DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST};
 pub use models::Models;
+pub use nexllm_proto::response::{ApiResponse, RateLimit};
 pub use proxy::Proxy;
-pub use response::{ApiResponse, RateLimit};
 pub use stream::ChatStream;
 
 /// The README's code, compiled as doctests so it cannot go stale.

@@ -5,7 +5,7 @@ use nexllm_proto::{Error, ModelList};
 
 use crate::call::{Call, run_to_end};
 use crate::client::ClientInner;
-use crate::response::ApiResponse;
+use nexllm_proto::response::ApiResponse;
 
 /// The Models endpoint of a [`Client`](crate::Client). Get it with
 /// [`Client::models`](crate::Client::models).

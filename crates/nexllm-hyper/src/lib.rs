@@ -65,7 +65,6 @@ mod driver;
 mod hyper_transport;
 mod models;
 mod proxy;
-mod response;
 mod stream;
 mod transport;
 
@@ -75,8 +74,8 @@ pub use hyper_transport::{
     DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST, HyperTransport,
 };
 pub use models::Models;
+pub use nexllm_proto::response::{ApiResponse, RateLimit};
 pub use proxy::Proxy;
-pub use response::{ApiResponse, RateLimit};
 pub use stream::ChatStream;
 pub use transport::{Body, SendError, Transport};
 

@@ -8,7 +8,7 @@ use nexllm_proto::{Error, ModelList};
 
 use crate::client::ClientInner;
 use crate::driver::{CallDriver, Event, now};
-use crate::response::ApiResponse;
+use nexllm_proto::response::ApiResponse;
 
 /// The Models endpoint of a [`Client`](crate::Client). Get it with
 /// [`Client::models`](crate::Client::models).

@@ -86,6 +86,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod exchange;
+pub mod response;
 pub mod sse;
 pub mod stream;
 pub mod types;
@@ -100,6 +101,7 @@ pub use error::{
     StreamError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError, TransportErrorKind,
 };
 pub use exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
+pub use response::{ApiResponse, RateLimit};
 pub use sse::{SseDecoder, SseEvent};
 pub use stream::{ChatStreamDecoder, StreamAccumulator};
 pub use types::*;

@@ -7,8 +7,9 @@ use http::{HeaderMap, StatusCode};
 
 /// A decoded value together with the HTTP response it came from.
 ///
-/// Returned by the `*_with_response` methods, such as
-/// [`Chat::create_with_response`](crate::Chat::create_with_response).
+/// Returned by the transports' `*_with_response` methods, such as
+/// `client.chat().create_with_response(&request)` in `nexllm-hyper` and
+/// `nexllm-blocking`: one type for both, so code moves between them unchanged.
 #[derive(Debug, Clone)]
 pub struct ApiResponse<T> {
     /// The decoded value (a `ChatCompletion`, a `ModelList`, …).
@@ -44,7 +45,7 @@ impl<T> ApiResponse<T> {
 
     /// The request id the server gave (`x-request-id` or a gateway's equivalent).
     pub fn request_id(&self) -> Option<&str> {
-        nexllm_proto::decode::request_id(&self.headers)
+        crate::decode::request_id(&self.headers)
     }
 
     /// The `x-ratelimit-*` headers, parsed.
@@ -176,5 +177,22 @@ mod tests {
         assert_eq!(limits.reset_requests, Some(Duration::from_millis(120)));
         assert_eq!(limits.remaining_tokens, None);
         assert_eq!(limits.limit_tokens, None);
+    }
+
+    #[test]
+    fn maps_the_value_and_keeps_the_rest() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", "req_1".parse().unwrap());
+        let response = ApiResponse {
+            data: 2,
+            status: StatusCode::OK,
+            headers,
+            attempts: 3,
+        };
+        let mapped = response.map(|n| n * 10);
+        assert_eq!(mapped.data, 20);
+        assert_eq!(mapped.request_id(), Some("req_1"));
+        assert_eq!(mapped.header("x-request-id"), Some("req_1"));
+        assert_eq!(mapped.attempts(), 3);
     }
 }
