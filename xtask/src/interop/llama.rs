@@ -219,20 +219,28 @@ pub(crate) fn run(
                     Err(e) => outcome = Some(e),
                 }
             }
-            let error = outcome.ok_or_else(|| {
-                format!(
-                    "the stream ended cleanly after {chunks} chunks although the server was killed"
-                )
-            })?;
-            ensure(
-                matches!(&error, Error::Stream(e) if e.kind == StreamErrorKind::Truncated),
-                || format!("expected a truncated-stream error, got {error:?}"),
-            )?;
             let kept = stream.into_completion();
             let kept_text = content(&kept);
-            ensure(!received.is_empty() && kept_text == received, || {
-                format!("received {received:?}, the completion kept {kept_text:?}")
-            })
+            let mut problems = Vec::new();
+            if received.is_empty() || kept_text != received {
+                problems.push(format!(
+                    "received {received:?}, the completion kept {kept_text:?}"
+                ));
+            }
+            match outcome {
+                None => problems.push(format!(
+                    "the stream ended cleanly after {chunks} chunks although the server was killed"
+                )),
+                Some(Error::Stream(e)) if e.kind == StreamErrorKind::Truncated => {}
+                Some(error) => {
+                    problems.push(format!("expected a truncated-stream error, got {error:?}"));
+                }
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("\n"))
+            }
         },
     );
 
@@ -318,22 +326,33 @@ fn stream_shape(base: &str) -> Result<(), String> {
     )
 }
 
-/// The CLI's one-line error for a server killed mid-stream: a truncated
-/// stream, not retried, with the text printed before it.
+/// The CLI after the server was killed mid-stream: exit 1, a truncated-stream
+/// error, not retried, and the text printed before it kept. Every problem is
+/// reported, not only the first.
 fn expect_truncated_cli(out: &Finished) -> Result<(), String> {
-    out.expect_exit(1)?;
-    let error = out
-        .error_line()
-        .ok_or_else(|| format!("no error line: {:?}", out.stderr))?;
-    ensure(error.contains("cut short"), || {
-        format!("not a truncated-stream error: {error:?}")
-    })?;
-    ensure(!error.contains("attempts"), || {
-        format!("retried: {error:?}")
-    })?;
-    ensure(out.stdout.trim().len() >= 40, || {
-        format!("the partial text was not kept: {:?}", out.stdout)
-    })
+    let mut problems = Vec::new();
+    if out.code != Some(1) {
+        problems.push(format!("exit code {:?}, expected 1", out.code));
+    }
+    match out.error_line() {
+        None => problems.push(format!("no error line: {:?}", out.stderr)),
+        Some(error) => {
+            if !error.contains("cut short") {
+                problems.push(format!("not a truncated-stream error: {error:?}"));
+            }
+            if error.contains("attempts") {
+                problems.push(format!("retried: {error:?}"));
+            }
+        }
+    }
+    if out.stdout.trim().len() < 40 {
+        problems.push(format!("the partial text was not kept: {:?}", out.stdout));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 fn client(base: &str, key: &str) -> Client {
