@@ -7,7 +7,8 @@
 //! - no module is called `utils`, `helpers` or `misc`;
 //! - `nexllm-proto` touches no clock, sleep, socket, file, environment, process or
 //!   RNG outside `Config::from_env` and its `#[cfg(test)]` modules (which, by our
-//!   convention, come last in a file), and depends on no I/O crate.
+//!   convention, come last in a file), and depends on no I/O crate;
+//! - every published crate's package holds its README, both licenses and its sources.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ const ALL_CRATES: &[&str] = &[
     "nexllm-blocking",
     "nexllm-mock",
     "nexllm-cli",
+    "nexllm-scenarios",
 ];
 const FORBIDDEN_MODULE_NAMES: &[&str] = &["utils", "util", "helpers", "helper", "misc"];
 
@@ -93,6 +95,7 @@ pub(crate) fn run() -> Result<(), String> {
 
     check_core_is_deterministic(&root, &mut problems)?;
     check_core_dependencies(&mut problems)?;
+    check_package_contents(&mut problems)?;
 
     if problems.is_empty() {
         eprintln!("tidy: ok");
@@ -182,6 +185,45 @@ fn check_core_dependencies(problems: &mut Vec<String>) -> Result<(), String> {
             .any(|bad| name == *bad || name.starts_with(&format!("{bad}-")))
         {
             problems.push(format!("nexllm-proto depends on {name}, an I/O crate"));
+        }
+    }
+    Ok(())
+}
+
+/// The crates we publish, and what each package must contain.
+const PUBLISHED: &[(&str, &[&str])] = &[
+    ("nexllm-proto", &["src/lib.rs", "examples/std_tcp.rs"]),
+    ("nexllm-hyper", &["src/lib.rs", "examples/chat.rs"]),
+    ("nexllm-blocking", &["src/lib.rs", "examples/chat.rs"]),
+    ("nexllm-mock", &["src/lib.rs", "src/main.rs"]),
+    ("nexllm-cli", &["src/main.rs"]),
+];
+
+/// `cargo package --list` of every published crate holds its README, both
+/// license files, its manifest and its sources, and nothing from `target/`.
+fn check_package_contents(problems: &mut Vec<String>) -> Result<(), String> {
+    for (krate, extra) in PUBLISHED {
+        let list = output(&mut cargo(&[
+            "package",
+            "--list",
+            "--allow-dirty",
+            "-p",
+            krate,
+        ]))?;
+        let files: Vec<&str> = list.lines().map(str::trim).collect();
+        for required in ["Cargo.toml", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]
+            .iter()
+            .chain(extra.iter())
+        {
+            if !files.contains(required) {
+                problems.push(format!("the {krate} package lacks {required}"));
+            }
+        }
+        if let Some(bad) = files
+            .iter()
+            .find(|f| f.starts_with("target/") || f.contains("/target/"))
+        {
+            problems.push(format!("the {krate} package contains build output: {bad}"));
         }
     }
     Ok(())
