@@ -61,7 +61,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
 
     let manifest = root.join("bench").join("Cargo.toml");
-    exec(cargo(&["build", "--release", "--locked", "--manifest-path"]).arg(&manifest))?;
+    // Not `--locked`: the peers are pinned with `=` in bench/Cargo.toml, and the lock
+    // file must not fail the bench when a transport adds a dependency.
+    exec(cargo(&["build", "--release", "--manifest-path"]).arg(&manifest))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("bench").join("target"));
