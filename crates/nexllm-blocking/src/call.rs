@@ -368,7 +368,7 @@ impl Call {
             Err(error) => tracing::debug!(
                 attempts,
                 latency_ms,
-                error = error_kind(error),
+                error = error.kind_name(),
                 status = error.status().map(|s| s.as_u16()),
                 "call failed"
             ),
@@ -385,21 +385,6 @@ impl Drop for Call {
                 "call dropped before it finished; request cancelled"
             );
         }
-    }
-}
-
-/// A short name for the kind of an error, safe to log.
-fn error_kind(error: &Error) -> &'static str {
-    match error {
-        Error::Api(_) => "api",
-        Error::Transport(_) => "transport",
-        Error::Timeout(_) => "timeout",
-        Error::Decode(_) => "decode",
-        Error::Stream(_) => "stream",
-        Error::LimitExceeded(_) => "limit",
-        Error::InvalidRequest(_) => "invalid_request",
-        Error::Cancelled => "cancelled",
-        _ => "other",
     }
 }
 

@@ -109,6 +109,22 @@ impl Error {
         self
     }
 
+    /// A short, stable name for the variant (`"api"`, `"transport"`, `"timeout"`,
+    /// `"decode"`, `"stream"`, `"limit"`, `"invalid_request"`, `"cancelled"`):
+    /// safe to log, unlike the message, which may quote a body.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Error::Api(_) => "api",
+            Error::Transport(_) => "transport",
+            Error::Timeout(_) => "timeout",
+            Error::Decode(_) => "decode",
+            Error::Stream(_) => "stream",
+            Error::LimitExceeded(_) => "limit",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::Cancelled => "cancelled",
+        }
+    }
+
     /// The delay the server asked for before another try (`Retry-After`), if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
