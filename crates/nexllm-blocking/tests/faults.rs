@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nexllm_blocking::{
-    ChatCompletionRequest, ChatStream, Client, Config, Error, Limits, Message, TimeoutKind,
-    TransportErrorKind,
+    ChatCompletionRequest, ChatStream, Client, Config, Error, Limits, Message, StreamErrorKind,
+    TimeoutKind, TransportErrorKind,
 };
 use nexllm_mock::MockServer;
 
@@ -189,7 +189,9 @@ fn a_stream_cut_midway_ends_with_an_error_and_keeps_what_arrived() {
     assert_eq!(text, "one two");
     let error = error.expect("the stream must fail");
     assert!(
-        matches!(&error, Error::Transport(e) if e.kind == TransportErrorKind::Reset),
+        matches!(&error, Error::Stream(e) if e.kind == StreamErrorKind::Truncated
+            && e.chunks_received == 3
+            && e.cause.as_ref().is_some_and(|c| c.kind == TransportErrorKind::Reset)),
         "{error:?}"
     );
     assert_eq!(

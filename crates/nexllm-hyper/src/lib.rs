@@ -80,11 +80,12 @@ pub use stream::ChatStream;
 pub use transport::{Body, SendError, Transport};
 
 pub use nexllm_proto;
+pub use nexllm_proto::error::{
+    ApiError, ApiErrorKind, DecodeError, Error, ErrorCode, InvalidRequestError, LimitError,
+    StreamError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError, TransportErrorKind,
+};
 pub use nexllm_proto::types::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Message, ModelList, Role, Tool,
     ToolCall,
 };
-pub use nexllm_proto::{
-    ApiError, ApiErrorKind, Config, Error, TimeoutError, TimeoutKind, TransportError,
-    TransportErrorKind,
-};
+pub use nexllm_proto::{Config, Limits, Timeouts};

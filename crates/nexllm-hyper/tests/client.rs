@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nexllm_hyper::{
-    ChatCompletionRequest, Client, Config, Error, Message, Proxy, TimeoutKind, TransportErrorKind,
+    ChatCompletionRequest, Client, Config, Error, Message, Proxy, StreamErrorKind, TimeoutKind,
+    TransportErrorKind,
 };
 use nexllm_mock::MockServer;
 
@@ -250,7 +251,14 @@ async fn finish_returns_the_error_that_ended_the_stream() {
         .await
         .unwrap();
     match stream.finish().await {
-        Err(Error::Transport(e)) => assert_eq!(e.kind, TransportErrorKind::Reset, "{e:?}"),
+        Err(Error::Stream(e)) => {
+            assert_eq!(e.kind, StreamErrorKind::Truncated, "{e:?}");
+            let cause = e
+                .cause
+                .as_ref()
+                .expect("the connection failure is the cause");
+            assert_eq!(cause.kind, TransportErrorKind::Reset, "{e:?}");
+        }
         other => panic!("{other:?}"),
     }
 }

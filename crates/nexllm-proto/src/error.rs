@@ -167,7 +167,16 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Stream(StreamError {
+                cause: Some(cause), ..
+            }) => Some(cause),
+            _ => None,
+        }
+    }
+}
 
 fn write_attempts(f: &mut fmt::Formatter<'_>, attempts: u32) -> fmt::Result {
     if attempts > 1 {
@@ -385,6 +394,8 @@ impl TransportError {
     }
 }
 
+impl std::error::Error for TransportError {}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind.describe())?;
@@ -497,6 +508,10 @@ pub struct StreamError {
     pub request_id: Option<String>,
     /// How many attempts were made in all.
     pub attempts: u32,
+    /// The connection failure that cut the stream, when that is what did:
+    /// a reset or an I/O error after some chunks had arrived. Also
+    /// [`std::error::Error::source`] of the [`Error`].
+    pub cause: Option<TransportError>,
 }
 
 impl StreamError {
@@ -508,6 +523,32 @@ impl StreamError {
             chunks_received,
             request_id: None,
             attempts: 0,
+            cause: None,
+        }
+    }
+
+    /// A stream cut by a connection failure after `chunks_received` chunks had
+    /// reached the caller: [`StreamErrorKind::Truncated`], naming the cause.
+    ///
+    /// ```
+    /// use nexllm_proto::error::{StreamError, StreamErrorKind, TransportError, TransportErrorKind};
+    ///
+    /// let reset = TransportError::new(TransportErrorKind::Reset, "connection reset by peer");
+    /// let error = StreamError::cut_by(reset, 7);
+    /// assert_eq!(error.kind, StreamErrorKind::Truncated);
+    /// assert_eq!(error.chunks_received, 7);
+    /// assert!(error.to_string().contains("after 7 chunks"));
+    /// assert!(error.to_string().contains("connection reset by peer"));
+    /// assert!(error.cause.is_some());
+    /// ```
+    pub fn cut_by(cause: TransportError, chunks_received: u64) -> Self {
+        let message = format!(
+            "the stream was cut short after {chunks_received} chunk{} ({cause})",
+            if chunks_received == 1 { "" } else { "s" }
+        );
+        StreamError {
+            cause: Some(cause),
+            ..StreamError::new(StreamErrorKind::Truncated, message, chunks_received)
         }
     }
 }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
 use nexllm_proto::types::{ChatCompletionChunk, ChatCompletionRequest, Message};
-use nexllm_proto::{Config, Error, TimeoutKind, TransportError, TransportErrorKind};
+use nexllm_proto::{
+    Config, Error, StreamErrorKind, TimeoutKind, TransportError, TransportErrorKind,
+};
 
 const COMPLETION: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
 
@@ -379,7 +381,20 @@ fn a_stream_that_failed_after_its_first_chunk_is_not_retried() {
     assert_eq!(h.chunks.len(), 1);
     h.reset();
     assert_eq!(h.sent.len(), 1);
-    assert!(matches!(h.error(), Error::Transport(_)));
+    // A connection failure after a chunk reached the caller is a cut stream,
+    // with the transport's reason kept as its cause.
+    match h.error() {
+        Error::Stream(e) => {
+            assert_eq!(e.kind, StreamErrorKind::Truncated);
+            assert_eq!(e.chunks_received, 1);
+            assert_eq!(e.attempts, 1);
+            let cause = e.cause.as_ref().unwrap();
+            assert_eq!(cause.kind, TransportErrorKind::Reset);
+            assert!(e.to_string().contains("cut short after 1 chunk ("), "{e}");
+        }
+        other => panic!("expected a truncated stream, got {other:?}"),
+    }
+    assert!(std::error::Error::source(h.error()).is_some());
     assert_eq!(
         h.ex.accumulated().unwrap().choices[0]
             .message

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use nexllm_proto::types::{FinishReason, Message, Tool, ToolCall};
-use nexllm_proto::{ApiErrorKind, ChatCompletionRequest, Config, Error, Limits, TimeoutKind};
+use nexllm_proto::{
+    ApiErrorKind, ChatCompletionRequest, Config, Error, Limits, StreamErrorKind, TimeoutKind,
+};
 use serde_json::json;
 
 use crate::checks::{
@@ -384,10 +386,7 @@ pub fn scenarios() -> Vec<Scenario> {
             request: echo,
             config: |c| fault(c, "close-after=3"),
             check: |run| {
-                match error(run)? {
-                    Error::Transport(_) => {}
-                    other => return Err(format!("expected a transport error, got {other:?}")),
-                }
+                cut_by_the_connection(error(run)?)?;
                 partial_kept(run, 3)?;
                 ensure(!text(accumulated(run)?).is_empty(), || {
                     "nothing was kept".to_owned()
@@ -563,10 +562,7 @@ pub fn scenarios() -> Vec<Scenario> {
             config: |c| fault(c, "close-after=100"),
             check: |run| {
                 // Every chunk arrived, but the body broke instead of ending: an error, content kept.
-                match error(run)? {
-                    Error::Transport(_) => {}
-                    other => return Err(format!("expected a transport error, got {other:?}")),
-                }
+                cut_by_the_connection(error(run)?)?;
                 let chunks = observed(run)?.chunks.len();
                 partial_kept(run, chunks)?;
                 content_is(accumulated(run)?, TEXT)?;
@@ -648,5 +644,20 @@ mod tests {
             let config = (scenario.config)(Config::new("k").base_url("http://127.0.0.1:1/v1"));
             assert!(config.is_ok(), "{}: {config:?}", scenario.name);
         }
+    }
+}
+
+/// A stream that the connection cut after chunks had reached the caller: a
+/// truncated-stream error whose cause is the transport's failure.
+fn cut_by_the_connection(error: &Error) -> Result<(), String> {
+    match error {
+        Error::Stream(e) if e.kind == StreamErrorKind::Truncated && e.cause.is_some() => {
+            ensure(e.chunks_received > 0, || {
+                format!("a cut stream should count its chunks: {e:?}")
+            })
+        }
+        other => Err(format!(
+            "expected a truncated stream caused by the connection, got {other:?}"
+        )),
     }
 }

@@ -12,7 +12,9 @@ use super::jitter::Jitter;
 use super::retry::{RetryDecision, decide_retry, status_is_retryable};
 use super::retry_after::server_retry_delay;
 use crate::config::{Config, Limits, Timeouts};
-use crate::error::{Error, LimitError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError};
+use crate::error::{
+    Error, LimitError, StreamError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError,
+};
 use crate::stream::{ChatStreamDecoder, StreamAccumulator};
 use crate::types::{ChatCompletion, ChatCompletionRequest};
 
@@ -662,6 +664,16 @@ impl Exchange {
         }
         self.queue.push_back(Action::Abandon(attempt));
         if self.chunks_delivered > 0 {
+            // Part of the answer reached the caller, so it is never retried. A
+            // connection failure here means the stream was cut short: say so, and
+            // keep the transport's reason as the cause. A stall keeps its own
+            // (more precise) idle-timeout error.
+            let error = match error {
+                Error::Transport(cause) => {
+                    Error::Stream(StreamError::cut_by(cause, self.chunks_delivered))
+                }
+                other => other,
+            };
             self.fail_final(error);
         } else {
             self.retry_or_fail(error, None, now);
