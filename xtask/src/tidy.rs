@@ -8,7 +8,12 @@
 //! - `nexllm-proto` touches no clock, sleep, socket, file, environment, process or
 //!   RNG outside `Config::from_env` and its `#[cfg(test)]` modules (which, by our
 //!   convention, come last in a file), and depends on no I/O crate;
-//! - every published crate's package holds its README, both licenses and its sources.
+//! - every published crate's package holds its README, both licenses and its sources;
+//! - the code in the guides compiles: every `docs/*.md` guide and every README is a
+//!   doctest of the `docs/` crate (`nexllm-docs`) or of its own crate, every fenced block
+//!   names its language (an untyped block is Rust to rustdoc), and a Rust block is
+//!   `ignore` only after the line [`IGNORE_MARKER`] (async-openai code, which we do not
+//!   depend on).
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +98,17 @@ pub(crate) fn run() -> Result<(), String> {
         }
     }
 
+    let docs = root.join("docs");
+    let docs_manifest = read(&docs.join("Cargo.toml"))?;
+    if !docs_manifest.contains("[lints]\nworkspace = true") {
+        problems.push("docs/Cargo.toml does not inherit the workspace lints".into());
+    }
+    for file in rust_files(&docs.join("src"))? {
+        check_module_doc(&root, &file, &mut problems)?;
+        check_module_name(&root, &file, &mut problems);
+    }
+    check_guides_are_doctests(&root, &mut problems)?;
+
     check_core_is_deterministic(&root, &mut problems)?;
     check_core_dependencies(&mut problems)?;
     check_package_contents(&mut problems)?;
@@ -137,6 +153,126 @@ fn check_module_name(root: &Path, file: &Path, problems: &mut Vec<String>) {
             relative(root, file)
         ));
     }
+}
+
+/// The line that must come right before a ```` ```rust,ignore ```` block of a guide.
+const IGNORE_MARKER: &str = "<!-- async-openai, not compiled -->";
+
+/// Every guide and README is included by the docs crate (or, for a crate README, by
+/// its own crate as a `#[cfg(doctest)]` item), and its fenced blocks follow the rules
+/// of [`check_fences`].
+fn check_guides_are_doctests(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    let docs_lib = read(&root.join("docs").join("src").join("lib.rs"))?;
+    let mut markdown = vec![root.join("README.md")];
+
+    let mut guides = Vec::new();
+    for entry in
+        std::fs::read_dir(root.join("docs")).map_err(|e| format!("cannot read docs/: {e}"))?
+    {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "md") {
+            guides.push(path);
+        }
+    }
+    guides.sort();
+    for guide in guides {
+        let name = guide
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !docs_lib.contains(&format!("include_str!(\"../{name}\")")) {
+            problems.push(format!(
+                "docs/{name} is not included in docs/src/lib.rs, so its code is not compiled"
+            ));
+        }
+        markdown.push(guide);
+    }
+    if !docs_lib.contains("include_str!(\"../../README.md\")") {
+        problems.push(
+            "README.md is not included in docs/src/lib.rs, so its code is not compiled".into(),
+        );
+    }
+
+    for krate in ALL_CRATES {
+        let dir = root.join("crates").join(krate);
+        let readme = dir.join("README.md");
+        if !readme.is_file() {
+            continue; // reported above
+        }
+        let own_lib = read(&dir.join("src").join("lib.rs")).unwrap_or_default();
+        let included = docs_lib.contains(&format!("include_str!(\"../../crates/{krate}/README.md\")"))
+            // a copy prepared by docs/build.rs
+            || docs_lib.contains(&format!("\"/{krate}-README.md\")"))
+            || (own_lib.contains("#[cfg(doctest)]") && own_lib.contains("include_str!(\"../README.md\")"));
+        if !included {
+            problems.push(format!(
+                "crates/{krate}/README.md is a doctest of neither docs/src/lib.rs nor its crate, so its code is not compiled"
+            ));
+        }
+        markdown.push(readme);
+    }
+
+    for file in markdown {
+        check_fences(&relative(root, &file), &read(&file)?, problems);
+    }
+    Ok(())
+}
+
+/// Fenced blocks name their language, and a Rust block is `ignore` only after [`IGNORE_MARKER`].
+fn check_fences(name: &str, text: &str, problems: &mut Vec<String>) {
+    let mut open = false;
+    let mut previous = "";
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            let info = info.trim();
+            if open {
+                open = !info.is_empty();
+            } else {
+                open = true;
+                let tokens: Vec<&str> = info
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                if tokens.is_empty() {
+                    problems.push(format!(
+                        "{name}:{}: a fenced block without a language is Rust to rustdoc; write ```text (or the language)",
+                        number + 1
+                    ));
+                } else if is_rust_block(&tokens)
+                    && tokens
+                        .iter()
+                        .any(|t| *t == "ignore" || t.starts_with("ignore-"))
+                    && previous.trim() != IGNORE_MARKER
+                {
+                    problems.push(format!(
+                        "{name}:{}: an `ignore`d Rust block is not compiled; make it compile (`no_run` if it needs a server), or mark async-openai code with the line `{IGNORE_MARKER}` before it",
+                        number + 1
+                    ));
+                }
+            }
+        }
+        if !line.trim().is_empty() {
+            previous = line;
+        }
+    }
+}
+
+/// Whether rustdoc treats a block with these info-string tokens as Rust: the first
+/// token is `rust`, or every token is a doctest attribute.
+fn is_rust_block(tokens: &[&str]) -> bool {
+    const ATTRIBUTES: &[&str] = &[
+        "ignore",
+        "no_run",
+        "should_panic",
+        "compile_fail",
+        "test_harness",
+        "standalone_crate",
+    ];
+    tokens.first().is_some_and(|t| *t == "rust")
+        || tokens
+            .iter()
+            .all(|t| ATTRIBUTES.contains(t) || t.starts_with("ignore-") || t.starts_with("edition"))
 }
 
 fn check_core_is_deterministic(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
@@ -260,4 +396,73 @@ fn relative(root: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fence_problems(text: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        check_fences("guide.md", text, &mut problems);
+        problems
+    }
+
+    #[test]
+    fn compiled_and_foreign_blocks_pass() {
+        let text = "```rust\nlet a = 1;\n```\n\n```rust,no_run\nf();\n```\n\n```sh\ncargo test\n```\n\n```python\nprint(1)\n```\n";
+        assert_eq!(fence_problems(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn ignored_rust_needs_the_marker_on_the_line_before() {
+        let unmarked = "Some text.\n\n```rust,ignore\nlet a = 1;\n```\n";
+        let problems = fence_problems(unmarked);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("guide.md:3: an `ignore`d Rust block"),
+            "{problems:?}"
+        );
+
+        let marked = format!("Some text.\n\n{IGNORE_MARKER}\n```rust,ignore\nlet a = 1;\n```\n");
+        assert_eq!(fence_problems(&marked), Vec::<String>::new());
+        // Attributes alone make a Rust block too.
+        assert_eq!(fence_problems("```ignore\nx\n```\n").len(), 1);
+        assert_eq!(fence_problems("```no_run,ignore-wasm32\nx\n```\n").len(), 1);
+    }
+
+    #[test]
+    fn untyped_fences_are_reported_and_closing_fences_are_not() {
+        let problems = fence_problems("```\nascii art\n```\n\n```text\nok\n```\n");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("guide.md:1: a fenced block without a language"));
+    }
+
+    #[test]
+    fn the_repository_guides_pass() {
+        let mut problems = Vec::new();
+        check_guides_are_doctests(&project_root(), &mut problems).unwrap();
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_guide_missing_from_the_docs_crate_is_reported() {
+        let root = std::env::temp_dir().join(format!("nexllm-tidy-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("docs").join("src")).unwrap();
+        std::fs::write(root.join("README.md"), "# x\n").unwrap();
+        std::fs::write(root.join("docs").join("kept.md"), "```rust\n```\n").unwrap();
+        std::fs::write(root.join("docs").join("new-guide.md"), "text\n").unwrap();
+        std::fs::write(
+            root.join("docs").join("src").join("lib.rs"),
+            "#[doc = include_str!(\"../kept.md\")]\n#[doc = include_str!(\"../../README.md\")]\n",
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        check_guides_are_doctests(&root, &mut problems).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            problems,
+            ["docs/new-guide.md is not included in docs/src/lib.rs, so its code is not compiled"]
+        );
+    }
 }
