@@ -60,10 +60,10 @@ pub mod readme {}
 #[doc = include_str!("../../crates/nexllm-proto/README.md")]
 pub mod proto_readme {}
 
-/// `crates/nexllm-hyper/README.md`, its quick start marked `no_run` by `build.rs`
-/// (`nexllm-hyper`'s own tests run that block, which is `examples/quickstart.rs`).
+/// `crates/nexllm-hyper/README.md` (its quick start is `no_run`: `nexllm-hyper`'s own
+/// tests run that block, which is `examples/quickstart.rs`, against nexllm-mock).
 #[cfg(doctest)]
-#[doc = include_str!(concat!(env!("OUT_DIR"), "/nexllm-hyper-README.md"))]
+#[doc = include_str!("../../crates/nexllm-hyper/README.md")]
 pub mod hyper_readme {}
 
 /// `crates/nexllm-mock/README.md`.

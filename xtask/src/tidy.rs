@@ -200,10 +200,10 @@ fn check_guides_are_doctests(root: &Path, problems: &mut Vec<String>) -> Result<
             continue; // reported above
         }
         let own_lib = read(&dir.join("src").join("lib.rs")).unwrap_or_default();
-        let included = docs_lib.contains(&format!("include_str!(\"../../crates/{krate}/README.md\")"))
-            // a copy prepared by docs/build.rs
-            || docs_lib.contains(&format!("\"/{krate}-README.md\")"))
-            || (own_lib.contains("#[cfg(doctest)]") && own_lib.contains("include_str!(\"../README.md\")"));
+        let included = docs_lib
+            .contains(&format!("include_str!(\"../../crates/{krate}/README.md\")"))
+            || (own_lib.contains("#[cfg(doctest)]")
+                && own_lib.contains("include_str!(\"../README.md\")"));
         if !included {
             problems.push(format!(
                 "crates/{krate}/README.md is a doctest of neither docs/src/lib.rs nor its crate, so its code is not compiled"
