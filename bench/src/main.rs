@@ -112,10 +112,10 @@ fn client(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `profile WHAT SHAPE [--times N]`: runs one in-process contender over the
-/// 20,000-chunk corpus (16 KiB reads) N times, for callgrind or perf. WHAT is one of
-/// `sse`, `sse-stream`, `eventsource`, `lines`, `chat`, `async-openai`, `json-floor`;
-/// SHAPE is `content`, `tool-call` or `crlf`.
+/// `profile WHAT SHAPE [--times N] [--per-event]`: runs one in-process contender over
+/// the 20,000-chunk corpus (16 KiB reads, or one read per event) N times, for callgrind
+/// or perf. WHAT is one of `sse`, `sse-stream`, `eventsource`, `lines`, `chat`,
+/// `async-openai`, `json-floor`; SHAPE is `content`, `tool-call` or `crlf`.
 fn profile(args: &[String]) -> Result<(), String> {
     let what = args.first().ok_or("profile: name a contender")?;
     let shape = match args.get(1).map(String::as_str) {
@@ -126,7 +126,12 @@ fn profile(args: &[String]) -> Result<(), String> {
     };
     let times: usize = optional(args, "--times")?.unwrap_or(10);
     let corpus = corpus::generate(shape, 20_000);
-    let reads = reads::Reads::new(&corpus.body, reads::ReadSize::Fixed(16 * 1024));
+    let size = if args.iter().any(|a| a == "--per-event") {
+        reads::ReadSize::PerEvent
+    } else {
+        reads::ReadSize::Fixed(16 * 1024)
+    };
+    let reads = reads::Reads::new(&corpus.body, size);
     let run: fn(&reads::Reads) -> u64 = match what.as_str() {
         "sse" => decode::sse_decoder,
         "sse-stream" => decode::sse_stream,

@@ -123,10 +123,10 @@ fn build(
     model: String,
 ) -> GeneratedStream {
     let chunk = |choices: Vec<ChunkChoice>| ChatCompletionChunk {
-        id: id.clone(),
-        object: "chat.completion.chunk".to_owned(),
+        id: id.as_str().into(),
+        object: "chat.completion.chunk".into(),
         created: 1_700_000_000,
-        model: model.clone(),
+        model: model.as_str().into(),
         choices,
         ..ChatCompletionChunk::default()
     };

@@ -389,12 +389,17 @@ fn feeding_after_finish_reads_a_new_stream() {
 fn buffered_len_counts_the_unfinished_line_and_event() {
     let mut decoder = SseDecoder::new();
     assert_eq!(decoder.buffered_len(), 0);
-    decoder.feed(b"event: abc\ndata: 12345\ndata: 67");
+    let input = b"event: abc\ndata: 12345\ndata: 67";
+    decoder.feed(input);
+    // Decoding is lazy: everything fed is held until `next_event` decodes it.
+    assert_eq!(decoder.buffered_len(), input.len());
+    assert_eq!(decoder.next_event(), Ok(None));
     assert_eq!(
         decoder.buffered_len(),
         "abc".len() + "12345".len() + "data: 67".len()
     );
     decoder.feed(b"\n\n");
+    assert!(decoder.next_event().unwrap().is_some());
     assert_eq!(decoder.buffered_len(), 0);
     decoder.feed(b"data: cut");
     decoder.finish();

@@ -16,8 +16,11 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 const TYPE_CACHE_ENTRIES: usize = 8;
 /// Longer type names are not kept in the cache.
 const TYPE_CACHE_MAX_LEN: usize = 64;
-/// A line buffer grown past this is released once its line is processed.
-const KEEP_LINE_CAPACITY: usize = 64 * 1024;
+/// A buffer grown past this is released once it is empty again.
+const KEEP_BUFFER_CAPACITY: usize = 64 * 1024;
+/// Invalid UTF-8 decodes to at most this many bytes per input byte (one U+FFFD,
+/// three bytes, for a one-byte invalid sequence).
+const LOSSY_GROWTH: usize = 3;
 
 /// What grew too large, as named in [`LimitError::what`].
 const LINE: &str = "SSE line";
@@ -80,8 +83,9 @@ const EVENT: &str = "SSE event";
 /// A line longer than the limit (default [`DEFAULT_MAX_EVENT_BYTES`]) fails
 /// with `Error::LimitExceeded` naming `"SSE line"`, and an event whose data
 /// grows past the limit fails naming `"SSE event"`. The decoder never holds
-/// more than about the limit for an unfinished line, however the input is
-/// split: an endless line fails as soon as it passes the limit.
+/// more than about the limit of input it has not decoded, however the input
+/// is split and whether or not the caller drains events: an endless line fails
+/// as soon as it passes the limit.
 ///
 /// An error is final. Events completed before the offending line are still
 /// returned first; after them `next_event` returns the same error every time,
@@ -90,25 +94,69 @@ const EVENT: &str = "SSE event";
 ///
 /// # Cost
 ///
-/// Each input byte is examined once (lines are found with `memchr`; an
-/// unfinished line is kept and only the new bytes are scanned). Complete lines
-/// are parsed straight from the caller's slice; only an unfinished tail is
-/// copied. A single-line `data:` event costs one allocation, its data string.
-/// Events wait in a queue until taken, so drain `next_event` after each feed.
+/// Decoding is lazy: [`feed`](Self::feed) keeps the bytes, and each
+/// [`next_event`](Self::next_event) decodes just one event from them (lines
+/// are found with `memchr`; the search for the end of an unfinished line
+/// resumes where it stopped, so each byte is scanned once). A single-line
+/// `data:` event costs one allocation, its data string, made while the caller
+/// still holds the previous one's memory to give back. Only when more than the
+/// limit of input waits undecoded (the caller feeds without draining) does
+/// `feed` decode ahead and queue the events.
 pub struct SseDecoder {
     limit: usize,
-    /// The bytes of a line whose end has not arrived yet.
-    partial_line: Vec<u8>,
+    /// Input kept for decoding; `buf[pos..]` is not decoded yet. Decoded bytes
+    /// are dropped when more input arrives, except the data line of an
+    /// unfinished event, which the event refers to.
+    buf: Vec<u8>,
+    pos: usize,
+    /// `buf[pos..scan]` holds no line end: the search resumes at `scan`.
+    scan: usize,
     /// How many bytes of a leading BOM have matched so far, while the start
     /// of the stream is still undecided; `None` once it is decided.
     bom_matched: Option<usize>,
-    /// The last line ended with CR: an LF at the start of the next piece
-    /// belongs to that line end.
+    /// The last line ended with CR: an LF next belongs to that line end.
     skip_lf: bool,
-    /// The data buffer, without the trailing LF the standard appends (see `has_data`).
+    /// The event being assembled, and the id and retry state.
+    fields: Fields,
+    /// The event in `fields` was dispatched and handed out by reference; it is
+    /// cleared on the next call.
+    holding: bool,
+    /// Events decoded ahead by `feed` or `finish`, returned before decoding on.
+    ready: VecDeque<SseEvent>,
+    /// An event of `ready` handed out by reference.
+    current: Option<SseEvent>,
+    failure: Option<LimitError>,
+}
+
+/// An event as [`SseDecoder::next_event_ref`] hands it out: borrowed from the
+/// decoder, valid until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventRef<'a> {
+    /// The event type (`"message"` when the stream named none).
+    pub(crate) event_type: &'a str,
+    /// The data, `data:` lines joined with `\n`.
+    pub(crate) data: &'a str,
+}
+
+/// Where the data of the event being assembled is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataAt {
+    /// No `data` field yet.
+    Nothing,
+    /// One `data` line, the bytes `buf[start..end]`, not yet checked as UTF-8
+    /// unless longer than a third of the limit.
+    Input(usize, usize),
+    /// In `Fields::data`.
+    Owned,
+}
+
+/// The field state of the decoder: the event being assembled, the last event
+/// id and the retry value.
+struct Fields {
+    limit: usize,
+    data_at: DataAt,
+    /// The data when it is not a single `data` line still in the input.
     data: String,
-    /// Whether a `data` field was seen in the current event.
-    has_data: bool,
     /// The event type buffer.
     event_type: String,
     /// The last event id buffer.
@@ -118,8 +166,6 @@ pub struct SseDecoder {
     retry: Option<u64>,
     /// Recent event type names, shared between the events that carry them.
     type_cache: Vec<Arc<str>>,
-    ready: VecDeque<SseEvent>,
-    failure: Option<LimitError>,
 }
 
 impl SseDecoder {
@@ -133,17 +179,24 @@ impl SseDecoder {
     pub fn with_max_event_bytes(limit: usize) -> Self {
         SseDecoder {
             limit,
-            partial_line: Vec::new(),
+            buf: Vec::new(),
+            pos: 0,
+            scan: 0,
             bom_matched: Some(0),
             skip_lf: false,
-            data: String::new(),
-            has_data: false,
-            event_type: String::new(),
-            id_buffer: String::new(),
-            last_event_id: None,
-            retry: None,
-            type_cache: Vec::new(),
+            fields: Fields {
+                limit,
+                data_at: DataAt::Nothing,
+                data: String::new(),
+                event_type: String::new(),
+                id_buffer: String::new(),
+                last_event_id: None,
+                retry: None,
+                type_cache: Vec::new(),
+            },
+            holding: false,
             ready: VecDeque::new(),
+            current: None,
             failure: None,
         }
     }
@@ -153,22 +206,33 @@ impl SseDecoder {
         self.limit
     }
 
-    /// The last valid `retry:` value seen, in milliseconds.
+    /// The last valid `retry:` value decoded, in milliseconds.
     pub fn retry(&self) -> Option<u64> {
-        self.retry
+        self.fields.retry
     }
 
     /// The last event id as of the last dispatched event: what a client
     /// sends as `Last-Event-ID` when it reconnects. Empty when none was set.
     pub fn last_event_id(&self) -> &str {
-        self.last_event_id.as_deref().unwrap_or("")
+        self.fields.last_event_id()
     }
 
     /// How many bytes the decoder holds for input not yet turned into events:
-    /// the unfinished line plus the data and type of the unfinished event.
-    /// Events waiting in [`next_event`](Self::next_event) are not counted.
+    /// the input not decoded yet, plus the data and type of the event being
+    /// assembled. Once [`next_event`](Self::next_event) has returned
+    /// `Ok(None)`, the input not decoded is just the unfinished line. Events
+    /// waiting in `next_event` are not counted.
     pub fn buffered_len(&self) -> usize {
-        self.partial_line.len() + self.data.len() + self.event_type.len()
+        let undecoded = self.buf.len().saturating_sub(self.pos);
+        if self.holding {
+            return undecoded;
+        }
+        let data = match self.fields.data_at {
+            DataAt::Nothing => 0,
+            DataAt::Input(start, end) => end.saturating_sub(start),
+            DataAt::Owned => self.fields.data.len(),
+        };
+        undecoded + data + self.fields.event_type.len()
     }
 
     /// Takes the next piece of the body. Events it completes become
@@ -179,53 +243,32 @@ impl SseDecoder {
         if self.failure.is_some() {
             return;
         }
+        self.release();
         let mut rest = bytes;
         if let Some(matched) = self.bom_matched {
             rest = self.skip_bom(matched, rest);
-            if self.bom_matched.is_some() || self.failure.is_some() {
+            if self.bom_matched.is_some() {
                 return;
             }
         }
-        if self.skip_lf {
-            match rest.split_first() {
-                None => return,
-                Some((b'\n', tail)) => rest = tail,
-                Some(_) => {}
+        loop {
+            self.compact();
+            // Keep at most one byte more than the limit undecoded: enough to
+            // know that an unfinished line is too long.
+            let undecoded = self.buf.len().saturating_sub(self.pos);
+            let room = self.limit.saturating_add(1).saturating_sub(undecoded);
+            let (now, later) = rest.split_at(rest.len().min(room));
+            self.buf.extend_from_slice(now);
+            rest = later;
+            if rest.is_empty() && self.buf.len().saturating_sub(self.pos) <= self.limit {
+                return;
             }
-            self.skip_lf = false;
+            // More than the limit waits undecoded: decode it now.
+            self.decode_ahead();
+            if self.failure.is_some() {
+                return;
+            }
         }
-        if !self.partial_line.is_empty() {
-            let Some(end) = memchr2(b'\r', b'\n', rest) else {
-                self.extend_partial_line(rest);
-                return;
-            };
-            let (head, tail) = rest.split_at(end);
-            if !self.extend_partial_line(head) {
-                return;
-            }
-            let line = std::mem::take(&mut self.partial_line);
-            let ok = self.process_line(&line);
-            if line.capacity() <= KEEP_LINE_CAPACITY {
-                self.partial_line = line;
-                self.partial_line.clear();
-            }
-            if !ok {
-                return;
-            }
-            rest = self.after_line_end(tail);
-        }
-        while let Some(end) = memchr2(b'\r', b'\n', rest) {
-            let (line, tail) = rest.split_at(end);
-            if line.len() > self.limit {
-                self.fail(LINE);
-                return;
-            }
-            if !self.process_line(line) {
-                return;
-            }
-            rest = self.after_line_end(tail);
-        }
-        self.extend_partial_line(rest);
     }
 
     /// Marks the end of the body. Whatever was not dispatched is discarded:
@@ -238,13 +281,16 @@ impl SseDecoder {
     /// again, while [`last_event_id`](Self::last_event_id) and
     /// [`retry`](Self::retry) are kept.
     pub fn finish(&mut self) {
-        self.partial_line = Vec::new();
-        self.data = String::new();
-        self.has_data = false;
-        self.event_type.clear();
-        self.id_buffer.clear();
-        if let Some(id) = &self.last_event_id {
-            self.id_buffer.push_str(id);
+        self.release();
+        if self.failure.is_none() {
+            self.decode_ahead();
+        }
+        self.clear_input();
+        self.fields.reset_event();
+        self.fields.data = String::new();
+        self.fields.id_buffer.clear();
+        if let Some(id) = &self.fields.last_event_id {
+            self.fields.id_buffer.push_str(id);
         }
         self.bom_matched = Some(0);
         self.skip_lf = false;
@@ -258,12 +304,179 @@ impl SseDecoder {
     /// [`Error::LimitExceeded`] once a line or an event passed the limit,
     /// after the events completed before it; the same error every call after.
     pub fn next_event(&mut self) -> Result<Option<SseEvent>, Error> {
+        self.release();
         if let Some(event) = self.ready.pop_front() {
             return Ok(Some(event));
         }
+        if self.failure.is_none() && self.decode() {
+            return Ok(Some(self.take_event()));
+        }
+        self.no_event()
+    }
+
+    /// [`next_event`](Self::next_event) without allocating: the event is
+    /// borrowed from the decoder until the next call.
+    pub(crate) fn next_event_ref(&mut self) -> Result<Option<EventRef<'_>>, Error> {
+        self.release();
+        if let Some(event) = self.ready.pop_front() {
+            let event = self.current.insert(event);
+            return Ok(Some(EventRef {
+                event_type: event.event_type(),
+                data: event.data(),
+            }));
+        }
+        if self.failure.is_none() && self.decode() {
+            self.holding = true;
+            return Ok(Some(self.fields.event_ref(&self.buf)));
+        }
+        self.no_event()
+    }
+
+    fn no_event<T>(&self) -> Result<Option<T>, Error> {
         match &self.failure {
             Some(failure) => Err(Error::LimitExceeded(failure.clone())),
             None => Ok(None),
+        }
+    }
+
+    /// Forgets the event handed out by reference.
+    fn release(&mut self) {
+        self.current = None;
+        if self.holding {
+            self.holding = false;
+            self.fields.reset_event();
+        }
+    }
+
+    /// Decodes every complete event of the input into `ready`.
+    fn decode_ahead(&mut self) {
+        while self.decode() {
+            let event = self.take_event();
+            self.ready.push_back(event);
+        }
+    }
+
+    /// Decodes input up to the end of the next event: true when one was
+    /// dispatched (it is in `fields`), false when the complete lines ran out
+    /// or the decoder failed.
+    fn decode(&mut self) -> bool {
+        loop {
+            if self.skip_lf {
+                match self.buf.get(self.pos) {
+                    None => return false,
+                    Some(b'\n') => {
+                        self.pos += 1;
+                        self.scan = self.scan.max(self.pos);
+                    }
+                    Some(_) => {}
+                }
+                self.skip_lf = false;
+            }
+            let start = self.pos;
+            let end = match self.buf.get(start) {
+                None => return false,
+                // A blank line: no need to search.
+                Some(b'\n' | b'\r') => start,
+                Some(_) => {
+                    let from = self.scan.max(start);
+                    let unsearched = self.buf.get(from..).unwrap_or_default();
+                    match memchr2(b'\r', b'\n', unsearched) {
+                        Some(offset) => from + offset,
+                        None => {
+                            self.scan = self.buf.len();
+                            if self.buf.len() - start > self.limit {
+                                self.fail(LINE);
+                            }
+                            return false;
+                        }
+                    }
+                }
+            };
+            if end - start > self.limit {
+                self.fail(LINE);
+                return false;
+            }
+            self.pos = match self.buf.get(end..) {
+                Some([b'\r', b'\n', ..]) => end + 2,
+                Some([b'\r']) => {
+                    self.skip_lf = true;
+                    end + 1
+                }
+                _ => end + 1,
+            };
+            self.scan = self.pos;
+            if end == start {
+                if self.fields.dispatch() {
+                    return true;
+                }
+            } else if let Err(what) = self.fields.line(&self.buf, start, end) {
+                self.fail(what);
+                return false;
+            }
+        }
+    }
+
+    /// Takes the dispatched event out of `fields` as an owned event.
+    fn take_event(&mut self) -> SseEvent {
+        let event_type = self.fields.take_event_type();
+        let data = match self.fields.data_at {
+            DataAt::Input(start, end) => {
+                let bytes = self.buf.get(start..end).unwrap_or_default();
+                match simdutf8::basic::from_utf8(bytes) {
+                    Ok(text) => String::from(text),
+                    Err(_) => {
+                        let mut text = String::new();
+                        push_lossy(&mut text, bytes);
+                        text
+                    }
+                }
+            }
+            DataAt::Owned => std::mem::take(&mut self.fields.data),
+            DataAt::Nothing => String::new(),
+        };
+        self.fields.data_at = DataAt::Nothing;
+        SseEvent::from_parts(event_type, data, self.fields.last_event_id.clone())
+    }
+
+    /// Drops the decoded input, keeping what is not decoded and the data line
+    /// the unfinished event refers to. Moves bytes only when at least as many
+    /// were decoded as are kept, so each byte moves a bounded number of times.
+    fn compact(&mut self) {
+        let keep_from = match self.fields.data_at {
+            DataAt::Input(start, _) => start.min(self.pos),
+            DataAt::Nothing | DataAt::Owned => self.pos,
+        };
+        let kept = self.buf.len().saturating_sub(keep_from);
+        if keep_from == 0 || keep_from < kept {
+            return;
+        }
+        if kept == 0 {
+            self.clear_input();
+            return;
+        }
+        self.buf.drain(..keep_from);
+        self.pos -= keep_from;
+        self.scan -= keep_from;
+        if let DataAt::Input(start, end) = &mut self.fields.data_at {
+            *start -= keep_from;
+            *end -= keep_from;
+        }
+    }
+
+    /// Empties the input buffer, releasing it if it grew large.
+    fn clear_input(&mut self) {
+        if self.buf.capacity() > KEEP_BUFFER_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+        self.pos = 0;
+        self.scan = 0;
+        if let DataAt::Input(start, end) = self.fields.data_at {
+            // Not reached with an event in progress (`compact` keeps its line),
+            // but never leave a range into bytes that are gone.
+            let _ = (start, end);
+            self.fields.data_at = DataAt::Nothing;
         }
     }
 
@@ -283,7 +496,8 @@ impl SseDecoder {
                 Some(_) => {
                     // Not a BOM: the bytes that looked like one are line content.
                     self.bom_matched = None;
-                    self.extend_partial_line(BOM.get(..matched).unwrap_or_default());
+                    self.buf
+                        .extend_from_slice(BOM.get(..matched).unwrap_or_default());
                     return rest;
                 }
             }
@@ -292,49 +506,42 @@ impl SseDecoder {
         rest
     }
 
-    /// `tail` starts with the CR or LF that ended a line; returns what follows
-    /// the whole line end.
-    fn after_line_end<'a>(&mut self, tail: &'a [u8]) -> &'a [u8] {
-        match tail {
-            [b'\r', b'\n', after @ ..] => after,
-            [b'\r'] => {
-                self.skip_lf = true;
-                &[]
-            }
-            [_, after @ ..] => after,
-            [] => tail,
-        }
+    /// Records the error and drops everything not yet dispatched.
+    fn fail(&mut self, what: &'static str) {
+        self.failure = Some(LimitError::new(what, self.limit));
+        self.fields.data_at = DataAt::Nothing;
+        self.clear_input();
+        self.buf = Vec::new();
+        self.fields.data = String::new();
+        self.fields.event_type = String::new();
+    }
+}
+
+impl Fields {
+    fn last_event_id(&self) -> &str {
+        self.last_event_id.as_deref().unwrap_or("")
     }
 
-    /// Adds bytes to the unfinished line; fails (returning false) instead of
-    /// growing it past the limit.
-    fn extend_partial_line(&mut self, bytes: &[u8]) -> bool {
-        if self.partial_line.len().saturating_add(bytes.len()) > self.limit {
-            self.fail(LINE);
-            return false;
-        }
-        self.partial_line.extend_from_slice(bytes);
-        true
-    }
-
-    /// Interprets one complete line (without its line end). Returns false
-    /// when it made the decoder fail.
-    fn process_line(&mut self, line: &[u8]) -> bool {
-        if line.is_empty() {
-            self.dispatch();
-            return true;
-        }
-        let (name, value) = match memchr(b':', line) {
-            Some(0) => return true, // a comment
+    /// Interprets one complete, non-empty line, `buf[start..end]` (without its
+    /// line end). `Err` names the limit it passed.
+    fn line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
+        let line = buf.get(start..end).unwrap_or_default();
+        let (name, value_start) = match memchr(b':', line) {
+            Some(0) => return Ok(()), // a comment
             Some(colon) => {
-                let (name, after) = line.split_at(colon);
-                let value = after.get(1..).unwrap_or_default();
-                (name, value.strip_prefix(b" ").unwrap_or(value))
+                let after = start + colon + 1;
+                let value_start = if buf.get(after) == Some(&b' ') && after < end {
+                    after + 1
+                } else {
+                    after
+                };
+                (line.get(..colon).unwrap_or_default(), value_start)
             }
-            None => (line, &[][..]),
+            None => (line, end),
         };
+        let value = buf.get(value_start..end).unwrap_or_default();
         match name {
-            b"data" => return self.append_data(value),
+            b"data" => return self.data_line(buf, value_start, end),
             b"event" => {
                 self.event_type.clear();
                 push_lossy(&mut self.event_type, value);
@@ -351,49 +558,103 @@ impl SseDecoder {
             }
             _ => {}
         }
-        true
+        Ok(())
     }
 
-    fn append_data(&mut self, value: &[u8]) -> bool {
-        let separator = usize::from(self.has_data);
-        if self.data.len() + separator + value.len() > self.limit {
-            self.fail(EVENT);
-            return false;
+    /// A `data` line whose value is `buf[start..end]`.
+    fn data_line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
+        let value = buf.get(start..end).unwrap_or_default();
+        match self.data_at {
+            DataAt::Nothing => {
+                if value.len() > self.limit {
+                    return Err(EVENT);
+                }
+                // Short enough that even replacement characters cannot take
+                // it past the limit: check it only when it is handed out.
+                if value.len().saturating_mul(LOSSY_GROWTH) <= self.limit
+                    || simdutf8::basic::from_utf8(value).is_ok()
+                {
+                    self.data_at = DataAt::Input(start, end);
+                    return Ok(());
+                }
+                self.data.clear();
+                push_lossy(&mut self.data, value);
+            }
+            DataAt::Input(first_start, first_end) => {
+                let first = buf.get(first_start..first_end).unwrap_or_default();
+                if first.len() + 1 + value.len() > self.limit {
+                    return Err(EVENT);
+                }
+                self.data.clear();
+                push_lossy(&mut self.data, first);
+                self.data.push('\n');
+                push_lossy(&mut self.data, value);
+            }
+            DataAt::Owned => {
+                if self.data.len() + 1 + value.len() > self.limit {
+                    return Err(EVENT);
+                }
+                self.data.push('\n');
+                push_lossy(&mut self.data, value);
+            }
         }
-        if self.has_data {
-            self.data.push('\n');
-        } else {
-            // The data of a single-line event is allocated once, at its size.
-            self.data.reserve_exact(value.len());
-        }
-        push_lossy(&mut self.data, value);
-        self.has_data = true;
+        self.data_at = DataAt::Owned;
         // Replacement characters can make the text longer than the bytes.
         if self.data.len() > self.limit {
-            self.fail(EVENT);
-            return false;
+            return Err(EVENT);
         }
-        true
+        Ok(())
     }
 
-    /// Ends the current event (a blank line was read).
-    fn dispatch(&mut self) {
+    /// A blank line ends the event: true when it has data to dispatch (it
+    /// stays in the fields until taken), false when it is dropped.
+    fn dispatch(&mut self) -> bool {
         if self.last_event_id() != self.id_buffer {
             self.last_event_id =
                 (!self.id_buffer.is_empty()).then(|| Arc::from(self.id_buffer.as_str()));
         }
-        if !self.has_data {
+        if self.data_at == DataAt::Nothing {
             self.event_type.clear();
-            return;
+            return false;
         }
-        let event_type = self.take_event_type();
-        let data = std::mem::take(&mut self.data);
-        self.has_data = false;
-        self.ready.push_back(SseEvent::from_parts(
-            event_type,
-            data,
-            self.last_event_id.clone(),
-        ));
+        true
+    }
+
+    /// The dispatched event, borrowed. Data that is not valid UTF-8 is
+    /// decoded into `data` first.
+    fn event_ref<'a>(&'a mut self, buf: &'a [u8]) -> EventRef<'a> {
+        let data = match self.data_at {
+            DataAt::Input(start, end) => {
+                let bytes = buf.get(start..end).unwrap_or_default();
+                match simdutf8::basic::from_utf8(bytes) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        self.data.clear();
+                        push_lossy(&mut self.data, bytes);
+                        self.data_at = DataAt::Owned;
+                        self.data.as_str()
+                    }
+                }
+            }
+            DataAt::Owned => self.data.as_str(),
+            DataAt::Nothing => "",
+        };
+        let event_type = match self.event_type.as_str() {
+            "" => DEFAULT_EVENT_TYPE,
+            name => name,
+        };
+        EventRef { event_type, data }
+    }
+
+    /// Forgets the event being assembled (its data and type).
+    fn reset_event(&mut self) {
+        self.data_at = DataAt::Nothing;
+        if self.data.capacity() > KEEP_BUFFER_CAPACITY {
+            self.data = String::new();
+        } else {
+            self.data.clear();
+        }
+        self.event_type.clear();
     }
 
     /// Empties the event type buffer, returning its name shared with earlier
@@ -420,15 +681,6 @@ impl SseDecoder {
         self.event_type.clear();
         Some(shared)
     }
-
-    /// Records the error and drops everything not yet dispatched.
-    fn fail(&mut self, what: &'static str) {
-        self.failure = Some(LimitError::new(what, self.limit));
-        self.partial_line = Vec::new();
-        self.data = String::new();
-        self.has_data = false;
-        self.event_type = String::new();
-    }
 }
 
 impl Default for SseDecoder {
@@ -444,7 +696,7 @@ impl fmt::Debug for SseDecoder {
             .field("buffered_len", &self.buffered_len())
             .field("ready_events", &self.ready.len())
             .field("last_event_id", &self.last_event_id())
-            .field("retry", &self.retry)
+            .field("retry", &self.fields.retry)
             .field("failure", &self.failure)
             .finish_non_exhaustive()
     }
@@ -452,7 +704,7 @@ impl fmt::Debug for SseDecoder {
 
 /// Appends `bytes` decoded as UTF-8, each maximal invalid sequence replaced by U+FFFD.
 fn push_lossy(out: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
+    match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => out.push_str(text),
         Err(_) => {
             for chunk in bytes.utf8_chunks() {
@@ -530,6 +782,114 @@ mod tests {
             first.event_type().as_ptr(),
             second.event_type().as_ptr()
         ));
+    }
+
+    #[test]
+    fn feeding_without_draining_stays_bounded_and_loses_nothing() {
+        let limit = 64;
+        let mut decoder = SseDecoder::with_max_event_bytes(limit);
+        let mut expected = Vec::new();
+        for i in 0..200 {
+            decoder.feed(format!("data: event {i}\n\n").as_bytes());
+            expected.push(SseEvent::message(format!("event {i}")));
+            // What is not decoded yet never passes the limit: the rest was decoded ahead.
+            assert!(
+                decoder.buffered_len() <= limit,
+                "{}",
+                decoder.buffered_len()
+            );
+        }
+        assert_eq!(decode_all(&mut decoder), expected);
+    }
+
+    #[test]
+    fn one_large_feed_is_decoded_ahead_in_pieces_of_the_limit() {
+        let limit = 32;
+        let body: String = (0..100).map(|i| format!("data: {i}\n\n")).collect();
+        let mut decoder = SseDecoder::with_max_event_bytes(limit);
+        decoder.feed(body.as_bytes());
+        assert!(decoder.buffered_len() <= limit);
+        let events = decode_all(&mut decoder);
+        assert_eq!(events.len(), 100);
+        assert_eq!(events[99].data(), "99");
+    }
+
+    #[test]
+    fn the_line_limit_holds_across_reads_without_draining() {
+        let limit = 50;
+        let mut decoder = SseDecoder::with_max_event_bytes(limit);
+        decoder.feed(b"data: ok\n\ndata: ");
+        for _ in 0..10 {
+            decoder.feed(&[b'x'; 9]);
+        }
+        assert_eq!(decoder.buffered_len(), 0, "released at the error");
+        assert_eq!(decoder.next_event(), Ok(Some(SseEvent::message("ok"))));
+        assert_eq!(
+            decoder.next_event(),
+            Err(Error::LimitExceeded(LimitError::new(LINE, limit)))
+        );
+    }
+
+    #[test]
+    fn a_data_line_survives_when_the_input_before_it_is_dropped() {
+        let mut decoder = SseDecoder::new();
+        decoder.feed(b": a long comment line that is dropped once decoded\ndata: kept\n");
+        assert_eq!(decoder.next_event(), Ok(None));
+        decoder.feed(b": another comment\n");
+        assert_eq!(decoder.next_event(), Ok(None));
+        decoder.feed(b"\n");
+        assert_eq!(decode_all(&mut decoder), [SseEvent::message("kept")]);
+    }
+
+    #[test]
+    fn borrowed_events_match_owned_ones() {
+        let body: &[u8] =
+            b"data: one\n\nevent: delta\ndata: a\ndata: b\n\ndata: bad \xFF\n\nid: 7\ndata:\n\n";
+        for piece_len in [1, 2, 5, body.len()] {
+            let mut owned = SseDecoder::new();
+            let mut borrowed = SseDecoder::new();
+            let mut from_owned = Vec::new();
+            let mut from_borrowed = Vec::new();
+            for piece in body.chunks(piece_len) {
+                owned.feed(piece);
+                borrowed.feed(piece);
+                from_owned.extend(decode_all(&mut owned));
+                while let Some(event) = borrowed.next_event_ref().unwrap() {
+                    from_borrowed.push((event.event_type.to_owned(), event.data.to_owned()));
+                }
+            }
+            let from_owned: Vec<_> = from_owned
+                .iter()
+                .map(|e| (e.event_type().to_owned(), e.data().to_owned()))
+                .collect();
+            assert_eq!(from_borrowed, from_owned, "pieces of {piece_len}");
+            assert_eq!(from_owned.len(), 4);
+            assert_eq!(from_owned[2].1, "bad \u{FFFD}");
+            assert_eq!(borrowed.last_event_id(), "7");
+        }
+    }
+
+    #[test]
+    fn events_decoded_ahead_are_handed_out_by_reference_too() {
+        let mut decoder = SseDecoder::with_max_event_bytes(16);
+        decoder.feed(b"data: 1\n\nevent: e\ndata: 2\n\ndata: 3\n\n");
+        let mut seen = Vec::new();
+        while let Some(event) = decoder.next_event_ref().unwrap() {
+            seen.push(format!("{}:{}", event.event_type, event.data));
+        }
+        assert_eq!(seen, ["message:1", "e:2", "message:3"]);
+    }
+
+    #[test]
+    fn finish_keeps_the_complete_events_not_yet_decoded() {
+        let mut decoder = SseDecoder::new();
+        decoder.feed(b"data: a\n\ndata: b\n\ndata: cut");
+        decoder.finish();
+        assert_eq!(
+            decode_all(&mut decoder),
+            [SseEvent::message("a"), SseEvent::message("b")]
+        );
+        assert_eq!(decoder.buffered_len(), 0);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! [`encode_event`] and [`SseEncoder`] write events back as text, for tests
 //! and mock servers.
 
-mod decoder;
+pub(crate) mod decoder;
 mod encode;
 mod event;
 

@@ -46,19 +46,20 @@ impl StreamAccumulator {
         self.chunks += 1;
         let c = &mut self.completion;
         if c.id.is_empty() && !chunk.id.is_empty() {
-            c.id.clone_from(&chunk.id);
+            c.id.push_str(&chunk.id);
         }
-        if !chunk.model.is_empty() && c.model != chunk.model {
-            c.model.clone_from(&chunk.model);
+        if !chunk.model.is_empty() && c.model != *chunk.model {
+            c.model.clear();
+            c.model.push_str(&chunk.model);
         }
         if c.created == 0 {
             c.created = chunk.created;
         }
-        if chunk.system_fingerprint.is_some() {
-            c.system_fingerprint.clone_from(&chunk.system_fingerprint);
+        if let Some(fingerprint) = &chunk.system_fingerprint {
+            set_text(&mut c.system_fingerprint, fingerprint);
         }
-        if chunk.service_tier.is_some() {
-            c.service_tier.clone_from(&chunk.service_tier);
+        if let Some(tier) = &chunk.service_tier {
+            set_text(&mut c.service_tier, tier);
         }
         if chunk.usage.is_some() {
             c.usage.clone_from(&chunk.usage);
@@ -232,5 +233,17 @@ fn merge_logprobs(target: &mut Option<Logprobs>, more: &Logprobs) {
     }
     for (key, value) in &more.extra {
         target.extra.insert(key.clone(), value.clone());
+    }
+}
+/// Sets `target` to `text`, reusing its buffer, and copying nothing when it
+/// already holds that text (the usual case: every chunk repeats it).
+fn set_text(target: &mut Option<String>, text: &str) {
+    match target {
+        Some(held) if held == text => {}
+        Some(held) => {
+            held.clear();
+            held.push_str(text);
+        }
+        None => *target = Some(text.to_owned()),
     }
 }

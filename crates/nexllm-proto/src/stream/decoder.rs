@@ -3,8 +3,11 @@
 use std::collections::VecDeque;
 
 use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEvent};
-use crate::types::{ChatCompletionChunk, FinishReason};
+use crate::sse::decoder::EventRef;
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder};
+use serde::de::DeserializeSeed;
+
+use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
 
 use super::json_fallback;
 
@@ -30,16 +33,24 @@ pub struct ChatStreamDecoder {
     mode: Mode,
     /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
     queue: VecDeque<ChatCompletionChunk>,
+    progress: Progress,
+    finished: bool,
+    failed: bool,
+    max_body_bytes: usize,
+}
+
+/// What the chunks so far say about the stream.
+#[derive(Debug)]
+struct Progress {
     /// `(choice index, has a finish reason)` for every choice seen.
     choices: Vec<(u32, bool)>,
     chunks: u64,
     saw_done: bool,
     saw_usage: bool,
-    finished: bool,
-    failed: bool,
-    max_body_bytes: usize,
     expected_choices: u32,
     expect_usage: bool,
+    /// The strings the last chunk repeated, shared with the next.
+    strings: RepeatedStrings,
 }
 
 #[derive(Debug)]
@@ -73,15 +84,18 @@ impl ChatStreamDecoder {
             sse: SseDecoder::with_max_event_bytes(limit),
             mode: Mode::Sniffing(Vec::new()),
             queue: VecDeque::new(),
-            choices: Vec::new(),
-            chunks: 0,
-            saw_done: false,
-            saw_usage: false,
+            progress: Progress {
+                choices: Vec::new(),
+                chunks: 0,
+                saw_done: false,
+                saw_usage: false,
+                expected_choices: 1,
+                expect_usage: false,
+                strings: RepeatedStrings::default(),
+            },
             finished: false,
             failed: false,
             max_body_bytes: limit,
-            expected_choices: 1,
-            expect_usage: false,
         }
     }
 
@@ -91,8 +105,8 @@ impl ChatStreamDecoder {
     /// `stream_options.include_usage` was asked for.
     #[must_use]
     pub fn expecting(mut self, choices: u32, usage: bool) -> Self {
-        self.expected_choices = choices.max(1);
-        self.expect_usage = usage;
+        self.progress.expected_choices = choices.max(1);
+        self.progress.expect_usage = usage;
         self
     }
 
@@ -130,18 +144,18 @@ impl ChatStreamDecoder {
         if let Some(chunk) = self.queue.pop_front() {
             return Ok(Some(chunk));
         }
-        if self.failed || self.saw_done || !matches!(self.mode, Mode::Sse) {
+        if self.failed || self.progress.saw_done || !matches!(self.mode, Mode::Sse) {
             return Ok(None);
         }
         loop {
-            let event = match self.sse.next_event() {
-                Ok(Some(event)) => event,
+            let outcome = match self.sse.next_event_ref() {
+                Ok(Some(event)) => self.progress.on_event(event),
                 Ok(None) => return Ok(None),
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => Err(e),
             };
-            match self.on_event(event) {
+            match outcome {
                 Ok(Some(chunk)) => return Ok(Some(chunk)),
-                Ok(None) if self.saw_done => return Ok(None),
+                Ok(None) if self.progress.saw_done => return Ok(None),
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(e)),
             }
@@ -172,47 +186,76 @@ impl ChatStreamDecoder {
         self.sse.finish();
         // Events still buffered become queued chunks, in order; an error among them
         // comes after the chunks before it.
-        while !self.saw_done {
-            let event = match self.sse.next_event() {
-                Ok(Some(event)) => event,
+        while !self.progress.saw_done {
+            let outcome = match self.sse.next_event_ref() {
+                Ok(Some(event)) => self.progress.on_event(event),
                 Ok(None) => break,
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => Err(e),
             };
-            match self.on_event(event) {
+            match outcome {
                 Ok(Some(chunk)) => self.queue.push_back(chunk),
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(e)),
             }
         }
-        if self.saw_done || self.looks_complete() {
+        if self.progress.saw_done || self.progress.looks_complete() {
             return Ok(());
         }
-        let message = if self.chunks == 0 {
+        let chunks = self.progress.chunks;
+        let message = if chunks == 0 {
             "the stream ended before any chunk arrived".to_owned()
         } else {
             format!(
                 "the stream was cut short after {} chunk{} (no [DONE] and no finish reason)",
-                self.chunks,
-                if self.chunks == 1 { "" } else { "s" }
+                chunks,
+                if chunks == 1 { "" } else { "s" }
             )
         };
         Err(self.fail(Error::Stream(StreamError::new(
             StreamErrorKind::Truncated,
             message,
-            self.chunks,
+            chunks,
         ))))
     }
 
     /// Whether `data: [DONE]` has been seen.
     pub fn saw_done(&self) -> bool {
-        self.saw_done
+        self.progress.saw_done
     }
 
     /// How many chunks have been decoded so far.
     pub fn chunks_decoded(&self) -> u64 {
-        self.chunks
+        self.progress.chunks
     }
 
+    fn fail(&mut self, e: Error) -> Error {
+        self.failed = true;
+        self.queue.clear();
+        e
+    }
+
+    fn finish_json(&mut self, body: &[u8]) -> Result<(), Error> {
+        if body.len() >= self.max_body_bytes {
+            return Err(self.fail(Error::LimitExceeded(LimitError::new(
+                "JSON body of a stream",
+                self.max_body_bytes,
+            ))));
+        }
+        match json_fallback::chunks_from_json_body(body) {
+            Ok(chunks) => {
+                for chunk in &chunks {
+                    self.progress.record(chunk);
+                }
+                self.progress.saw_done = true;
+                self.queue.extend(chunks);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+impl Progress {
     /// Without `[DONE]`: every expected choice has a finish reason (and the
     /// usage chunk arrived, when it was asked for).
     fn looks_complete(&self) -> bool {
@@ -223,15 +266,10 @@ impl ChatStreamDecoder {
             && (!self.expect_usage || self.saw_usage)
     }
 
-    fn fail(&mut self, e: Error) -> Error {
-        self.failed = true;
-        self.queue.clear();
-        e
-    }
-
-    fn on_event(&mut self, event: SseEvent) -> Result<Option<ChatCompletionChunk>, Error> {
-        let data = event.data().trim();
-        if event.event_type() == "error" {
+    /// One SSE event: a chunk, nothing (a keep-alive, `[DONE]`), or the error it carries.
+    fn on_event(&mut self, event: EventRef<'_>) -> Result<Option<ChatCompletionChunk>, Error> {
+        let data = event.data.trim();
+        if event.event_type == "error" {
             return Err(error_event(data));
         }
         if data.is_empty() {
@@ -241,7 +279,7 @@ impl ChatStreamDecoder {
             self.saw_done = true;
             return Ok(None);
         }
-        let chunk: ChatCompletionChunk = serde_json::from_str(data).map_err(|e| {
+        let chunk = parse_chunk(data, &mut self.strings).map_err(|e| {
             Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
         })?;
         if let Some(error) = chunk_error(&chunk) {
@@ -266,26 +304,17 @@ impl ChatStreamDecoder {
             }
         }
     }
+}
 
-    fn finish_json(&mut self, body: &[u8]) -> Result<(), Error> {
-        if body.len() >= self.max_body_bytes {
-            return Err(self.fail(Error::LimitExceeded(LimitError::new(
-                "JSON body of a stream",
-                self.max_body_bytes,
-            ))));
-        }
-        match json_fallback::chunks_from_json_body(body) {
-            Ok(chunks) => {
-                for chunk in &chunks {
-                    self.record(chunk);
-                }
-                self.saw_done = true;
-                self.queue.extend(chunks);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
-    }
+/// Parses one chunk, sharing its repeated strings with the chunk before.
+fn parse_chunk(
+    data: &str,
+    strings: &mut RepeatedStrings,
+) -> Result<ChatCompletionChunk, serde_json::Error> {
+    let mut json = serde_json::Deserializer::from_str(data);
+    let chunk = ChunkSeed(strings).deserialize(&mut json)?;
+    json.end()?;
+    Ok(chunk)
 }
 
 enum Sniff {

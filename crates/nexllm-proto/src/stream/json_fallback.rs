@@ -9,7 +9,8 @@ use http::{HeaderMap, StatusCode};
 
 use crate::error::Error;
 use crate::types::{
-    ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta,
+    ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, SharedStr,
+    ToolCallDelta,
 };
 
 pub(super) fn chunks_from_json_body(body: &[u8]) -> Result<Vec<ChatCompletionChunk>, Error> {
@@ -30,9 +31,14 @@ fn chunks_from_completion(completion: ChatCompletion) -> Vec<ChatCompletionChunk
     } = completion;
     let count = choices.len();
     let mut chunks = Vec::with_capacity(count.max(1));
+    let id = SharedStr::from(id);
+    let object = SharedStr::from("chat.completion.chunk");
+    let model = SharedStr::from(model);
+    let system_fingerprint = system_fingerprint.map(SharedStr::from);
+    let service_tier = service_tier.map(SharedStr::from);
     let template = |choices: Vec<ChunkChoice>| ChatCompletionChunk {
         id: id.clone(),
-        object: "chat.completion.chunk".to_owned(),
+        object: object.clone(),
         created,
         model: model.clone(),
         choices,

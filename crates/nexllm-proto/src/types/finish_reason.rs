@@ -77,11 +77,11 @@ pub(crate) fn optional<'de, D>(deserializer: D) -> Result<Option<FinishReason>, 
 where
     D: Deserializer<'de>,
 {
-    use serde_json::Value;
-    Ok(match Option::<Value>::deserialize(deserializer)? {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(FinishReason::from(s.as_str())),
-        Some(other) => Some(FinishReason::Other(other.to_string())),
+    use super::lenient::StrOrJson;
+    Ok(match StrOrJson::deserialize(deserializer)? {
+        StrOrJson::Null | StrOrJson::Other(serde_json::Value::Null) => None,
+        StrOrJson::Str(s) if s.is_empty() => None,
+        StrOrJson::Str(s) => Some(FinishReason::from(&*s)),
+        StrOrJson::Other(other) => Some(FinishReason::Other(other.to_string())),
     })
 }

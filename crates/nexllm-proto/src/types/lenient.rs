@@ -1,6 +1,7 @@
 //! Tolerant field decoders for what real servers send: numbers as floats or
 //! strings, `null` where a value is expected, content as an array of parts.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -195,6 +196,81 @@ impl<'de> Visitor<'de> for LenientString {
     }
 }
 
+/// A JSON value read without building a [`serde_json::Value`] in the common
+/// cases: a string (borrowed from the input when it holds no escapes), `null`,
+/// or anything else as a `Value`.
+pub(crate) enum StrOrJson<'de> {
+    Null,
+    Str(Cow<'de, str>),
+    Other(serde_json::Value),
+}
+
+impl<'de> Deserialize<'de> for StrOrJson<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrOrJsonVisitor)
+    }
+}
+
+struct StrOrJsonVisitor;
+
+impl<'de> Visitor<'de> for StrOrJsonVisitor {
+    type Value = StrOrJson<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Other(v.into()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Other(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Other(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(StrOrJson::Other(v.into()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
+            .map(StrOrJson::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(StrOrJson::Other)
+    }
+}
+
 /// A string that some servers send as a JSON value instead: function-call
 /// `arguments` as an object (Ollama's native shape) is written back as JSON
 /// text; `null` is the empty string.
@@ -202,11 +278,7 @@ pub(crate) fn string_or_json<'de, D>(deserializer: D) -> Result<String, D::Error
 where
     D: Deserializer<'de>,
 {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    })
+    Ok(opt_string_or_json(deserializer)?.unwrap_or_default())
 }
 
 /// [`string_or_json`] for optional fields: `null` stays `None`.
@@ -214,10 +286,10 @@ pub(crate) fn opt_string_or_json<'de, D>(deserializer: D) -> Result<Option<Strin
 where
     D: Deserializer<'de>,
 {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
+    Ok(match StrOrJson::deserialize(deserializer)? {
+        StrOrJson::Str(s) => Some(s.into_owned()),
+        StrOrJson::Null | StrOrJson::Other(serde_json::Value::Null) => None,
+        StrOrJson::Other(other) => Some(other.to_string()),
     })
 }
 
@@ -228,10 +300,10 @@ where
     D: Deserializer<'de>,
 {
     use serde_json::Value;
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        Value::Array(parts) => {
+    Ok(match StrOrJson::deserialize(deserializer)? {
+        StrOrJson::Null | StrOrJson::Other(Value::Null) => None,
+        StrOrJson::Str(s) => Some(s.into_owned()),
+        StrOrJson::Other(Value::Array(parts)) => {
             let mut text = String::new();
             for part in &parts {
                 match part {
@@ -250,7 +322,7 @@ where
             }
             Some(text)
         }
-        other => Some(other.to_string()),
+        StrOrJson::Other(other) => Some(other.to_string()),
     })
 }
 

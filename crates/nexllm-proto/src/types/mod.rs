@@ -15,11 +15,13 @@ mod model;
 mod request;
 mod response;
 mod role;
+mod shared_str;
 mod tool;
 mod usage;
 mod validate;
 
 pub use chunk::{ChatCompletionChunk, ChunkChoice, Delta};
+pub(crate) use chunk::{ChunkSeed, RepeatedStrings};
 pub use finish_reason::FinishReason;
 pub use message::{ContentPart, FileInput, ImageUrl, InputAudio, Message, MessageContent};
 pub use model::{Model, ModelList};
@@ -31,6 +33,7 @@ pub use response::{
     ChatCompletion, Choice, Logprobs, ResponseAudio, ResponseMessage, TokenLogprob, TopLogprob,
 };
 pub use role::Role;
+pub use shared_str::SharedStr;
 pub use tool::{
     FunctionCall, FunctionCallDelta, FunctionDefinition, Tool, ToolCall, ToolCallDelta, ToolChoice,
 };
