@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use crate::types::{
-    ChatCompletion, ChatCompletionChunk, Choice, Delta, Logprobs, ToolCall, ToolCallDelta,
+    ChatCompletion, ChatCompletionChunk, Choice, Delta, Logprobs, SharedStr, ToolCall,
+    ToolCallDelta,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -26,6 +27,12 @@ pub struct StreamAccumulator {
     /// Per choice, in the order of `completion.choices`.
     states: Vec<ChoiceState>,
     chunks: u64,
+    /// The repeated strings of the last chunk: when the next chunk shares
+    /// them (as a [`ChatStreamDecoder`](super::ChatStreamDecoder)'s chunks
+    /// do), there is nothing to compare.
+    last_model: SharedStr,
+    last_fingerprint: Option<SharedStr>,
+    last_tier: Option<SharedStr>,
 }
 
 impl StreamAccumulator {
@@ -38,6 +45,9 @@ impl StreamAccumulator {
             },
             states: Vec::new(),
             chunks: 0,
+            last_model: SharedStr::default(),
+            last_fingerprint: None,
+            last_tier: None,
         }
     }
 
@@ -48,18 +58,35 @@ impl StreamAccumulator {
         if c.id.is_empty() && !chunk.id.is_empty() {
             c.id.push_str(&chunk.id);
         }
-        if !chunk.model.is_empty() && c.model != *chunk.model {
-            c.model.clear();
-            c.model.push_str(&chunk.model);
+        if !chunk.model.ptr_eq(&self.last_model) {
+            if !chunk.model.is_empty() && c.model != *chunk.model {
+                c.model.clear();
+                c.model.push_str(&chunk.model);
+            }
+            self.last_model = chunk.model.clone();
         }
         if c.created == 0 {
             c.created = chunk.created;
         }
         if let Some(fingerprint) = &chunk.system_fingerprint {
-            set_text(&mut c.system_fingerprint, fingerprint);
+            if !self
+                .last_fingerprint
+                .as_ref()
+                .is_some_and(|last| last.ptr_eq(fingerprint))
+            {
+                set_text(&mut c.system_fingerprint, fingerprint);
+                self.last_fingerprint = Some(fingerprint.clone());
+            }
         }
         if let Some(tier) = &chunk.service_tier {
-            set_text(&mut c.service_tier, tier);
+            if !self
+                .last_tier
+                .as_ref()
+                .is_some_and(|last| last.ptr_eq(tier))
+            {
+                set_text(&mut c.service_tier, tier);
+                self.last_tier = Some(tier.clone());
+            }
         }
         if chunk.usage.is_some() {
             c.usage.clone_from(&chunk.usage);
@@ -245,5 +272,43 @@ fn set_text(target: &mut Option<String>, text: &str) {
             held.push_str(text);
         }
         None => *target = Some(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(model: &SharedStr, fingerprint: &SharedStr, content: &str) -> ChatCompletionChunk {
+        serde_json::from_value::<ChatCompletionChunk>(serde_json::json!({
+            "choices": [{"index": 0, "delta": {"content": content}}]
+        }))
+        .map(|mut chunk| {
+            chunk.model = model.clone();
+            chunk.system_fingerprint = Some(fingerprint.clone());
+            chunk.service_tier = Some(fingerprint.clone());
+            chunk
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn shared_and_changed_repeated_strings_both_land() {
+        let (model, fingerprint) = (SharedStr::from("m1"), SharedStr::from("fp1"));
+        let mut accumulator = StreamAccumulator::new();
+        accumulator.push(&chunk(&model, &fingerprint, "a"));
+        accumulator.push(&chunk(&model, &fingerprint, "b"));
+        assert_eq!(accumulator.completion().model, "m1");
+        // A new value (a new string) replaces the old one, even with equal-looking pointers reused.
+        let (model2, fingerprint2) = (SharedStr::from("m2"), SharedStr::from("fp2"));
+        accumulator.push(&chunk(&model2, &fingerprint2, "c"));
+        let completion = accumulator.completion();
+        assert_eq!(completion.model, "m2");
+        assert_eq!(completion.system_fingerprint.as_deref(), Some("fp2"));
+        assert_eq!(completion.service_tier.as_deref(), Some("fp2"));
+        assert_eq!(accumulator.text(), "abc");
+        // Equal text in a different allocation changes nothing.
+        accumulator.push(&chunk(&SharedStr::from("m2"), &SharedStr::from("fp2"), ""));
+        assert_eq!(accumulator.completion().model, "m2");
     }
 }

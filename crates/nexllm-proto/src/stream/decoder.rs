@@ -9,7 +9,7 @@ use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
 
-use super::json_fallback;
+use super::{chunk_parser, json_fallback};
 
 /// Bytes of a streaming response body in, [`ChatCompletionChunk`]s out.
 ///
@@ -267,6 +267,7 @@ impl Progress {
     }
 
     /// One SSE event: a chunk, nothing (a keep-alive, `[DONE]`), or the error it carries.
+    #[inline]
     fn on_event(&mut self, event: EventRef<'_>) -> Result<Option<ChatCompletionChunk>, Error> {
         let data = event.data.trim();
         if event.event_type == "error" {
@@ -279,9 +280,12 @@ impl Progress {
             self.saw_done = true;
             return Ok(None);
         }
-        let chunk = parse_chunk(data, &mut self.strings).map_err(|e| {
-            Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
-        })?;
+        let chunk = match chunk_parser::parse(data, &mut self.strings) {
+            Some(chunk) => chunk,
+            None => parse_chunk(data, &mut self.strings).map_err(|e| {
+                Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
+            })?,
+        };
         if let Some(error) = chunk_error(&chunk) {
             return Err(Error::Api(error));
         }

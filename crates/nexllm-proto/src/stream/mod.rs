@@ -34,6 +34,7 @@
 //! [`ChatCompletion`]: crate::types::ChatCompletion
 
 mod accumulator;
+mod chunk_parser;
 mod decoder;
 mod json_fallback;
 

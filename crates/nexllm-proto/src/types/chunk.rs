@@ -113,11 +113,22 @@ impl Delta {
 /// next chunk the same [`SharedStr`] when its value is unchanged.
 #[derive(Debug, Default)]
 pub(crate) struct RepeatedStrings {
-    id: Option<SharedStr>,
-    object: Option<SharedStr>,
-    model: Option<SharedStr>,
-    system_fingerprint: Option<SharedStr>,
-    service_tier: Option<SharedStr>,
+    pub(crate) id: Option<SharedStr>,
+    pub(crate) object: Option<SharedStr>,
+    pub(crate) model: Option<SharedStr>,
+    pub(crate) system_fingerprint: Option<SharedStr>,
+    pub(crate) service_tier: Option<SharedStr>,
+}
+
+impl RepeatedStrings {
+    /// `text` as a [`SharedStr`]: the one kept in `slot` when it holds the
+    /// same text, else a new one, which `slot` then keeps.
+    pub(crate) fn share(slot: &mut Option<SharedStr>, text: &str) -> SharedStr {
+        if let Some(last) = slot.as_ref().filter(|last| last.as_str() == text) {
+            return last.clone();
+        }
+        slot.insert(SharedStr::from(text)).clone()
+    }
 }
 
 /// Decodes a [`ChatCompletionChunk`], sharing its repeated strings with the
@@ -396,13 +407,10 @@ impl<'a> Repeated<'a> {
     }
 
     fn share(self, text: &str) -> SharedStr {
-        let Some(slot) = self.slot else {
-            return SharedStr::from(text);
-        };
-        if let Some(last) = slot.as_ref().filter(|last| last.as_str() == text) {
-            return last.clone();
+        match self.slot {
+            Some(slot) => RepeatedStrings::share(slot, text),
+            None => SharedStr::from(text),
         }
-        slot.insert(SharedStr::from(text)).clone()
     }
 }
 
