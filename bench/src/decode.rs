@@ -58,6 +58,28 @@ pub fn line_floor(reads: &Reads) -> u64 {
     lines
 }
 
+/// `SseDecoder` with borrowed events: feed each read, drain `next_event_ref`
+/// (no allocation per event; the data is read from the decoder's buffer).
+pub fn sse_decoder_borrowed(reads: &Reads) -> u64 {
+    let mut decoder = SseDecoder::new();
+    let mut events = 0;
+    let mut bytes = 0;
+    for piece in &reads.pieces {
+        decoder.feed(piece);
+        while let Ok(Some(event)) = decoder.next_event_ref() {
+            bytes += event.data().len();
+            events += 1;
+        }
+    }
+    decoder.finish();
+    while let Ok(Some(event)) = decoder.next_event_ref() {
+        bytes += event.data().len();
+        events += 1;
+    }
+    black_box(bytes);
+    events
+}
+
 /// `SseDecoder`: feed each read, drain the events.
 pub fn sse_decoder(reads: &Reads) -> u64 {
     let mut decoder = SseDecoder::new();
@@ -153,6 +175,11 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
                 run: Box::new(|| sse_decoder(&reads)),
             },
             Contender {
+                role: Role::Reference,
+                name: "SseDecoder, borrowed events (next_event_ref)",
+                run: Box::new(|| sse_decoder_borrowed(&reads)),
+            },
+            Contender {
                 role: Role::Peer,
                 name: "sse-stream 0.3.0",
                 run: Box::new(|| sse_stream(&reads)),
@@ -186,6 +213,11 @@ mod tests {
             for size in [ReadSize::Fixed(1), ReadSize::Fixed(777), ReadSize::PerEvent] {
                 let reads = Reads::new(&corpus.body, size);
                 assert_eq!(sse_decoder(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(
+                    sse_decoder_borrowed(&reads),
+                    corpus.events,
+                    "{shape:?} {size:?}"
+                );
                 assert_eq!(sse_stream(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(
                     eventsource_stream(&reads),

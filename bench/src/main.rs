@@ -112,9 +112,9 @@ fn client(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `profile WHAT SHAPE [--times N] [--per-event]`: runs one in-process contender over
-/// the 20,000-chunk corpus (16 KiB reads, or one read per event) N times, for callgrind
-/// or perf. WHAT is one of `sse`, `sse-stream`, `eventsource`, `lines`, `chat`,
+/// `profile WHAT SHAPE [--times N] [--per-event | --one-byte]`: runs one in-process contender
+/// over the 20,000-chunk corpus (16 KiB reads, one read per event, or 1-byte reads) N times, for callgrind
+/// or perf. WHAT is one of `sse`, `sse-ref`, `sse-stream`, `eventsource`, `lines`, `chat`,
 /// `async-openai`, `json-floor`; SHAPE is `content`, `tool-call` or `crlf`.
 fn profile(args: &[String]) -> Result<(), String> {
     let what = args.first().ok_or("profile: name a contender")?;
@@ -128,12 +128,15 @@ fn profile(args: &[String]) -> Result<(), String> {
     let corpus = corpus::generate(shape, 20_000);
     let size = if args.iter().any(|a| a == "--per-event") {
         reads::ReadSize::PerEvent
+    } else if args.iter().any(|a| a == "--one-byte") {
+        reads::ReadSize::Fixed(1)
     } else {
         reads::ReadSize::Fixed(16 * 1024)
     };
     let reads = reads::Reads::new(&corpus.body, size);
     let run: fn(&reads::Reads) -> u64 = match what.as_str() {
         "sse" => decode::sse_decoder,
+        "sse-ref" => decode::sse_decoder_borrowed,
         "sse-stream" => decode::sse_stream,
         "eventsource" => decode::eventsource_stream,
         "lines" => decode::line_floor,

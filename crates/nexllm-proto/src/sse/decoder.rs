@@ -7,7 +7,7 @@ use std::sync::Arc;
 use memchr::{memchr, memchr2};
 
 use super::DEFAULT_MAX_EVENT_BYTES;
-use super::event::{DEFAULT_EVENT_TYPE, SseEvent};
+use super::event::{DEFAULT_EVENT_TYPE, SseEvent, SseEventRef};
 use crate::error::{Error, LimitError};
 
 /// The UTF-8 byte order mark, stripped once at the start of a stream.
@@ -128,16 +128,6 @@ pub struct SseDecoder {
     failure: Option<LimitError>,
 }
 
-/// An event as [`SseDecoder::next_event_ref`] hands it out: borrowed from the
-/// decoder, valid until the next call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EventRef<'a> {
-    /// The event type (`"message"` when the stream named none).
-    pub(crate) event_type: &'a str,
-    /// The data, `data:` lines joined with `\n`.
-    pub(crate) data: &'a str,
-}
-
 /// Where the data of the event being assembled is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DataAt {
@@ -251,6 +241,16 @@ impl SseDecoder {
                 return;
             }
         }
+        self.compact();
+        if self.buf.len().saturating_sub(self.pos) + rest.len() <= self.limit {
+            // The usual case: everything fits.
+            if let [byte] = rest {
+                self.buf.push(*byte);
+            } else {
+                self.buf.extend_from_slice(rest);
+            }
+            return;
+        }
         loop {
             self.compact();
             // Keep at most one byte more than the limit undecoded: enough to
@@ -315,15 +315,29 @@ impl SseDecoder {
     }
 
     /// [`next_event`](Self::next_event) without allocating: the event is
-    /// borrowed from the decoder until the next call.
-    pub(crate) fn next_event_ref(&mut self) -> Result<Option<EventRef<'_>>, Error> {
+    /// borrowed from the decoder, valid until the next call. The data of a
+    /// single-line event is read straight from the input buffer.
+    ///
+    /// ```
+    /// use nexllm_proto::sse::SseDecoder;
+    ///
+    /// let mut decoder = SseDecoder::new();
+    /// decoder.feed(b"data: {\"n\":1}\n\ndata: {\"n\":2}\n\n");
+    /// let mut total = 0;
+    /// while let Some(event) = decoder.next_event_ref()? {
+    ///     total += event.data().len();
+    /// }
+    /// assert_eq!(total, 14);
+    /// # Ok::<(), nexllm_proto::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`next_event`](Self::next_event).
+    pub fn next_event_ref(&mut self) -> Result<Option<SseEventRef<'_>>, Error> {
         self.release();
         if let Some(event) = self.ready.pop_front() {
-            let event = self.current.insert(event);
-            return Ok(Some(EventRef {
-                event_type: event.event_type(),
-                data: event.data(),
-            }));
+            return Ok(Some(self.current.insert(event).as_event_ref()));
         }
         if self.failure.is_none() && self.decode() {
             self.holding = true;
@@ -340,8 +354,11 @@ impl SseDecoder {
     }
 
     /// Forgets the event handed out by reference.
+    #[inline]
     fn release(&mut self) {
-        self.current = None;
+        if self.current.is_some() {
+            self.current = None;
+        }
         if self.holding {
             self.holding = false;
             self.fields.reset_event();
@@ -380,7 +397,7 @@ impl SseDecoder {
                 Some(_) => {
                     let from = self.scan.max(start);
                     let unsearched = self.buf.get(from..).unwrap_or_default();
-                    match memchr2(b'\r', b'\n', unsearched) {
+                    match find_line_end(unsearched) {
                         Some(offset) => from + offset,
                         None => {
                             self.scan = self.buf.len();
@@ -622,28 +639,28 @@ impl Fields {
 
     /// The dispatched event, borrowed. Data that is not valid UTF-8 is
     /// decoded into `data` first.
-    fn event_ref<'a>(&'a mut self, buf: &'a [u8]) -> EventRef<'a> {
-        let data = match self.data_at {
-            DataAt::Input(start, end) => {
-                let bytes = buf.get(start..end).unwrap_or_default();
-                match simdutf8::basic::from_utf8(bytes) {
-                    Ok(text) => text,
-                    Err(_) => {
-                        self.data.clear();
-                        push_lossy(&mut self.data, bytes);
-                        self.data_at = DataAt::Owned;
-                        self.data.as_str()
-                    }
-                }
+    fn event_ref<'a>(&'a mut self, buf: &'a [u8]) -> SseEventRef<'a> {
+        let mut valid = None;
+        if let DataAt::Input(start, end) = self.data_at {
+            let bytes = buf.get(start..end).unwrap_or_default();
+            valid = simdutf8::basic::from_utf8(bytes).ok();
+            if valid.is_none() {
+                self.data.clear();
+                push_lossy(&mut self.data, bytes);
+                self.data_at = DataAt::Owned;
             }
-            DataAt::Owned => self.data.as_str(),
-            DataAt::Nothing => "",
+        }
+        let fields: &'a Fields = self;
+        let data = match (valid, fields.data_at) {
+            (Some(text), _) => text,
+            (None, DataAt::Owned) => fields.data.as_str(),
+            (None, _) => "",
         };
-        let event_type = match self.event_type.as_str() {
+        let event_type = match fields.event_type.as_str() {
             "" => DEFAULT_EVENT_TYPE,
             name => name,
         };
-        EventRef { event_type, data }
+        SseEventRef::new(event_type, data, fields.last_event_id())
     }
 
     /// Forgets the event being assembled (its data and type).
@@ -699,6 +716,16 @@ impl fmt::Debug for SseDecoder {
             .field("retry", &self.fields.retry)
             .field("failure", &self.failure)
             .finish_non_exhaustive()
+    }
+}
+
+/// The position of the first CR or LF. A few bytes (what small reads add)
+/// are looked at one by one; more are searched with `memchr2`.
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 16 {
+        bytes.iter().position(|&b| b == b'\r' || b == b'\n')
+    } else {
+        memchr2(b'\r', b'\n', bytes)
     }
 }
 
@@ -855,7 +882,7 @@ mod tests {
                 borrowed.feed(piece);
                 from_owned.extend(decode_all(&mut owned));
                 while let Some(event) = borrowed.next_event_ref().unwrap() {
-                    from_borrowed.push((event.event_type.to_owned(), event.data.to_owned()));
+                    from_borrowed.push((event.event_type().to_owned(), event.data().to_owned()));
                 }
             }
             let from_owned: Vec<_> = from_owned
@@ -875,7 +902,7 @@ mod tests {
         decoder.feed(b"data: 1\n\nevent: e\ndata: 2\n\ndata: 3\n\n");
         let mut seen = Vec::new();
         while let Some(event) = decoder.next_event_ref().unwrap() {
-            seen.push(format!("{}:{}", event.event_type, event.data));
+            seen.push(format!("{}:{}", event.event_type(), event.data()));
         }
         assert_eq!(seen, ["message:1", "e:2", "message:3"]);
     }

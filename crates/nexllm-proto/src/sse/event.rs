@@ -77,6 +77,53 @@ impl SseEvent {
     }
 }
 
+/// An event borrowed from the [`SseDecoder`](super::SseDecoder) that decoded
+/// it ([`next_event_ref`](super::SseDecoder::next_event_ref)), valid until
+/// the decoder's next call: the same accessors as [`SseEvent`], no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SseEventRef<'a> {
+    event_type: &'a str,
+    data: &'a str,
+    last_event_id: &'a str,
+}
+
+impl<'a> SseEventRef<'a> {
+    pub(crate) fn new(event_type: &'a str, data: &'a str, last_event_id: &'a str) -> Self {
+        SseEventRef {
+            event_type,
+            data,
+            last_event_id,
+        }
+    }
+
+    /// The event type (`"message"` when the stream named none).
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// The data: every `data:` field of the event joined with `\n`.
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The last event id in force when the event was dispatched (empty when none).
+    pub fn last_event_id(&self) -> &'a str {
+        self.last_event_id
+    }
+
+    /// An owned copy.
+    pub fn to_event(&self) -> SseEvent {
+        SseEvent::new(self.event_type, self.data, self.last_event_id)
+    }
+}
+
+impl SseEvent {
+    /// This event, borrowed.
+    pub fn as_event_ref(&self) -> SseEventRef<'_> {
+        SseEventRef::new(self.event_type(), self.data(), self.last_event_id())
+    }
+}
+
 /// `None` stands for the default type, so that `""` and `"message"` compare equal.
 fn normalize_type(event_type: &str) -> Option<Arc<str>> {
     if event_type.is_empty() || event_type == DEFAULT_EVENT_TYPE {
@@ -114,6 +161,16 @@ mod tests {
         assert_eq!(event.data(), "a\nb");
         assert_eq!(event.last_event_id(), "42");
         assert_eq!(SseEvent::message("x").last_event_id(), "");
+        let borrowed = event.as_event_ref();
+        assert_eq!(
+            (
+                borrowed.event_type(),
+                borrowed.data(),
+                borrowed.last_event_id()
+            ),
+            ("delta", "a\nb", "42")
+        );
+        assert_eq!(borrowed.to_event(), event);
         assert_eq!(event.into_data(), "a\nb");
     }
 

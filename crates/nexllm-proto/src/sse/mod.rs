@@ -9,7 +9,7 @@
 //! [`encode_event`] and [`SseEncoder`] write events back as text, for tests
 //! and mock servers.
 
-pub(crate) mod decoder;
+mod decoder;
 mod encode;
 mod event;
 
@@ -19,7 +19,7 @@ pub mod strategies;
 
 pub use decoder::SseDecoder;
 pub use encode::{SseEncoder, encode_event};
-pub use event::{DEFAULT_EVENT_TYPE, SseEvent};
+pub use event::{DEFAULT_EVENT_TYPE, SseEvent, SseEventRef};
 
 /// The default limit on one SSE line or event: 16 MiB.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;

@@ -3,8 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
-use crate::sse::decoder::EventRef;
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder};
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEventRef};
 use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
@@ -268,9 +267,9 @@ impl Progress {
 
     /// One SSE event: a chunk, nothing (a keep-alive, `[DONE]`), or the error it carries.
     #[inline]
-    fn on_event(&mut self, event: EventRef<'_>) -> Result<Option<ChatCompletionChunk>, Error> {
-        let data = event.data.trim();
-        if event.event_type == "error" {
+    fn on_event(&mut self, event: SseEventRef<'_>) -> Result<Option<ChatCompletionChunk>, Error> {
+        let data = event.data().trim();
+        if event.event_type() == "error" {
             return Err(error_event(data));
         }
         if data.is_empty() {
