@@ -17,18 +17,26 @@ use crate::types::{
     Role, SharedStr, ToolCallDelta,
 };
 
-/// `Some(chunk)` when `data` is a chunk of the common shape; `None` means
-/// "parse it with serde" (which may then accept it or report the error).
+/// Fills `chunk` (a default one) from `data` and returns true when `data` is
+/// a chunk of the common shape; false means "parse it with serde" (which may
+/// then accept it or report the error), and `chunk` holds whatever was read.
+/// Filling the caller's chunk in place saves moving a 368-byte value around.
 #[inline]
-pub(crate) fn parse(data: &str, strings: &mut RepeatedStrings) -> Option<ChatCompletionChunk> {
+pub(crate) fn parse_into(
+    data: &str,
+    strings: &mut RepeatedStrings,
+    chunk: &mut ChatCompletionChunk,
+) -> bool {
     let mut parser = Parser {
         text: data,
         bytes: data.as_bytes(),
         pos: 0,
     };
-    let chunk = parser.chunk(strings)?;
+    if parser.chunk(strings, chunk).is_none() {
+        return false;
+    }
     parser.skip_whitespace();
-    (parser.pos == parser.bytes.len()).then_some(chunk)
+    parser.pos == parser.bytes.len()
 }
 
 struct Parser<'a> {
@@ -128,8 +136,11 @@ enum Scalar<'a> {
 
 impl<'a> Parser<'a> {
     #[inline]
-    fn chunk(&mut self, strings: &mut RepeatedStrings) -> Option<ChatCompletionChunk> {
-        let mut chunk = ChatCompletionChunk::default();
+    fn chunk(
+        &mut self,
+        strings: &mut RepeatedStrings,
+        chunk: &mut ChatCompletionChunk,
+    ) -> Option<()> {
         self.object(CHUNK_KEYS, |parser, key| {
             match key {
                 ChunkKey::Id => chunk.id = parser.repeated_text(&mut strings.id)?,
@@ -144,8 +155,8 @@ impl<'a> Parser<'a> {
                             if chunk.choices.capacity() == 0 {
                                 chunk.choices.reserve_exact(1);
                             }
-                            chunk.choices.push(parser.choice()?);
-                            Some(())
+                            chunk.choices.push(ChunkChoice::default());
+                            parser.choice(chunk.choices.last_mut()?)
                         })?;
                     }
                 }
@@ -166,21 +177,24 @@ impl<'a> Parser<'a> {
                 ChunkKey::Obfuscation => chunk.obfuscation = parser.optional_string()?,
             }
             Some(())
-        })?;
-        Some(chunk)
+        })
     }
 
-    fn choice(&mut self) -> Option<ChunkChoice> {
-        let mut choice = ChunkChoice::default();
+    /// Fills `choice`, a default one.
+    fn choice(&mut self, choice: &mut ChunkChoice) -> Option<()> {
+        let mut seen_delta = false;
         self.object(CHOICE_KEYS, |parser, key| {
             match key {
                 ChoiceKey::Index => choice.index = u32::try_from(parser.unsigned()?).ok()?,
                 ChoiceKey::Delta => {
-                    choice.delta = if parser.null()? {
-                        Delta::default()
-                    } else {
-                        parser.delta()?
-                    };
+                    // A repeated key replaces the first value, as with serde.
+                    if seen_delta {
+                        choice.delta = Delta::default();
+                    }
+                    seen_delta = true;
+                    if !parser.null()? {
+                        parser.delta(&mut choice.delta)?;
+                    }
                 }
                 ChoiceKey::FinishReason => {
                     choice.finish_reason = match parser.scalar()? {
@@ -197,12 +211,11 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(())
-        })?;
-        Some(choice)
+        })
     }
 
-    fn delta(&mut self) -> Option<Delta> {
-        let mut delta = Delta::default();
+    /// Fills `delta`, a default one.
+    fn delta(&mut self, delta: &mut Delta) -> Option<()> {
         self.object(DELTA_KEYS, |parser, key| {
             match key {
                 DeltaKey::Role => {
@@ -227,8 +240,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(())
-        })?;
-        Some(delta)
+        })
     }
 
     fn tool_call(&mut self) -> Option<ToolCallDelta> {
@@ -482,9 +494,16 @@ impl<'a> Parser<'a> {
     }
 
     /// The next byte after whitespace, not consumed.
+    #[inline]
     fn peek(&mut self) -> Option<u8> {
-        self.skip_whitespace();
-        self.bytes.get(self.pos).copied()
+        match self.bytes.get(self.pos) {
+            // Compact JSON, the usual case: no whitespace to skip.
+            Some(&byte) if byte > b' ' => Some(byte),
+            _ => {
+                self.skip_whitespace();
+                self.bytes.get(self.pos).copied()
+            }
+        }
     }
 
     fn skip_whitespace(&mut self) {
@@ -546,6 +565,11 @@ mod tests {
     use crate::types::ChatCompletionChunk;
 
     /// The fast parser agrees with serde, or leaves the input to it.
+    fn parse(data: &str, strings: &mut RepeatedStrings) -> Option<ChatCompletionChunk> {
+        let mut chunk = ChatCompletionChunk::default();
+        parse_into(data, strings, &mut chunk).then_some(chunk)
+    }
+
     fn check(data: &str) -> Option<ChatCompletionChunk> {
         let fast = parse(data, &mut RepeatedStrings::default());
         let reference = serde_json::from_str::<ChatCompletionChunk>(data);

@@ -152,11 +152,12 @@ impl ChatStreamDecoder {
                 Ok(None) => return Ok(None),
                 Err(e) => Err(e),
             };
-            match outcome {
-                Ok(Some(chunk)) => return Ok(Some(chunk)),
+            match &outcome {
+                // Returned as it is, not rebuilt: a chunk is large to move.
+                Ok(Some(_)) => return outcome,
                 Ok(None) if self.progress.saw_done => return Ok(None),
                 Ok(None) => {}
-                Err(e) => return Err(self.fail(e)),
+                Err(_) => return outcome.map_err(|e| self.fail(e)),
             }
         }
     }
@@ -279,12 +280,12 @@ impl Progress {
             self.saw_done = true;
             return Ok(None);
         }
-        let chunk = match chunk_parser::parse(data, &mut self.strings) {
-            Some(chunk) => chunk,
-            None => parse_chunk(data, &mut self.strings).map_err(|e| {
+        let mut chunk = ChatCompletionChunk::default();
+        if !chunk_parser::parse_into(data, &mut self.strings, &mut chunk) {
+            chunk = parse_chunk(data, &mut self.strings).map_err(|e| {
                 Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
-            })?,
-        };
+            })?;
+        }
         if let Some(error) = chunk_error(&chunk) {
             return Err(Error::Api(error));
         }
