@@ -232,6 +232,10 @@ impl<'a> Parser<'a> {
                     } else {
                         let mut calls = Vec::new();
                         parser.array(|parser| {
+                            // One fragment per chunk is the rule: allocate for one.
+                            if calls.capacity() == 0 {
+                                calls.reserve_exact(1);
+                            }
                             calls.push(parser.tool_call()?);
                             Some(())
                         })?;
