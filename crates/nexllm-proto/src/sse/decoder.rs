@@ -543,6 +543,11 @@ impl Fields {
     /// line end). `Err` names the limit it passed.
     fn line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
         let line = buf.get(start..end).unwrap_or_default();
+        // Nearly every line of a chat stream is `data: ...`: no search for the colon.
+        if let Some(after) = line.strip_prefix(b"data:") {
+            let skip = usize::from(after.first() == Some(&b' '));
+            return self.data_line(buf, end - after.len() + skip, end);
+        }
         let (name, value_start) = match memchr(b':', line) {
             Some(0) => return Ok(()), // a comment
             Some(colon) => {
