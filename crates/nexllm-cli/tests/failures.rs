@@ -203,7 +203,10 @@ fn a_stream_cut_midway_keeps_what_was_printed() {
             ],
         );
         let line = run.failure(1);
-        assert!(line.contains("cut short after 3 chunks"), "{transport}: {line}");
+        assert!(
+            line.contains("cut short after 3 chunks"),
+            "{transport}: {line}"
+        );
         assert!(!line.contains("attempts"), "not retried: {line}");
         assert_eq!(run.stdout, "one two\n", "{transport}");
     }
