@@ -281,7 +281,10 @@ impl Progress {
             return Ok(None);
         }
         let mut chunk = ChatCompletionChunk::default();
-        if !chunk_parser::parse_into(data, &mut self.strings, &mut chunk) {
+        if chunk_parser::parse_into(data, &mut self.strings, &mut chunk) {
+            #[cfg(fuzzing)]
+            direct_parser_agrees_with_serde(data, &chunk);
+        } else {
             chunk = parse_chunk(data, &mut self.strings).map_err(|e| {
                 Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
             })?;
@@ -319,6 +322,23 @@ fn parse_chunk(
     let chunk = ChunkSeed(strings).deserialize(&mut json)?;
     json.end()?;
     Ok(chunk)
+}
+
+/// Under cargo-fuzz (`--cfg fuzzing`), every chunk the direct parser accepted
+/// is parsed again by serde, the reference, and must come out the same: the
+/// `chat_stream` fuzz target is then also a differential fuzzer of the two.
+#[cfg(fuzzing)]
+#[allow(
+    clippy::panic,
+    reason = "a disagreement is the bug the fuzzer looks for"
+)]
+fn direct_parser_agrees_with_serde(data: &str, direct: &ChatCompletionChunk) {
+    match parse_chunk(data, &mut RepeatedStrings::default()) {
+        Ok(reference) if reference == *direct => {}
+        reference => panic!(
+            "the direct chunk parser disagrees with serde on {data:?}: {direct:?} vs {reference:?}"
+        ),
+    }
 }
 
 enum Sniff {
