@@ -618,6 +618,21 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// A stream that the connection cut after chunks had reached the caller: a
+/// truncated-stream error whose cause is the transport's failure.
+fn cut_by_the_connection(error: &Error) -> Result<(), String> {
+    match error {
+        Error::Stream(e) if e.kind == StreamErrorKind::Truncated && e.cause.is_some() => {
+            ensure(e.chunks_received > 0, || {
+                format!("a cut stream should count its chunks: {e:?}")
+            })
+        }
+        other => Err(format!(
+            "expected a truncated stream caused by the connection, got {other:?}"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,20 +659,5 @@ mod tests {
             let config = (scenario.config)(Config::new("k").base_url("http://127.0.0.1:1/v1"));
             assert!(config.is_ok(), "{}: {config:?}", scenario.name);
         }
-    }
-}
-
-/// A stream that the connection cut after chunks had reached the caller: a
-/// truncated-stream error whose cause is the transport's failure.
-fn cut_by_the_connection(error: &Error) -> Result<(), String> {
-    match error {
-        Error::Stream(e) if e.kind == StreamErrorKind::Truncated && e.cause.is_some() => {
-            ensure(e.chunks_received > 0, || {
-                format!("a cut stream should count its chunks: {e:?}")
-            })
-        }
-        other => Err(format!(
-            "expected a truncated stream caused by the connection, got {other:?}"
-        )),
     }
 }
