@@ -41,8 +41,8 @@ const SUITES: &[&str] = &["prism", "litellm", "llama"];
 pub(crate) struct Context {
     /// The workspace root.
     pub(crate) root: PathBuf,
-    /// The `shared/` folder beside the clone (OpenAI's spec is in `openai-spec/`).
-    pub(crate) shared_dir: PathBuf,
+    /// The folder holding OpenAI's spec and the script that readies it for Prism.
+    pub(crate) spec_dir: PathBuf,
     /// Where logs and generated files go (`target/interop`).
     pub(crate) run_dir: PathBuf,
     /// How many generated requests the schema property sends.
@@ -104,7 +104,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let wants = |suite: &str| options.suites.iter().any(|s| s == suite);
     let root = crate::project_root();
-    let shared_dir = shared_dir(&root)?;
+    let spec_dir = spec_dir(&root)?;
     let metadata = cargo_metadata()?;
     let target_dir = metadata
         .get("target_directory")
@@ -127,7 +127,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let cache = Cache::new(cache_root, run_dir.join("logs"));
     let ctx = Context {
         root: root.clone(),
-        shared_dir,
+        spec_dir,
         run_dir,
         cases: options.cases,
     };
@@ -236,25 +236,22 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, String>>) -> Resu
         .unwrap_or_else(|_| Err("the install thread panicked".to_owned()))
 }
 
-/// `shared/` beside the clone (`../shared` from the workspace root), or
-/// `$NEXLLM_SHARED_DIR`.
-fn shared_dir(root: &Path) -> Result<PathBuf, String> {
-    let dir = match std::env::var_os("NEXLLM_SHARED_DIR") {
+/// `xtask/interop/openai-spec/` in the repository (OpenAI's spec, kept so that
+/// nothing outside the clone is needed), or `$NEXLLM_SPEC_DIR`.
+fn spec_dir(root: &Path) -> Result<PathBuf, String> {
+    let dir = match std::env::var_os("NEXLLM_SPEC_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => root
-            .parent()
-            .map(|p| p.join("shared"))
-            .ok_or("the workspace root has no parent folder")?,
+        None => root.join("xtask").join("interop").join("openai-spec"),
     };
-    let spec = dir.join("openai-spec").join("openai-openapi.yaml");
-    if spec.is_file() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "OpenAI's spec is not at {} (set NEXLLM_SHARED_DIR to the folder holding openai-spec/)",
-            spec.display()
-        ))
+    for file in ["openai-openapi.yaml", "make-prism-spec.py"] {
+        if !dir.join(file).is_file() {
+            return Err(format!(
+                "{} is missing (set NEXLLM_SPEC_DIR to a folder holding openai-openapi.yaml and make-prism-spec.py)",
+                dir.join(file).display()
+            ));
+        }
     }
+    Ok(dir)
 }
 
 /// `cargo metadata` of the workspace (target folder, example targets).

@@ -26,7 +26,7 @@ pub(crate) fn run(
     tools_bin: &Path,
     report: &mut Report,
 ) -> Result<(), String> {
-    let spec_dir = ctx.shared_dir.join("openai-spec");
+    let spec_dir = &ctx.spec_dir;
     let spec = ctx.run_dir.join("openai-chat.prism.json");
     let mut rewrite = Command::new(tools_bin.join("python"));
     rewrite
