@@ -470,7 +470,6 @@ impl AsyncClient {
     }
 
     async fn stream(self) -> Result<Got, String> {
-        use futures_util::StreamExt;
         match self {
             AsyncClient::Raw(client, uri) => {
                 let request = hyper::Request::post(uri)
@@ -490,47 +489,58 @@ impl AsyncClient {
                 Ok(Got::Bytes(bytes))
             }
             AsyncClient::Nexllm(client, request) => {
-                let mut stream = client
+                let stream = client
                     .chat()
                     .create_stream(&request)
                     .await
                     .map_err(|e| e.to_string())?;
-                let mut n = 0;
-                let mut text = 0;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| e.to_string())?;
-                    text += chunk
+                consume(stream, |chunk: &nexllm_hyper::ChatCompletionChunk| {
+                    chunk
                         .choices
                         .first()
                         .and_then(|c| c.delta.content.as_ref())
-                        .map_or(0, String::len);
-                    n += 1;
-                }
-                std::hint::black_box(text);
-                Ok(Got::Chunks(n))
+                        .map_or(0, String::len)
+                })
+                .await
             }
             AsyncClient::AsyncOpenai(client, request) => {
-                let mut stream = client
+                let stream = client
                     .chat()
                     .create_stream((*request).clone())
                     .await
                     .map_err(|e| e.to_string())?;
-                let mut n = 0;
-                let mut text = 0;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| e.to_string())?;
-                    text += chunk
-                        .choices
-                        .first()
-                        .and_then(|c| c.delta.content.as_ref())
-                        .map_or(0, String::len);
-                    n += 1;
-                }
-                std::hint::black_box(text);
-                Ok(Got::Chunks(n))
+                consume(
+                    stream,
+                    |chunk: &async_openai::types::chat::CreateChatCompletionStreamResponse| {
+                        chunk
+                            .choices
+                            .first()
+                            .and_then(|c| c.delta.content.as_ref())
+                            .map_or(0, String::len)
+                    },
+                )
+                .await
             }
         }
     }
+}
+
+/// Reads a chat stream to its end as a user would: counts the chunks and adds up
+/// the content lengths (`content_len`), so every chunk is looked at.
+async fn consume<S, C, E>(mut stream: S, content_len: impl Fn(&C) -> usize) -> Result<Got, String>
+where
+    S: futures_util::Stream<Item = Result<C, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let mut n = 0;
+    let mut text = 0;
+    while let Some(chunk) = stream.next().await {
+        text += content_len(&chunk.map_err(|e| e.to_string())?);
+        n += 1;
+    }
+    std::hint::black_box(text);
+    Ok(Got::Chunks(n))
 }
 
 #[cfg(test)]
