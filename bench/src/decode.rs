@@ -80,6 +80,28 @@ pub fn sse_decoder_borrowed(reads: &Reads) -> u64 {
     events
 }
 
+/// `SseDecoder` with borrowed events, each read handed over as the `Bytes` it is
+/// (`feed_bytes`): complete lines are decoded where they are, not copied.
+pub fn sse_decoder_bytes(reads: &Reads) -> u64 {
+    let mut decoder = SseDecoder::new();
+    let mut events = 0;
+    let mut bytes = 0;
+    for piece in &reads.pieces {
+        decoder.feed_bytes(piece.clone());
+        while let Ok(Some(event)) = decoder.next_event_ref() {
+            bytes += event.data().len();
+            events += 1;
+        }
+    }
+    decoder.finish();
+    while let Ok(Some(event)) = decoder.next_event_ref() {
+        bytes += event.data().len();
+        events += 1;
+    }
+    black_box(bytes);
+    events
+}
+
 /// `SseDecoder`: feed each read, drain the events.
 pub fn sse_decoder(reads: &Reads) -> u64 {
     let mut decoder = SseDecoder::new();
@@ -180,6 +202,11 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
                 run: Box::new(|| sse_decoder_borrowed(&reads)),
             },
             Contender {
+                role: Role::Reference,
+                name: "SseDecoder, borrowed events, reads as Bytes (feed_bytes + next_event_ref)",
+                run: Box::new(|| sse_decoder_bytes(&reads)),
+            },
+            Contender {
                 role: Role::Peer,
                 name: "sse-stream 0.3.0",
                 run: Box::new(|| sse_stream(&reads)),
@@ -213,6 +240,7 @@ mod tests {
             for size in [ReadSize::Fixed(1), ReadSize::Fixed(777), ReadSize::PerEvent] {
                 let reads = Reads::new(&corpus.body, size);
                 assert_eq!(sse_decoder(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(sse_decoder_bytes(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(
                     sse_decoder_borrowed(&reads),
                     corpus.events,

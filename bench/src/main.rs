@@ -137,6 +137,7 @@ fn profile(args: &[String]) -> Result<(), String> {
     let run: fn(&reads::Reads) -> u64 = match what.as_str() {
         "sse" => decode::sse_decoder,
         "sse-ref" => decode::sse_decoder_borrowed,
+        "sse-bytes" => decode::sse_decoder_bytes,
         "sse-stream" => decode::sse_stream,
         "eventsource" => decode::eventsource_stream,
         "lines" => decode::line_floor,

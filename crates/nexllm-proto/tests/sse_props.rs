@@ -25,6 +25,45 @@ fn decode<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> (Vec<SseEvent>, Sse
     (events, decoder)
 }
 
+/// As `decode`, but each piece is handed over as `Bytes` (`feed_bytes`), and
+/// events are drained borrowed, owned, or switching between the two at every
+/// event (`mode` 0, 1, 2): the decoder keeps reads whole differently in each.
+fn decode_bytes<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    mode: u8,
+) -> (Vec<SseEvent>, SseDecoder) {
+    let mut decoder = SseDecoder::new();
+    let mut events = Vec::new();
+    let mut flip = false;
+    let mut drain = |decoder: &mut SseDecoder, events: &mut Vec<SseEvent>| loop {
+        flip = !flip;
+        let borrowed = match mode {
+            0 => true,
+            1 => false,
+            _ => flip,
+        };
+        let event = if borrowed {
+            decoder
+                .next_event_ref()
+                .unwrap()
+                .map(|event| event.to_event())
+        } else {
+            decoder.next_event().unwrap()
+        };
+        match event {
+            Some(event) => events.push(event),
+            None => return,
+        }
+    };
+    for piece in pieces {
+        decoder.feed_bytes(bytes::Bytes::copy_from_slice(piece));
+        drain(&mut decoder, &mut events);
+    }
+    decoder.finish();
+    drain(&mut decoder, &mut events);
+    (events, decoder)
+}
+
 fn assert_decodes_to(body: &SseBody, (events, decoder): (Vec<SseEvent>, SseDecoder)) {
     assert_eq!(events, body.events);
     assert_eq!(decoder.retry(), body.retry);
@@ -42,6 +81,12 @@ proptest! {
     #[test]
     fn splitting_anywhere_changes_nothing((body, splits) in body_with_splits()) {
         assert_decodes_to(&body, decode(body.pieces(&splits)));
+    }
+
+    #[test]
+    fn reads_as_bytes_split_anywhere_change_nothing((body, splits) in body_with_splits(), mode in 0u8..3) {
+        assert_decodes_to(&body, decode_bytes(body.pieces(&splits), mode));
+        assert_decodes_to(&body, decode_bytes([body.bytes.as_slice()], mode));
     }
 
     #[test]
@@ -83,6 +128,11 @@ proptest! {
         prop_assert_eq!(split_decoder.last_event_id(), whole_decoder.last_event_id());
         let (bytewise, _) = decode(body.bytes.chunks(1));
         prop_assert_eq!(&bytewise, &whole);
+        for mode in 0..3 {
+            let (as_bytes, bytes_decoder) = decode_bytes(body.pieces(&cuts), mode);
+            prop_assert_eq!(&as_bytes, &whole);
+            prop_assert_eq!(bytes_decoder.last_event_id(), whole_decoder.last_event_id());
+        }
         for event in &whole {
             prop_assert!(!event.data().contains('\r'));
             prop_assert!(!event.event_type().contains(['\r', '\n']));

@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use memchr::{memchr, memchr2};
+use bytes::Bytes;
+use memchr::{memchr, memchr2, memrchr2};
 
 use super::DEFAULT_MAX_EVENT_BYTES;
 use super::event::{DEFAULT_EVENT_TYPE, SseEvent, SseEventRef};
@@ -21,6 +22,12 @@ const KEEP_BUFFER_CAPACITY: usize = 64 * 1024;
 /// Invalid UTF-8 decodes to at most this many bytes per input byte (one U+FFFD,
 /// three bytes, for a one-byte invalid sequence).
 const LOSSY_GROWTH: usize = 3;
+/// Reads shorter than this are always copied into the line buffer; longer ones
+/// may be kept whole as a [`Segment`] (an `Arc<str>` or the caller's `Bytes`).
+const SEGMENT_MIN: usize = 64;
+/// Reads longer than this are never kept whole: an owned event shares the read
+/// it came from, so this bounds what one small event can keep alive.
+const SEGMENT_MAX: usize = 256 * 1024;
 
 /// What grew too large, as named in [`LimitError::what`].
 const LINE: &str = "SSE line";
@@ -97,11 +104,21 @@ const EVENT: &str = "SSE event";
 /// Decoding is lazy: [`feed`](Self::feed) keeps the bytes, and each
 /// [`next_event`](Self::next_event) decodes just one event from them (lines
 /// are found with `memchr`; the search for the end of an unfinished line
-/// resumes where it stopped, so each byte is scanned once). A single-line
-/// `data:` event costs one allocation, its data string, made while the caller
-/// still holds the previous one's memory to give back. Only when more than the
-/// limit of input waits undecoded (the caller feeds without draining) does
-/// `feed` decode ahead and queue the events.
+/// resumes where it stopped, so each byte is scanned once). Only when more
+/// than the limit of input waits undecoded (the caller feeds without
+/// draining) does `feed` decode ahead and queue the events.
+///
+/// A read of at least 64 bytes (and at most 256 KiB) is kept whole: its
+/// complete lines are checked as UTF-8 once and copied once into a shared
+/// `Arc<str>`, and the events decoded from it by `next_event` share it
+/// instead of allocating their data (see [`SseEvent`]). Events whose data
+/// line was cut between reads, events with several `data` lines, and events
+/// from shorter reads get their own `String`. [`feed_bytes`](Self::feed_bytes)
+/// takes a read as `Bytes` and, when events are lent with
+/// [`next_event_ref`](Self::next_event_ref), decodes it where it is, without
+/// copying it. Once a piece is more than one byte, decoding a one-byte read
+/// costs a push and a look at that byte, and `next_event` with nothing new to
+/// decode returns at once.
 pub struct SseDecoder {
     limit: usize,
     /// Input kept for decoding; `buf[pos..]` is not decoded yet. Decoded bytes
@@ -111,6 +128,11 @@ pub struct SseDecoder {
     pos: usize,
     /// `buf[pos..scan]` holds no line end: the search resumes at `scan`.
     scan: usize,
+    /// A read kept whole, decoded between `buf[..at]` and `buf[at..]`.
+    seg: Option<Segment>,
+    /// The caller takes owned events (`next_event`): reads are worth keeping
+    /// whole as shared text. False after `next_event_ref`.
+    owned: bool,
     /// How many bytes of a leading BOM have matched so far, while the start
     /// of the stream is still undecided; `None` once it is decided.
     bom_matched: Option<usize>,
@@ -128,14 +150,83 @@ pub struct SseDecoder {
     failure: Option<LimitError>,
 }
 
+/// Complete lines of one read, kept as they came instead of being copied into
+/// the line buffer. They always end with a line end (CR or LF).
+struct Segment {
+    held: Held,
+    /// The segment's lines come after `buf[..at]` and before `buf[at..]`.
+    at: usize,
+    /// `held[pos..]` is not decoded yet.
+    pos: usize,
+    /// `held[pos..scan]` holds no line end.
+    scan: usize,
+}
+
+/// The bytes of a [`Segment`].
+enum Held {
+    /// Valid UTF-8, checked once: owned events share it.
+    Text(Arc<str>),
+    /// The caller's read as it came (`feed_bytes`), not checked.
+    Raw(Bytes),
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Text(text) => text.as_bytes(),
+            Held::Raw(bytes) => bytes,
+        }
+    }
+}
+
+/// Which input a position refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    /// The line buffer.
+    Buf,
+    /// The segment.
+    Seg,
+}
+
+/// The inputs a line can come from, borrowed while a line is interpreted.
+struct Inputs<'a> {
+    buf: &'a [u8],
+    seg: Option<&'a Held>,
+}
+
+impl<'a> Inputs<'a> {
+    fn bytes(&self, src: Src) -> &'a [u8] {
+        match src {
+            Src::Buf => self.buf,
+            Src::Seg => self.seg.map(Held::bytes).unwrap_or_default(),
+        }
+    }
+
+    /// `start..end` of the input as text, when the input was checked as UTF-8 already.
+    fn text(&self, src: Src, start: usize, end: usize) -> Option<&'a str> {
+        match (src, self.seg) {
+            (Src::Seg, Some(Held::Text(text))) => text.get(start..end),
+            _ => None,
+        }
+    }
+
+    fn shared(&self, src: Src) -> Option<&'a Arc<str>> {
+        match (src, self.seg) {
+            (Src::Seg, Some(Held::Text(text))) => Some(text),
+            _ => None,
+        }
+    }
+}
+
 /// Where the data of the event being assembled is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DataAt {
     /// No `data` field yet.
     Nothing,
-    /// One `data` line, the bytes `buf[start..end]`, not yet checked as UTF-8
-    /// unless longer than a third of the limit.
-    Input(usize, usize),
+    /// One `data` line, the bytes `start..end` of an input, not yet checked
+    /// as UTF-8 (unless the input is checked text, or the line is longer than
+    /// a third of the limit).
+    Input(Src, usize, usize),
     /// In `Fields::data`.
     Owned,
 }
@@ -158,6 +249,71 @@ struct Fields {
     type_cache: Vec<Arc<str>>,
 }
 
+/// What the search for the next line found.
+enum Line {
+    /// No complete line left in this input.
+    NeedMore,
+    /// The line at the cursor is longer than the limit.
+    TooLong,
+    /// A complete line, `start..end` (without its line end); blank when empty.
+    At(usize, usize),
+}
+
+/// Finds the next line of `input` at `*pos`, and moves the cursor past it.
+#[inline]
+fn next_line(
+    input: &[u8],
+    pos: &mut usize,
+    scan: &mut usize,
+    skip_lf: &mut bool,
+    limit: usize,
+) -> Line {
+    if *skip_lf {
+        match input.get(*pos) {
+            None => return Line::NeedMore,
+            Some(b'\n') => {
+                *pos += 1;
+                *scan = (*scan).max(*pos);
+            }
+            Some(_) => {}
+        }
+        *skip_lf = false;
+    }
+    let start = *pos;
+    let end = match input.get(start) {
+        None => return Line::NeedMore,
+        // A blank line: no need to search.
+        Some(b'\n' | b'\r') => start,
+        Some(_) => {
+            let from = (*scan).max(start);
+            let unsearched = input.get(from..).unwrap_or_default();
+            match find_line_end(unsearched) {
+                Some(offset) => from + offset,
+                None => {
+                    *scan = input.len();
+                    if input.len() - start > limit {
+                        return Line::TooLong;
+                    }
+                    return Line::NeedMore;
+                }
+            }
+        }
+    };
+    if end - start > limit {
+        return Line::TooLong;
+    }
+    *pos = match input.get(end..) {
+        Some([b'\r', b'\n', ..]) => end + 2,
+        Some([b'\r']) => {
+            *skip_lf = true;
+            end + 1
+        }
+        _ => end + 1,
+    };
+    *scan = *pos;
+    Line::At(start, end)
+}
+
 impl SseDecoder {
     /// A decoder with the default limit of [`DEFAULT_MAX_EVENT_BYTES`] per line and per event.
     pub fn new() -> Self {
@@ -172,6 +328,8 @@ impl SseDecoder {
             buf: Vec::new(),
             pos: 0,
             scan: 0,
+            seg: None,
+            owned: true,
             bom_matched: Some(0),
             skip_lf: false,
             fields: Fields {
@@ -213,13 +371,16 @@ impl SseDecoder {
     /// `Ok(None)`, the input not decoded is just the unfinished line. Events
     /// waiting in `next_event` are not counted.
     pub fn buffered_len(&self) -> usize {
-        let undecoded = self.buf.len().saturating_sub(self.pos);
+        let mut undecoded = self.buf.len().saturating_sub(self.pos);
+        if let Some(seg) = &self.seg {
+            undecoded += seg.held.bytes().len().saturating_sub(seg.pos);
+        }
         if self.holding {
             return undecoded;
         }
         let data = match self.fields.data_at {
             DataAt::Nothing => 0,
-            DataAt::Input(start, end) => end.saturating_sub(start),
+            DataAt::Input(_, start, end) => end.saturating_sub(start),
             DataAt::Owned => self.fields.data.len(),
         };
         undecoded + data + self.fields.event_type.len()
@@ -230,6 +391,61 @@ impl SseDecoder {
     ///
     /// After an error, or with an empty slice, this does nothing.
     pub fn feed(&mut self, bytes: &[u8]) {
+        if let [byte] = bytes {
+            if self.plain() && self.buf.len().saturating_sub(self.pos) < self.limit {
+                // One byte (the smallest reads): a push; `next_event` looks at it.
+                if self.pos != 0 {
+                    self.compact();
+                }
+                self.buf.push(*byte);
+                return;
+            }
+        }
+        self.feed_piece(bytes, None);
+    }
+
+    /// [`feed`](Self::feed) for a read that is already a [`Bytes`] (as HTTP
+    /// clients such as hyper hand out body frames): the same events, and
+    /// when events are lent with [`next_event_ref`](Self::next_event_ref),
+    /// the complete lines of the read are decoded where they are, without
+    /// being copied. Only a line cut between reads is copied. With owned
+    /// events ([`next_event`](Self::next_event)) the read is copied once
+    /// into shared text, as with `feed`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use nexllm_proto::sse::SseDecoder;
+    ///
+    /// let mut decoder = SseDecoder::new();
+    /// let frame = Bytes::from_static(b"data: {\"n\":1}\n\ndata: {\"n\":2}\n\ndata: {\"n\"");
+    /// decoder.feed_bytes(frame);
+    /// let mut seen = Vec::new();
+    /// while let Some(event) = decoder.next_event_ref()? {
+    ///     seen.push(event.data().to_owned());
+    /// }
+    /// assert_eq!(seen, ["{\"n\":1}", "{\"n\":2}"]);
+    /// # Ok::<(), nexllm_proto::Error>(())
+    /// ```
+    pub fn feed_bytes(&mut self, bytes: Bytes) {
+        if bytes.len() < SEGMENT_MIN {
+            self.feed(&bytes);
+        } else {
+            self.feed_piece(&bytes, Some(&bytes));
+        }
+    }
+
+    /// No error, no BOM undecided, no event lent, no segment: a byte can simply be pushed.
+    #[inline]
+    fn plain(&self) -> bool {
+        self.failure.is_none()
+            && self.bom_matched.is_none()
+            && !self.holding
+            && self.current.is_none()
+            && self.seg.is_none()
+    }
+
+    /// `feed` and `feed_bytes`: `shared` is `bytes` as the caller's `Bytes`.
+    fn feed_piece(&mut self, bytes: &[u8], shared: Option<&Bytes>) {
         if self.failure.is_some() {
             return;
         }
@@ -241,26 +457,33 @@ impl SseDecoder {
                 return;
             }
         }
+        if rest.len() >= SEGMENT_MIN
+            && rest.len() <= SEGMENT_MAX
+            && self.seg.is_none()
+            && (self.owned || shared.is_some())
+            && self.buf.len().saturating_sub(self.pos) + rest.len() <= self.limit
+            && self.keep_segment(rest, bytes.len() - rest.len(), shared)
+        {
+            return;
+        }
         self.compact();
-        if self.buf.len().saturating_sub(self.pos) + rest.len() <= self.limit {
+        if self.undecoded() + rest.len() <= self.limit {
             // The usual case: everything fits.
-            if let [byte] = rest {
-                self.buf.push(*byte);
-            } else {
-                self.buf.extend_from_slice(rest);
-            }
+            self.buf.extend_from_slice(rest);
             return;
         }
         loop {
             self.compact();
             // Keep at most one byte more than the limit undecoded: enough to
             // know that an unfinished line is too long.
-            let undecoded = self.buf.len().saturating_sub(self.pos);
-            let room = self.limit.saturating_add(1).saturating_sub(undecoded);
+            let room = self
+                .limit
+                .saturating_add(1)
+                .saturating_sub(self.undecoded());
             let (now, later) = rest.split_at(rest.len().min(room));
             self.buf.extend_from_slice(now);
             rest = later;
-            if rest.is_empty() && self.buf.len().saturating_sub(self.pos) <= self.limit {
+            if rest.is_empty() && self.undecoded() <= self.limit {
                 return;
             }
             // More than the limit waits undecoded: decode it now.
@@ -269,6 +492,63 @@ impl SseDecoder {
                 return;
             }
         }
+    }
+
+    /// The input not decoded yet, in the buffer and the segment.
+    fn undecoded(&self) -> usize {
+        let seg = match &self.seg {
+            Some(seg) => seg.held.bytes().len().saturating_sub(seg.pos),
+            None => 0,
+        };
+        self.buf.len().saturating_sub(self.pos) + seg
+    }
+
+    /// Keeps the complete lines of `rest` (which starts `offset` bytes into
+    /// `shared` when that is given) as a segment: the bytes that complete a
+    /// line already in the buffer go to the buffer, then the segment, then
+    /// the unfinished last line goes to the buffer after it. False when there
+    /// is no complete line to keep (or it is not UTF-8 and there is no
+    /// `Bytes` to keep as it is); nothing was consumed then.
+    fn keep_segment(&mut self, rest: &[u8], offset: usize, shared: Option<&Bytes>) -> bool {
+        let undecoded = self.buf.get(self.pos..).unwrap_or_default();
+        let head = match undecoded.last() {
+            None | Some(b'\r' | b'\n') => 0,
+            // A line is cut between the reads: its end goes to the buffer.
+            Some(_) => match find_line_end(rest) {
+                None => return false,
+                Some(end) if rest.get(end..end + 2) == Some(b"\r\n") => end + 2,
+                Some(end) => end + 1,
+            },
+        };
+        let end = match memrchr2(b'\r', b'\n', rest) {
+            Some(last) if last + 1 > head => last + 1,
+            _ => return false,
+        };
+        let lines = rest.get(head..end).unwrap_or_default();
+        let text = if self.owned || shared.is_none() {
+            simdutf8::basic::from_utf8(lines).ok()
+        } else {
+            None
+        };
+        let held = match (text, shared) {
+            (Some(text), _) => Held::Text(Arc::from(text)),
+            // In bounds: `offset + end <= offset + rest.len() == shared.len()`.
+            (None, Some(shared)) => Held::Raw(shared.slice(offset + head..offset + end)),
+            (None, None) => return false,
+        };
+        self.compact();
+        self.buf
+            .extend_from_slice(rest.get(..head).unwrap_or_default());
+        let at = self.buf.len();
+        self.buf
+            .extend_from_slice(rest.get(end..).unwrap_or_default());
+        self.seg = Some(Segment {
+            held,
+            at,
+            pos: 0,
+            scan: 0,
+        });
+        true
     }
 
     /// Marks the end of the body. Whatever was not dispatched is discarded:
@@ -296,6 +576,18 @@ impl SseDecoder {
         self.skip_lf = false;
     }
 
+    /// Nothing to decode since the last call found nothing: no new byte, no
+    /// segment, no queued event, nothing lent, no error.
+    #[inline]
+    fn idle(&self) -> bool {
+        self.scan == self.buf.len()
+            && self.seg.is_none()
+            && !self.holding
+            && self.current.is_none()
+            && self.failure.is_none()
+            && self.ready.is_empty()
+    }
+
     /// The next complete event, `Ok(None)` when more input is needed (or the
     /// input has ended and everything was returned).
     ///
@@ -304,6 +596,10 @@ impl SseDecoder {
     /// [`Error::LimitExceeded`] once a line or an event passed the limit,
     /// after the events completed before it; the same error every call after.
     pub fn next_event(&mut self) -> Result<Option<SseEvent>, Error> {
+        self.owned = true;
+        if self.idle() {
+            return Ok(None);
+        }
         self.release();
         if let Some(event) = self.ready.pop_front() {
             return Ok(Some(event));
@@ -335,13 +631,21 @@ impl SseDecoder {
     ///
     /// As [`next_event`](Self::next_event).
     pub fn next_event_ref(&mut self) -> Result<Option<SseEventRef<'_>>, Error> {
+        self.owned = false;
+        if self.idle() {
+            return Ok(None);
+        }
         self.release();
         if let Some(event) = self.ready.pop_front() {
             return Ok(Some(self.current.insert(event).as_event_ref()));
         }
         if self.failure.is_none() && self.decode() {
             self.holding = true;
-            return Ok(Some(self.fields.event_ref(&self.buf)));
+            let inputs = Inputs {
+                buf: &self.buf,
+                seg: self.seg.as_ref().map(|seg| &seg.held),
+            };
+            return Ok(Some(self.fields.event_ref(&inputs)));
         }
         self.no_event()
     }
@@ -378,57 +682,68 @@ impl SseDecoder {
     /// or the decoder failed.
     fn decode(&mut self) -> bool {
         loop {
-            if self.skip_lf {
-                match self.buf.get(self.pos) {
-                    None => return false,
-                    Some(b'\n') => {
-                        self.pos += 1;
-                        self.scan = self.scan.max(self.pos);
-                    }
-                    Some(_) => {}
-                }
-                self.skip_lf = false;
-            }
-            let start = self.pos;
-            let end = match self.buf.get(start) {
-                None => return false,
-                // A blank line: no need to search.
-                Some(b'\n' | b'\r') => start,
-                Some(_) => {
-                    let from = self.scan.max(start);
-                    let unsearched = self.buf.get(from..).unwrap_or_default();
-                    match find_line_end(unsearched) {
-                        Some(offset) => from + offset,
-                        None => {
-                            self.scan = self.buf.len();
-                            if self.buf.len() - start > self.limit {
-                                self.fail(LINE);
-                            }
-                            return false;
-                        }
+            // The input the next line comes from: the buffer up to the
+            // segment, the segment, then the rest of the buffer.
+            let (src, line) = match &mut self.seg {
+                Some(seg) if seg.pos < seg.held.bytes().len() => {
+                    if self.pos >= seg.at {
+                        let Segment {
+                            held, pos, scan, ..
+                        } = seg;
+                        let line =
+                            next_line(held.bytes(), pos, scan, &mut self.skip_lf, self.limit);
+                        (Src::Seg, line)
+                    } else {
+                        let before = self.buf.get(..seg.at).unwrap_or_default();
+                        let line = next_line(
+                            before,
+                            &mut self.pos,
+                            &mut self.scan,
+                            &mut self.skip_lf,
+                            self.limit,
+                        );
+                        (Src::Buf, line)
                     }
                 }
-            };
-            if end - start > self.limit {
-                self.fail(LINE);
-                return false;
-            }
-            self.pos = match self.buf.get(end..) {
-                Some([b'\r', b'\n', ..]) => end + 2,
-                Some([b'\r']) => {
-                    self.skip_lf = true;
-                    end + 1
+                seg => {
+                    // A spent segment is dropped unless the event's data is in it.
+                    if seg.is_some() && !matches!(self.fields.data_at, DataAt::Input(Src::Seg, ..))
+                    {
+                        *seg = None;
+                    }
+                    let line = next_line(
+                        &self.buf,
+                        &mut self.pos,
+                        &mut self.scan,
+                        &mut self.skip_lf,
+                        self.limit,
+                    );
+                    (Src::Buf, line)
                 }
-                _ => end + 1,
             };
-            self.scan = self.pos;
-            if end == start {
-                if self.fields.dispatch() {
-                    return true;
+            match line {
+                // The bytes before a segment and the segment itself end with a
+                // line end (`keep_segment`), so only the last input runs out.
+                Line::NeedMore => return false,
+                Line::TooLong => {
+                    self.fail(LINE);
+                    return false;
                 }
-            } else if let Err(what) = self.fields.line(&self.buf, start, end) {
-                self.fail(what);
-                return false;
+                Line::At(start, end) if start == end => {
+                    if self.fields.dispatch() {
+                        return true;
+                    }
+                }
+                Line::At(start, end) => {
+                    let inputs = Inputs {
+                        buf: &self.buf,
+                        seg: self.seg.as_ref().map(|seg| &seg.held),
+                    };
+                    if let Err(what) = self.fields.line(&inputs, src, start, end) {
+                        self.fail(what);
+                        return false;
+                    }
+                }
             }
         }
     }
@@ -436,51 +751,77 @@ impl SseDecoder {
     /// Takes the dispatched event out of `fields` as an owned event.
     fn take_event(&mut self) -> SseEvent {
         let event_type = self.fields.take_event_type();
-        let data = match self.fields.data_at {
-            DataAt::Input(start, end) => {
-                let bytes = self.buf.get(start..end).unwrap_or_default();
-                match simdutf8::basic::from_utf8(bytes) {
+        let last_event_id = self.fields.last_event_id.clone();
+        let data_at = std::mem::replace(&mut self.fields.data_at, DataAt::Nothing);
+        match data_at {
+            DataAt::Input(src, start, end) => {
+                let inputs = Inputs {
+                    buf: &self.buf,
+                    seg: self.seg.as_ref().map(|seg| &seg.held),
+                };
+                if let Some(text) = inputs.shared(src) {
+                    // Always on character boundaries: they are next to ASCII
+                    // bytes (the line end, `data:`, a space) of valid text.
+                    if text.get(start..end).is_some() {
+                        let text = Arc::clone(text);
+                        return SseEvent::shared(event_type, text, start, end, last_event_id);
+                    }
+                }
+                let bytes = inputs.bytes(src).get(start..end).unwrap_or_default();
+                let data = match simdutf8::basic::from_utf8(bytes) {
                     Ok(text) => String::from(text),
                     Err(_) => {
                         let mut text = String::new();
                         push_lossy(&mut text, bytes);
                         text
                     }
-                }
+                };
+                SseEvent::from_parts(event_type, data, last_event_id)
             }
-            DataAt::Owned => std::mem::take(&mut self.fields.data),
-            DataAt::Nothing => String::new(),
-        };
-        self.fields.data_at = DataAt::Nothing;
-        SseEvent::from_parts(event_type, data, self.fields.last_event_id.clone())
+            DataAt::Owned => SseEvent::from_parts(
+                event_type,
+                std::mem::take(&mut self.fields.data),
+                last_event_id,
+            ),
+            DataAt::Nothing => SseEvent::from_parts(event_type, String::new(), last_event_id),
+        }
     }
 
-    /// Drops the decoded input, keeping what is not decoded and the data line
-    /// the unfinished event refers to. Moves bytes only when at least as many
-    /// were decoded as are kept, so each byte moves a bounded number of times.
+    /// Drops the decoded input of the buffer, keeping what is not decoded and
+    /// the data line the unfinished event refers to. Moves bytes only when at
+    /// least as many were decoded as are kept, so each byte moves a bounded
+    /// number of times.
     fn compact(&mut self) {
         let keep_from = match self.fields.data_at {
-            DataAt::Input(start, _) => start.min(self.pos),
-            DataAt::Nothing | DataAt::Owned => self.pos,
+            DataAt::Input(Src::Buf, start, _) => start.min(self.pos),
+            _ => self.pos,
         };
         let kept = self.buf.len().saturating_sub(keep_from);
         if keep_from == 0 || keep_from < kept {
             return;
         }
         if kept == 0 {
-            self.clear_input();
-            return;
+            if self.buf.capacity() > KEEP_BUFFER_CAPACITY {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        } else {
+            self.buf.drain(..keep_from);
         }
-        self.buf.drain(..keep_from);
         self.pos -= keep_from;
-        self.scan -= keep_from;
-        if let DataAt::Input(start, end) = &mut self.fields.data_at {
+        self.scan = self.scan.saturating_sub(keep_from);
+        if let DataAt::Input(Src::Buf, start, end) = &mut self.fields.data_at {
             *start -= keep_from;
             *end -= keep_from;
         }
+        if let Some(seg) = &mut self.seg {
+            // `at >= pos >= keep_from` while the segment is not spent.
+            seg.at = seg.at.saturating_sub(keep_from);
+        }
     }
 
-    /// Empties the input buffer, releasing it if it grew large.
+    /// Empties the input, releasing the buffer if it grew large.
     fn clear_input(&mut self) {
         if self.buf.capacity() > KEEP_BUFFER_CAPACITY {
             self.buf = Vec::new();
@@ -489,10 +830,10 @@ impl SseDecoder {
         }
         self.pos = 0;
         self.scan = 0;
-        if let DataAt::Input(start, end) = self.fields.data_at {
+        self.seg = None;
+        if let DataAt::Input(..) = self.fields.data_at {
             // Not reached with an event in progress (`compact` keeps its line),
             // but never leave a range into bytes that are gone.
-            let _ = (start, end);
             self.fields.data_at = DataAt::Nothing;
         }
     }
@@ -539,20 +880,27 @@ impl Fields {
         self.last_event_id.as_deref().unwrap_or("")
     }
 
-    /// Interprets one complete, non-empty line, `buf[start..end]` (without its
-    /// line end). `Err` names the limit it passed.
-    fn line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
-        let line = buf.get(start..end).unwrap_or_default();
+    /// Interprets one complete, non-empty line, `start..end` of the input
+    /// `src` (without its line end). `Err` names the limit it passed.
+    fn line(
+        &mut self,
+        inputs: &Inputs<'_>,
+        src: Src,
+        start: usize,
+        end: usize,
+    ) -> Result<(), &'static str> {
+        let input = inputs.bytes(src);
+        let line = input.get(start..end).unwrap_or_default();
         // Nearly every line of a chat stream is `data: ...`: no search for the colon.
         if let Some(after) = line.strip_prefix(b"data:") {
             let skip = usize::from(after.first() == Some(&b' '));
-            return self.data_line(buf, end - after.len() + skip, end);
+            return self.data_line(inputs, src, end - after.len() + skip, end);
         }
         let (name, value_start) = match memchr(b':', line) {
             Some(0) => return Ok(()), // a comment
             Some(colon) => {
                 let after = start + colon + 1;
-                let value_start = if buf.get(after) == Some(&b' ') && after < end {
+                let value_start = if input.get(after) == Some(&b' ') && after < end {
                     after + 1
                 } else {
                     after
@@ -561,9 +909,9 @@ impl Fields {
             }
             None => (line, end),
         };
-        let value = buf.get(value_start..end).unwrap_or_default();
+        let value = input.get(value_start..end).unwrap_or_default();
         match name {
-            b"data" => return self.data_line(buf, value_start, end),
+            b"data" => return self.data_line(inputs, src, value_start, end),
             b"event" => {
                 self.event_type.clear();
                 push_lossy(&mut self.event_type, value);
@@ -583,27 +931,38 @@ impl Fields {
         Ok(())
     }
 
-    /// A `data` line whose value is `buf[start..end]`.
-    fn data_line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
-        let value = buf.get(start..end).unwrap_or_default();
+    /// A `data` line whose value is `start..end` of the input `src`.
+    fn data_line(
+        &mut self,
+        inputs: &Inputs<'_>,
+        src: Src,
+        start: usize,
+        end: usize,
+    ) -> Result<(), &'static str> {
+        let value = inputs.bytes(src).get(start..end).unwrap_or_default();
         match self.data_at {
             DataAt::Nothing => {
                 if value.len() > self.limit {
                     return Err(EVENT);
                 }
-                // Short enough that even replacement characters cannot take
-                // it past the limit: check it only when it is handed out.
-                if value.len().saturating_mul(LOSSY_GROWTH) <= self.limit
+                // Checked text already; or short enough that even replacement
+                // characters cannot take it past the limit: check it only
+                // when it is handed out.
+                if inputs.shared(src).is_some()
+                    || value.len().saturating_mul(LOSSY_GROWTH) <= self.limit
                     || simdutf8::basic::from_utf8(value).is_ok()
                 {
-                    self.data_at = DataAt::Input(start, end);
+                    self.data_at = DataAt::Input(src, start, end);
                     return Ok(());
                 }
                 self.data.clear();
                 push_lossy(&mut self.data, value);
             }
-            DataAt::Input(first_start, first_end) => {
-                let first = buf.get(first_start..first_end).unwrap_or_default();
+            DataAt::Input(first_src, first_start, first_end) => {
+                let first = inputs
+                    .bytes(first_src)
+                    .get(first_start..first_end)
+                    .unwrap_or_default();
                 if first.len() + 1 + value.len() > self.limit {
                     return Err(EVENT);
                 }
@@ -631,7 +990,14 @@ impl Fields {
     /// A blank line ends the event: true when it has data to dispatch (it
     /// stays in the fields until taken), false when it is dropped.
     fn dispatch(&mut self) -> bool {
-        if self.last_event_id() != self.id_buffer {
+        // Lengths first: comparing two empty strings calls `memcmp` with the
+        // empty `String`'s dangling pointer, which glibc's AVX-512 `memcmp`
+        // reads with a masked load that costs a microcode assist (about
+        // 100 ns per event on a Xeon, invisible to callgrind).
+        let current = self.last_event_id();
+        if current.len() != self.id_buffer.len()
+            || (!current.is_empty() && current != self.id_buffer)
+        {
             self.last_event_id =
                 (!self.id_buffer.is_empty()).then(|| Arc::from(self.id_buffer.as_str()));
         }
@@ -644,15 +1010,18 @@ impl Fields {
 
     /// The dispatched event, borrowed. Data that is not valid UTF-8 is
     /// decoded into `data` first.
-    fn event_ref<'a>(&'a mut self, buf: &'a [u8]) -> SseEventRef<'a> {
+    fn event_ref<'a>(&'a mut self, inputs: &Inputs<'a>) -> SseEventRef<'a> {
         let mut valid = None;
-        if let DataAt::Input(start, end) = self.data_at {
-            let bytes = buf.get(start..end).unwrap_or_default();
-            valid = simdutf8::basic::from_utf8(bytes).ok();
+        if let DataAt::Input(src, start, end) = self.data_at {
+            valid = inputs.text(src, start, end);
             if valid.is_none() {
-                self.data.clear();
-                push_lossy(&mut self.data, bytes);
-                self.data_at = DataAt::Owned;
+                let bytes = inputs.bytes(src).get(start..end).unwrap_or_default();
+                valid = simdutf8::basic::from_utf8(bytes).ok();
+                if valid.is_none() {
+                    self.data.clear();
+                    push_lossy(&mut self.data, bytes);
+                    self.data_at = DataAt::Owned;
+                }
             }
         }
         let fields: &'a Fields = self;
@@ -661,9 +1030,11 @@ impl Fields {
             (None, DataAt::Owned) => fields.data.as_str(),
             (None, _) => "",
         };
-        let event_type = match fields.event_type.as_str() {
-            "" => DEFAULT_EVENT_TYPE,
-            name => name,
+        // `is_empty`, not a match on `""`, which calls `memcmp` (see `dispatch`).
+        let event_type = if fields.event_type.is_empty() {
+            DEFAULT_EVENT_TYPE
+        } else {
+            fields.event_type.as_str()
         };
         SseEventRef::new(event_type, data, fields.last_event_id())
     }
@@ -726,6 +1097,7 @@ impl fmt::Debug for SseDecoder {
 
 /// The position of the first CR or LF. A few bytes (what small reads add)
 /// are looked at one by one; more are searched with `memchr2`.
+#[inline]
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
     if bytes.len() < 16 {
         bytes.iter().position(|&b| b == b'\r' || b == b'\n')
@@ -922,6 +1294,136 @@ mod tests {
             [SseEvent::message("a"), SseEvent::message("b")]
         );
         assert_eq!(decoder.buffered_len(), 0);
+    }
+
+    /// Decodes `pieces` feeding `&[u8]` or `Bytes`, draining borrowed, owned
+    /// or alternating events; returns the events and the error, if any.
+    fn run(
+        pieces: &[&[u8]],
+        as_bytes: bool,
+        mode: u8,
+        limit: usize,
+    ) -> (Vec<SseEvent>, Option<Error>) {
+        let mut decoder = SseDecoder::with_max_event_bytes(limit);
+        let mut events = Vec::new();
+        let mut flip = false;
+        let mut drain = |decoder: &mut SseDecoder, events: &mut Vec<SseEvent>| loop {
+            flip = !flip;
+            let next = if mode == 0 || (mode == 2 && flip) {
+                decoder.next_event_ref().map(|e| e.map(|e| e.to_event()))
+            } else {
+                decoder.next_event()
+            };
+            match next {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => return None,
+                Err(error) => return Some(error),
+            }
+        };
+        for piece in pieces {
+            if as_bytes {
+                decoder.feed_bytes(Bytes::copy_from_slice(piece));
+            } else {
+                decoder.feed(piece);
+            }
+            assert!(decoder.buffered_len() <= 2 * limit + 8);
+            if let Some(error) = drain(&mut decoder, &mut events) {
+                return (events, Some(error));
+            }
+        }
+        decoder.finish();
+        let error = drain(&mut decoder, &mut events);
+        (events, error)
+    }
+
+    #[test]
+    fn reads_kept_whole_decode_like_the_whole_body_cut_anywhere() {
+        let body: &[u8] = b"data: first event, long enough to be kept whole\r\r\n: comment\r\n\
+            event: delta\ndata: line one\rdata: line two \xF0\x9F\x98\x80\n\nid: 7\r\n\
+            data: bad \xFF byte\r\n\r\ndata:\n\ndata: {\"a\":\"\xC3\xA9\"}\r\n\r\ndata: cut";
+        let expected = run(&[body], false, 1, 1 << 20);
+        assert_eq!(expected.0.len(), 5);
+        assert_eq!(expected.0[1].data(), "line one\nline two \u{1F600}");
+        assert_eq!(expected.0[2].data(), "bad \u{FFFD} byte");
+        for first in (0..=body.len()).step_by(3) {
+            for second in first..=body.len() {
+                let pieces = [&body[..first], &body[first..second], &body[second..]];
+                for as_bytes in [false, true] {
+                    for mode in 0..3 {
+                        assert_eq!(
+                            run(&pieces, as_bytes, mode, 1 << 20),
+                            expected,
+                            "cut at {first} and {second}, bytes {as_bytes}, mode {mode}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn limits_hold_the_same_in_reads_kept_whole() {
+        let body: &[u8] = b"data: 0123456789\n\ndata: short\n\n: a comment line that is far too long\n\ndata: x\n\n";
+        for limit in [8, 16, 40, 200] {
+            let expected = run(&[body], false, 1, limit);
+            for cut in 0..=body.len() {
+                let pieces = [&body[..cut], &body[cut..]];
+                for as_bytes in [false, true] {
+                    for mode in 0..3 {
+                        assert_eq!(
+                            run(&pieces, as_bytes, mode, limit),
+                            expected,
+                            "limit {limit}, cut at {cut}, bytes {as_bytes}, mode {mode}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn owned_events_from_one_read_share_it() {
+        let mut decoder = SseDecoder::new();
+        decoder.feed(b"data: ready\n\n");
+        assert_eq!(decoder.next_event(), Ok(Some(SseEvent::message("ready"))));
+        let read: String = (0..20)
+            .map(|i| format!("data: {{\"n\":{i}}}\n\n"))
+            .collect();
+        decoder.feed(read.as_bytes());
+        assert!(decoder.seg.is_some(), "kept whole");
+        let first = decoder.next_event().unwrap().unwrap();
+        let second = decoder.next_event().unwrap().unwrap();
+        assert_eq!((first.data(), second.data()), ("{\"n\":0}", "{\"n\":1}"));
+        // The second event's data sits right after the first's in the same text.
+        let gap = second.data().as_ptr() as usize - first.data().as_ptr() as usize;
+        assert_eq!(gap, "{\"n\":0}\n\ndata: ".len());
+        let cloned = second.clone();
+        assert_eq!(second.into_data(), "{\"n\":1}");
+        assert_eq!(cloned, SseEvent::message("{\"n\":1}"));
+        assert_eq!(decode_all(&mut decoder).len(), 18);
+    }
+
+    #[test]
+    fn reads_as_bytes_are_not_copied_for_borrowed_events() {
+        let mut decoder = SseDecoder::new();
+        // The decoder learns that events are borrowed from the first call.
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        let read = Bytes::from_static(
+            b"data: one, in a read long enough to be kept whole\n\ndata: two\n\ndata: thr",
+        );
+        decoder.feed_bytes(read.clone());
+        let event = decoder.next_event_ref().unwrap().unwrap();
+        assert_eq!(event.data(), "one, in a read long enough to be kept whole");
+        assert_eq!(event.data().as_ptr(), read[6..].as_ptr());
+        assert_eq!(decoder.next_event_ref().unwrap().unwrap().data(), "two");
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        assert_eq!(
+            decoder.buffered_len(),
+            "data: thr".len(),
+            "the cut line, copied"
+        );
+        decoder.feed(b"ee\n\n");
+        assert_eq!(decoder.next_event_ref().unwrap().unwrap().data(), "three");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`SseEvent`]: one dispatched server-sent event.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// The event type a dispatched event has when the stream named none.
@@ -10,13 +11,31 @@ pub const DEFAULT_EVENT_TYPE: &str = "message";
 ///
 /// Equality compares what the accessors return: an event whose stream said
 /// `event: message` equals one whose stream named no type.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// The data of an event that [`SseDecoder::next_event`](super::SseDecoder::next_event)
+/// decoded from a read kept whole (see the decoder's "Cost") is not copied
+/// out: the event shares that read's text, as every other event from the same
+/// read does, and holding the event keeps the read (at most 256 KiB) alive.
+/// [`into_data`](Self::into_data) copies the data out then.
+#[derive(Clone)]
 pub struct SseEvent {
     /// `None` for the default type `message` (no allocation in the common case).
     event_type: Option<Arc<str>>,
-    data: String,
+    data: Data,
     /// `None` for the empty last event id.
     last_event_id: Option<Arc<str>>,
+}
+
+/// Where the data of an [`SseEvent`] is.
+#[derive(Clone)]
+enum Data {
+    Owned(String),
+    /// `text[start..end]`, both on character boundaries (checked by the decoder).
+    Shared {
+        text: Arc<str>,
+        start: usize,
+        end: usize,
+    },
 }
 
 impl SseEvent {
@@ -26,7 +45,7 @@ impl SseEvent {
     pub fn new(event_type: &str, data: impl Into<String>, last_event_id: &str) -> Self {
         SseEvent {
             event_type: normalize_type(event_type),
-            data: data.into(),
+            data: Data::Owned(data.into()),
             last_event_id: (!last_event_id.is_empty()).then(|| Arc::from(last_event_id)),
         }
     }
@@ -35,7 +54,7 @@ impl SseEvent {
     pub fn message(data: impl Into<String>) -> Self {
         SseEvent {
             event_type: None,
-            data: data.into(),
+            data: Data::Owned(data.into()),
             last_event_id: None,
         }
     }
@@ -48,7 +67,24 @@ impl SseEvent {
     ) -> Self {
         SseEvent {
             event_type,
-            data,
+            data: Data::Owned(data),
+            last_event_id,
+        }
+    }
+
+    /// An event whose data is `text[start..end]`, shared with the decoder's
+    /// input. The caller checks that the range is on character boundaries
+    /// (should it not be, `data()` is empty, never a panic).
+    pub(crate) fn shared(
+        event_type: Option<Arc<str>>,
+        text: Arc<str>,
+        start: usize,
+        end: usize,
+        last_event_id: Option<Arc<str>>,
+    ) -> Self {
+        SseEvent {
+            event_type,
+            data: Data::Shared { text, start, end },
             last_event_id,
         }
     }
@@ -61,7 +97,12 @@ impl SseEvent {
 
     /// The data: every `data:` field of the event joined with `\n`.
     pub fn data(&self) -> &str {
-        &self.data
+        match &self.data {
+            Data::Owned(data) => data,
+            // On character boundaries since `shared` checked them: `get` is
+            // then two byte comparisons, not a new UTF-8 check.
+            Data::Shared { text, start, end } => text.get(*start..*end).unwrap_or_default(),
+        }
     }
 
     /// The last event id in force when the event was dispatched (ids are
@@ -71,9 +112,13 @@ impl SseEvent {
         self.last_event_id.as_deref().unwrap_or("")
     }
 
-    /// Takes the data out without copying it.
+    /// Takes the data out: without copying it when the event owns it, as a
+    /// copy when it shares its read's text.
     pub fn into_data(self) -> String {
-        self.data
+        match self.data {
+            Data::Owned(data) => data,
+            Data::Shared { .. } => self.data().to_owned(),
+        }
     }
 }
 
@@ -133,11 +178,29 @@ fn normalize_type(event_type: &str) -> Option<Arc<str>> {
     }
 }
 
+impl PartialEq for SseEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.data() == other.data()
+            && self.event_type() == other.event_type()
+            && self.last_event_id() == other.last_event_id()
+    }
+}
+
+impl Eq for SseEvent {}
+
+impl Hash for SseEvent {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.event_type().hash(state);
+        self.data().hash(state);
+        self.last_event_id().hash(state);
+    }
+}
+
 impl fmt::Debug for SseEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseEvent")
             .field("event_type", &self.event_type())
-            .field("data", &self.data)
+            .field("data", &self.data())
             .field("last_event_id", &self.last_event_id())
             .finish()
     }
