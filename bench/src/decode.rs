@@ -58,6 +58,54 @@ pub fn line_floor(reads: &Reads) -> u64 {
     lines
 }
 
+/// The shared floor: the least a decoder handing out owned events that are `Send`
+/// and allocate nothing per event must do. Lines are split with `memchr2` (CR or
+/// LF, as SSE needs), each read's complete lines are checked as UTF-8 once with
+/// simdutf8 where they are (no copy), and every non-empty line takes one shared
+/// reference to its read (`Bytes::slice`: an atomic increment, and a decrement
+/// when dropped). A line cut between reads is copied, checked and allocated, as in
+/// the line floor. Nothing of SSE is interpreted. Returns the non-empty lines.
+pub fn shared_floor(reads: &Reads) -> u64 {
+    let mut lines = 0;
+    let mut carry: Vec<u8> = Vec::new();
+    for piece in &reads.pieces {
+        let mut start = 0;
+        if !carry.is_empty() {
+            match memchr::memchr2(b'\r', b'\n', piece) {
+                Some(end) => {
+                    carry.extend_from_slice(&piece[..end]);
+                    if let Ok(text) = simdutf8::basic::from_utf8(&carry) {
+                        black_box(text.to_owned());
+                        lines += 1;
+                    }
+                    carry.clear();
+                    start = end + 1;
+                }
+                None => {
+                    carry.extend_from_slice(piece);
+                    continue;
+                }
+            }
+        }
+        let Some(last) = memchr::memrchr2(b'\r', b'\n', &piece[start..]).map(|i| start + i) else {
+            carry.extend_from_slice(&piece[start..]);
+            continue;
+        };
+        let base = start;
+        if simdutf8::basic::from_utf8(&piece[base..=last]).is_ok() {
+            for end in memchr::memchr2_iter(b'\r', b'\n', &piece[base..=last]).map(|i| base + i) {
+                if end > start {
+                    black_box(piece.slice(start..end));
+                    lines += 1;
+                }
+                start = end + 1;
+            }
+        }
+        carry.extend_from_slice(&piece[last + 1..]);
+    }
+    lines
+}
+
 /// `SseDecoder` with borrowed events: feed each read, drain `next_event_ref`
 /// (no allocation per event; the data is read from the decoder's buffer).
 pub fn sse_decoder_borrowed(reads: &Reads) -> u64 {
@@ -192,6 +240,11 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
                 run: Box::new(|| line_floor(&reads)),
             },
             Contender {
+                role: Role::Reference,
+                name: "shared floor (memchr2 split + simdutf8 per read + a shared reference per line)",
+                run: Box::new(|| shared_floor(&reads)),
+            },
+            Contender {
                 role: Role::Ours,
                 name: "SseDecoder",
                 run: Box::new(|| sse_decoder(&reads)),
@@ -240,7 +293,11 @@ mod tests {
             for size in [ReadSize::Fixed(1), ReadSize::Fixed(777), ReadSize::PerEvent] {
                 let reads = Reads::new(&corpus.body, size);
                 assert_eq!(sse_decoder(&reads), corpus.events, "{shape:?} {size:?}");
-                assert_eq!(sse_decoder_bytes(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(
+                    sse_decoder_bytes(&reads),
+                    corpus.events,
+                    "{shape:?} {size:?}"
+                );
                 assert_eq!(
                     sse_decoder_borrowed(&reads),
                     corpus.events,
@@ -253,6 +310,7 @@ mod tests {
                     "{shape:?} {size:?}"
                 );
                 assert_eq!(line_floor(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(shared_floor(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(
                     newline_scan(&reads),
                     corpus.events * 2,

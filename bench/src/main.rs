@@ -141,6 +141,7 @@ fn profile(args: &[String]) -> Result<(), String> {
         "sse-stream" => decode::sse_stream,
         "eventsource" => decode::eventsource_stream,
         "lines" => decode::line_floor,
+        "shared-floor" => decode::shared_floor,
         "chat" => parse::nexllm,
         "async-openai" => parse::async_openai_path,
         "json-floor" => parse::json_floor,
