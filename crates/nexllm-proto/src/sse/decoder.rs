@@ -113,16 +113,16 @@ const EVENT: &str = "SSE event";
 /// draining) does `feed` decode ahead and queue the events.
 ///
 /// A read of at least 1 KiB (and at most 256 KiB) is kept whole: its
-/// complete lines are checked as UTF-8 once and copied once into a shared
-/// `Arc<str>`, and the events decoded from it by `next_event` share it
-/// instead of allocating their data (see [`SseEvent`]). Events whose data
-/// line was cut between reads, events with several `data` lines, and events
-/// from shorter reads get their own `String`. [`feed_bytes`](Self::feed_bytes)
-/// takes a read as `Bytes` and, when events are lent with
-/// [`next_event_ref`](Self::next_event_ref), decodes it where it is, without
-/// copying it. Once a piece is more than one byte, decoding a one-byte read
-/// costs a push and a look at that byte, and `next_event` with nothing new to
-/// decode returns at once.
+/// complete lines are checked as UTF-8 once (one call instead of one per
+/// event) and copied once into a shared `Arc<str>`, and the events decoded
+/// from it by `next_event` share it instead of allocating their data (see
+/// [`SseEvent`]); `next_event_ref` lends from it without checking again.
+/// Events whose data line was cut between reads, events with several `data`
+/// lines, and events from shorter reads get their own `String`.
+/// [`feed_bytes`](Self::feed_bytes) takes a read as `Bytes` and, when events
+/// are lent with [`next_event_ref`](Self::next_event_ref), decodes it where
+/// it is, without copying it. A one-byte read costs a push and a look at that
+/// byte, and `next_event` with nothing new to decode returns at once.
 pub struct SseDecoder {
     limit: usize,
     /// Input kept for decoding; `buf[pos..]` is not decoded yet. Decoded bytes
@@ -134,8 +134,8 @@ pub struct SseDecoder {
     scan: usize,
     /// A read kept whole, decoded between `buf[..at]` and `buf[at..]`.
     seg: Option<Segment>,
-    /// The caller takes owned events (`next_event`): reads are worth keeping
-    /// whole as shared text. False after `next_event_ref`.
+    /// The caller takes owned events (`next_event`): a `Bytes` read is copied
+    /// into shared text rather than kept as it is. False after `next_event_ref`.
     owned: bool,
     /// [`SEGMENT_MIN`], lowered by tests to reach every path with short input.
     segment_min: usize,
