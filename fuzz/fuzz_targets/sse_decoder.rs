@@ -1,6 +1,7 @@
 //! Fuzzes `nexllm_proto::sse::SseDecoder`: it must never panic, must give the
 //! same events and errors however the input is cut (whole, one byte at a
-//! time, and in pieces whose sizes the input itself chooses), and re-encoding
+//! time, and in pieces whose sizes the input itself chooses; fed as slices or
+//! as `Bytes`; drained as owned, borrowed or alternating events), and re-encoding
 //! the events must decode to the same events.
 #![no_main]
 
@@ -18,17 +19,41 @@ struct Outcome {
 }
 
 fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, limit: usize) -> Outcome {
+    run_as(pieces, limit, false, 1)
+}
+
+/// `run`, each piece fed as `Bytes` (`feed_bytes`) when `as_bytes`, and events
+/// drained borrowed (`mode` 0), owned (1) or alternating (2).
+fn run_as<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    limit: usize,
+    as_bytes: bool,
+    mode: u8,
+) -> Outcome {
     let mut decoder = SseDecoder::with_max_event_bytes(limit);
     let mut events = Vec::new();
-    let drain = |decoder: &mut SseDecoder, events: &mut Vec<SseEvent>| loop {
-        match decoder.next_event() {
+    let mut flip = false;
+    let mut drain = |decoder: &mut SseDecoder, events: &mut Vec<SseEvent>| loop {
+        flip = !flip;
+        let next = if mode == 0 || (mode == 2 && flip) {
+            decoder
+                .next_event_ref()
+                .map(|event| event.map(|event| event.to_event()))
+        } else {
+            decoder.next_event()
+        };
+        match next {
             Ok(Some(event)) => events.push(event),
             Ok(None) => return None,
             Err(error) => return Some(error),
         }
     };
     for piece in pieces {
-        decoder.feed(piece);
+        if as_bytes {
+            decoder.feed_bytes(bytes::Bytes::copy_from_slice(piece));
+        } else {
+            decoder.feed(piece);
+        }
         assert!(decoder.buffered_len() <= limit.saturating_mul(4).saturating_add(8));
         if let Some(error) = drain(&mut decoder, &mut events) {
             return Outcome {
@@ -81,6 +106,23 @@ fuzz_target!(|data: &[u8]| {
             whole,
             "one-byte pieces, limit {limit}"
         );
+        for mode in 0..3 {
+            assert_eq!(
+                run_as(pieces(data), limit, true, mode),
+                whole,
+                "random pieces as Bytes, mode {mode}, limit {limit}"
+            );
+            assert_eq!(
+                run_as([data], limit, true, mode),
+                whole,
+                "whole as Bytes, mode {mode}, limit {limit}"
+            );
+            assert_eq!(
+                run_as(pieces(data), limit, false, mode),
+                whole,
+                "random pieces, mode {mode}, limit {limit}"
+            );
+        }
 
         for event in &whole.events {
             assert!(!event.data().contains('\r'));
