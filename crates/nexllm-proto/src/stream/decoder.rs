@@ -8,6 +8,8 @@ use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
 
+use super::chunk_parser::ParserMemory;
+
 use super::{chunk_parser, json_fallback};
 
 /// Bytes of a streaming response body in, [`ChatCompletionChunk`]s out.
@@ -48,8 +50,9 @@ struct Progress {
     saw_usage: bool,
     expected_choices: u32,
     expect_usage: bool,
-    /// The strings the last chunk repeated, shared with the next.
-    strings: RepeatedStrings,
+    /// What the parsers keep from one chunk for the next (the strings the
+    /// last chunk repeated, shared with the next).
+    memory: ParserMemory,
 }
 
 #[derive(Debug)]
@@ -90,7 +93,7 @@ impl ChatStreamDecoder {
                 saw_usage: false,
                 expected_choices: 1,
                 expect_usage: false,
-                strings: RepeatedStrings::default(),
+                memory: ParserMemory::default(),
             },
             finished: false,
             failed: false,
@@ -281,11 +284,11 @@ impl Progress {
             return Ok(None);
         }
         let mut chunk = ChatCompletionChunk::default();
-        if chunk_parser::parse_into(data, &mut self.strings, &mut chunk) {
+        if chunk_parser::parse_into(data, &mut self.memory, &mut chunk) {
             #[cfg(fuzzing)]
             direct_parser_agrees_with_serde(data, &chunk);
         } else {
-            chunk = parse_chunk(data, &mut self.strings).map_err(|e| {
+            chunk = parse_chunk(data, &mut self.memory.strings).map_err(|e| {
                 Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
             })?;
         }
