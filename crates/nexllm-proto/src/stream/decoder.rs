@@ -395,7 +395,7 @@ fn error_event(data: &str) -> Error {
 fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
     let top_level = chunk.extra.contains_key("error") || chunk.object == "error";
     if top_level {
-        let mut object = chunk.extra.clone();
+        let mut object = chunk.extra.as_map().clone();
         if chunk.object == "error" {
             object.insert("object".into(), "error".into());
         }

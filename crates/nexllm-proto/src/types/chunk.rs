@@ -11,8 +11,9 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::Extra;
 use super::lenient::{self, StrOrJson};
 use super::{FinishReason, Logprobs, Role, SharedStr, ToolCallDelta, Usage, finish_reason};
 
@@ -57,7 +58,7 @@ pub struct ChatCompletionChunk {
     pub obfuscation: Option<String>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// A piece of one choice in a [`ChatCompletionChunk`].
@@ -74,7 +75,7 @@ pub struct ChunkChoice {
     pub logprobs: Option<Logprobs>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// What a chunk adds to a choice. Every field is optional.
@@ -95,7 +96,7 @@ pub struct Delta {
     /// Unknown fields, kept (`reasoning_content`, `reasoning`, a deprecated
     /// `function_call`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Delta {
