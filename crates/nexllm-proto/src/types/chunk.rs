@@ -41,9 +41,10 @@ pub struct ChatCompletionChunk {
     /// The choices this chunk extends.
     pub choices: Vec<ChunkChoice>,
     /// Token usage: on the last chunk with `include_usage` (and on every
-    /// chunk with some servers).
+    /// chunk with some servers). Boxed: nearly every chunk has none, and a
+    /// chunk is moved several times on its way to the caller.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     /// The backend configuration fingerprint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<SharedStr>,
