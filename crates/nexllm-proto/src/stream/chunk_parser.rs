@@ -116,88 +116,99 @@ struct Parser<'a> {
     pos: usize,
 }
 
-/// A key of a chunk object, and so on for the objects inside it.
-#[derive(Clone, Copy)]
-enum ChunkKey {
-    Id,
-    Object,
-    Created,
-    Model,
-    ServiceTier,
-    SystemFingerprint,
-    Choices,
-    Usage,
-    Obfuscation,
+/// The keys of one kind of object, tried in the order servers send them.
+trait Keys: Copy {
+    /// How many keys there are.
+    const COUNT: usize;
+
+    /// Key number `at` with the length of its name and closing quote, when
+    /// `rest` starts with them. The names are constants, so each comparison
+    /// compiles to a few loads instead of a `memcmp` call.
+    fn at(at: usize, rest: &[u8]) -> Option<(usize, Self)>;
 }
 
-/// Each key with its closing quote, in the order OpenAI sends them.
-const CHUNK_KEYS: &[(&[u8], ChunkKey)] = &[
-    (b"id\"", ChunkKey::Id),
-    (b"object\"", ChunkKey::Object),
-    (b"created\"", ChunkKey::Created),
-    (b"model\"", ChunkKey::Model),
-    (b"service_tier\"", ChunkKey::ServiceTier),
-    (b"system_fingerprint\"", ChunkKey::SystemFingerprint),
-    (b"choices\"", ChunkKey::Choices),
-    (b"usage\"", ChunkKey::Usage),
-    (b"obfuscation\"", ChunkKey::Obfuscation),
-];
+/// Declares an enum of the keys of one object and its [`Keys`], in the order
+/// OpenAI sends them.
+macro_rules! keys {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $key:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        enum $name {
+            $($variant,)*
+        }
 
-#[derive(Clone, Copy)]
-enum ChoiceKey {
-    Index,
-    Delta,
-    Logprobs,
-    FinishReason,
+        impl Keys for $name {
+            const COUNT: usize = [$($key),*].len();
+
+            #[inline]
+            fn at(at: usize, rest: &[u8]) -> Option<(usize, Self)> {
+                let mut index = 0;
+                $(
+                    if at == index {
+                        const NAME: &[u8] = concat!($key, "\"").as_bytes();
+                        return rest.starts_with(NAME).then_some((NAME.len(), $name::$variant));
+                    }
+                    index += 1;
+                )*
+                let _ = index;
+                None
+            }
+        }
+    };
 }
 
-const CHOICE_KEYS: &[(&[u8], ChoiceKey)] = &[
-    (b"index\"", ChoiceKey::Index),
-    (b"delta\"", ChoiceKey::Delta),
-    (b"logprobs\"", ChoiceKey::Logprobs),
-    (b"finish_reason\"", ChoiceKey::FinishReason),
-];
+keys!(
+    /// A key of a chunk object.
+    ChunkKey {
+        Id = "id",
+        Object = "object",
+        Created = "created",
+        Model = "model",
+        ServiceTier = "service_tier",
+        SystemFingerprint = "system_fingerprint",
+        Choices = "choices",
+        Usage = "usage",
+        Obfuscation = "obfuscation",
+    }
+);
 
-#[derive(Clone, Copy)]
-enum DeltaKey {
-    Role,
-    Content,
-    Refusal,
-    ToolCalls,
-}
+keys!(
+    /// A key of a choice object.
+    ChoiceKey {
+        Index = "index",
+        Delta = "delta",
+        Logprobs = "logprobs",
+        FinishReason = "finish_reason",
+    }
+);
 
-const DELTA_KEYS: &[(&[u8], DeltaKey)] = &[
-    (b"role\"", DeltaKey::Role),
-    (b"content\"", DeltaKey::Content),
-    (b"refusal\"", DeltaKey::Refusal),
-    (b"tool_calls\"", DeltaKey::ToolCalls),
-];
+keys!(
+    /// A key of a delta object.
+    DeltaKey {
+        Role = "role",
+        Content = "content",
+        Refusal = "refusal",
+        ToolCalls = "tool_calls",
+    }
+);
 
-#[derive(Clone, Copy)]
-enum ToolCallKey {
-    Index,
-    Id,
-    Type,
-    Function,
-}
+keys!(
+    /// A key of a tool-call fragment.
+    ToolCallKey {
+        Index = "index",
+        Id = "id",
+        Type = "type",
+        Function = "function",
+    }
+);
 
-const TOOL_CALL_KEYS: &[(&[u8], ToolCallKey)] = &[
-    (b"index\"", ToolCallKey::Index),
-    (b"id\"", ToolCallKey::Id),
-    (b"type\"", ToolCallKey::Type),
-    (b"function\"", ToolCallKey::Function),
-];
-
-#[derive(Clone, Copy)]
-enum FunctionKey {
-    Name,
-    Arguments,
-}
-
-const FUNCTION_KEYS: &[(&[u8], FunctionKey)] = &[
-    (b"name\"", FunctionKey::Name),
-    (b"arguments\"", FunctionKey::Arguments),
-];
+keys!(
+    /// A key of a function fragment.
+    FunctionKey {
+        Name = "name",
+        Arguments = "arguments",
+    }
+);
 
 /// The value after a key, as far as this parser reads it.
 enum Scalar<'a> {
@@ -226,7 +237,7 @@ impl<'a> Parser<'a> {
         }
         loop {
             let (key_start, next_before) = (self.pos, next);
-            let key = self.key(CHUNK_KEYS, &mut next)?;
+            let key = self.key::<ChunkKey>(&mut next)?;
             match key {
                 ChunkKey::Id => chunk.id = self.repeated_text(&mut strings.id)?,
                 ChunkKey::Object => chunk.object = self.repeated_text(&mut strings.object)?,
@@ -296,7 +307,7 @@ impl<'a> Parser<'a> {
     /// Fills `choice`, a default one.
     fn choice(&mut self, choice: &mut ChunkChoice) -> Option<()> {
         let mut seen_delta = false;
-        self.object(CHOICE_KEYS, |parser, key| {
+        self.object(|parser, key: ChoiceKey| {
             match key {
                 ChoiceKey::Index => choice.index = u32::try_from(parser.unsigned()?).ok()?,
                 ChoiceKey::Delta => {
@@ -329,7 +340,7 @@ impl<'a> Parser<'a> {
 
     /// Fills `delta`, a default one.
     fn delta(&mut self, delta: &mut Delta) -> Option<()> {
-        self.object(DELTA_KEYS, |parser, key| {
+        self.object(|parser, key: DeltaKey| {
             match key {
                 DeltaKey::Role => {
                     delta.role = match parser.scalar()? {
@@ -362,7 +373,7 @@ impl<'a> Parser<'a> {
 
     fn tool_call(&mut self) -> Option<ToolCallDelta> {
         let mut call = ToolCallDelta::default();
-        self.object(TOOL_CALL_KEYS, |parser, key| {
+        self.object(|parser, key: ToolCallKey| {
             match key {
                 ToolCallKey::Index => {
                     call.index = if parser.null()? {
@@ -388,7 +399,7 @@ impl<'a> Parser<'a> {
 
     fn function(&mut self) -> Option<FunctionCallDelta> {
         let mut function = FunctionCallDelta::default();
-        self.object(FUNCTION_KEYS, |parser, key| {
+        self.object(|parser, key: FunctionKey| {
             match key {
                 FunctionKey::Name => function.name = parser.optional_string()?,
                 FunctionKey::Arguments => function.arguments = parser.optional_string()?,
@@ -401,11 +412,7 @@ impl<'a> Parser<'a> {
     /// `{ "key": value, ... }` whose keys are all in `keys`, calling `each`
     /// with the parser at every value. Gives up on any other key (it belongs
     /// in `extra`, which serde fills) and on escapes in a key.
-    fn object<K: Copy>(
-        &mut self,
-        keys: &[(&[u8], K)],
-        mut each: impl FnMut(&mut Self, K) -> Option<()>,
-    ) -> Option<()> {
+    fn object<K: Keys>(&mut self, mut each: impl FnMut(&mut Self, K) -> Option<()>) -> Option<()> {
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -414,7 +421,7 @@ impl<'a> Parser<'a> {
         // Servers send the keys in one order: look for each after the last found.
         let mut next = 0;
         loop {
-            let key = self.key(keys, &mut next)?;
+            let key = self.key::<K>(&mut next)?;
             each(self, key)?;
             if !self.after_value()? {
                 return Some(());
@@ -425,19 +432,29 @@ impl<'a> Parser<'a> {
     /// `"key":` for one of `keys`, searched from `next` on (then set past
     /// the key found). Gives up on any other key and on escapes in a key.
     #[inline]
-    fn key<K: Copy>(&mut self, keys: &[(&[u8], K)], next: &mut usize) -> Option<K> {
+    fn key<K: Keys>(&mut self, next: &mut usize) -> Option<K> {
         if self.peek()? != b'"' {
             return None;
         }
         let rest = self.bytes.get(self.pos + 1..)?;
-        let found = (*next..keys.len())
-            .chain(0..*next)
-            .find(|&at| keys.get(at).is_some_and(|(name, _)| rest.starts_with(name)))?;
-        let (name, key) = keys.get(found)?;
-        self.pos += 1 + name.len();
-        *next = found + 1;
+        // The key after the last one found, nearly always; else any other.
+        let mut at = *next;
+        let (len, key) = loop {
+            if at >= K::COUNT {
+                at = 0;
+            }
+            if let Some(found) = K::at(at, rest) {
+                break found;
+            }
+            at += 1;
+            if at == *next || (at == K::COUNT && *next == 0) {
+                return None;
+            }
+        };
+        self.pos += 1 + len;
+        *next = at + 1;
         self.expect(b':')?;
-        Some(*key)
+        Some(key)
     }
 
     /// After a value in an object: `true` after a `,` (a key follows),
