@@ -278,7 +278,7 @@ impl<'a> Parser<'a> {
                     self.array(|parser| {
                         // One choice is the rule: allocate for one, not four.
                         if chunk.choices.capacity() == 0 {
-                            chunk.choices.reserve_exact(1);
+                            chunk.choices = Vec::with_capacity(1);
                         }
                         chunk.choices.push(ChunkChoice::default());
                         parser.choice(chunk.choices.last_mut()?)
@@ -358,7 +358,7 @@ impl<'a> Parser<'a> {
                         parser.array(|parser| {
                             // One fragment per chunk is the rule: allocate for one.
                             if calls.capacity() == 0 {
-                                calls.reserve_exact(1);
+                                calls = Vec::with_capacity(1);
                             }
                             calls.push(parser.tool_call()?);
                             Some(())
@@ -701,13 +701,15 @@ fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The length of the raw string text from `start` to its closing quote
-/// (escapes included as written).
+/// (escapes included as written), eight bytes at a time between escapes.
 fn raw_string_len(bytes: &[u8], start: usize) -> Option<usize> {
     let mut at = start;
     loop {
+        at = find_special(bytes, at)?;
         match bytes.get(at)? {
             b'"' => return Some(at - start),
             b'\\' => at += 2,
+            // A control character: the caller gives up when it reaches it.
             _ => at += 1,
         }
     }
