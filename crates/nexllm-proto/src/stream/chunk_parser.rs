@@ -1,12 +1,15 @@
 //! A direct parser for the chunks servers actually send, tried before serde.
 //!
 //! Nearly every chunk of a stream has the same few keys with strings, small
-//! integers and `null`s as values. [`parse`] reads exactly that shape straight
-//! from the bytes (strings scanned eight bytes at a time, keys matched without going
-//! through serde's visitors) and builds the same [`ChatCompletionChunk`] the
-//! `Deserialize` impl would. Anything else (an unknown key, which belongs in
+//! integers and `null`s as values. [`parse_into`] reads exactly that shape
+//! straight from the bytes (strings scanned eight bytes at a time, keys
+//! compared with constant names in the order servers send them, without
+//! serde's visitors) and builds the same [`ChatCompletionChunk`] the
+//! `Deserialize` impl would. A chunk that starts with the same bytes as the
+//! last one, up to `"choices"`, takes the header values read from them
+//! ([`ParserMemory`]). Anything else (an unknown key, which belongs in
 //! `extra`; a number as a float; `usage` or `logprobs` objects; content as
-//! parts; a lone surrogate; any syntax error) makes it give up with `None`,
+//! parts; a lone surrogate; any syntax error) makes it give up with `false`,
 //! and the caller parses the chunk with serde, which is the reference: this
 //! parser only ever accepts input serde accepts, and builds what serde builds.
 
