@@ -769,6 +769,39 @@ mod tests {
     }
 
     #[test]
+    fn escaped_strings_of_every_length_parse_as_serde_parses_them() {
+        let pieces = [
+            "a",
+            "\\\"",
+            "\\n",
+            "\\u00e9",
+            "\\ud83d\\ude00",
+            "\u{e9}",
+            "\\\\",
+            "\u{65e5}",
+        ];
+        for len in 1..80 {
+            for shift in 0..pieces.len() {
+                let text: String = (0..len)
+                    .map(|i| pieces[(i + shift) % pieces.len()])
+                    .collect();
+                let data =
+                    format!(r#"{{"id":"{text}","choices":[{{"delta":{{"content":"{text}"}}}}]}}"#);
+                assert!(check(&data).is_some(), "{data}");
+            }
+        }
+        // Broken escapes at the end of a string are left to serde.
+        for data in [
+            r#"{"id":"ab\ud83d"}"#,
+            r#"{"id":"ab\u00"}"#,
+            r#"{"id":"\"#,
+            "{\"id\":\"a\u{1}\\n\"}",
+        ] {
+            assert!(check(data).is_none(), "{data}");
+        }
+    }
+
+    #[test]
     fn anything_else_is_left_to_serde() {
         let cases = [
             r#"{"id":"c","x_unknown":1}"#,
