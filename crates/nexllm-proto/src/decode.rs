@@ -112,7 +112,7 @@ pub fn models(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Mo
         return Ok(ModelList {
             object: "list".to_owned(),
             data,
-            extra: Map::new(),
+            extra: crate::types::Extra::new(),
         });
     }
     typed_object(value, body, rid, "model list", |map| {

@@ -244,7 +244,7 @@ fn build(
     });
     if let Some(usage) = &usage {
         let mut last = chunk(Vec::new());
-        last.usage = Some(usage.clone());
+        last.usage = Some(Box::new(usage.clone()));
         chunks.push(last);
     }
     let mut body = String::new();

@@ -10,9 +10,9 @@
 use nexllm_proto::Config;
 use nexllm_proto::encode::chat_request;
 use nexllm_proto::types::{
-    AudioParams, ChatCompletionRequest, ContentPart, FileInput, FunctionDefinition, ImageUrl,
-    Message, Prediction, REQUEST_FIELDS, ReasoningEffort, ResponseFormat, Stop, StreamOptions,
-    Tool, ToolCall, ToolChoice,
+    AudioParams, ChatCompletionRequest, ContentPart, Extra, FileInput, FunctionDefinition,
+    ImageUrl, Message, Prediction, REQUEST_FIELDS, ReasoningEffort, ResponseFormat, Stop,
+    StreamOptions, Tool, ToolCall, ToolChoice,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -54,7 +54,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 }
 
 /// An `extra` map whose keys cannot repeat a typed field.
-fn arb_extra() -> impl Strategy<Value = Map<String, Value>> {
+fn arb_extra() -> impl Strategy<Value = Extra> {
     vec(("x_[a-z0-9_]{1,8}", arb_json()), 0..3).prop_map(|pairs| pairs.into_iter().collect())
 }
 
@@ -69,9 +69,9 @@ fn arb_part() -> impl Strategy<Value = ContentPart> {
                 image_url: ImageUrl {
                     url,
                     detail: detail.map(str::to_owned),
-                    extra: Map::new(),
+                    extra: Extra::new(),
                 },
-                extra: Map::new(),
+                extra: Extra::new(),
             }),
         ("[A-Za-z0-9+/]{0,12}", prop_oneof![Just("wav"), Just("mp3")])
             .prop_map(|(data, format)| ContentPart::input_audio(data, format)),
@@ -199,7 +199,7 @@ impl Setting {
             Setting::Audio(voice, format) => r.audio(AudioParams {
                 voice,
                 format,
-                extra: Map::new(),
+                extra: Extra::new(),
             }),
             Setting::FrequencyPenalty(v) => r.frequency_penalty(v),
             Setting::LogitBias(token, bias) => r.logit_bias(token.to_string(), bias),

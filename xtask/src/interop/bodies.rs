@@ -45,7 +45,7 @@ pub(crate) fn catalogue(model: &str) -> Vec<(&'static str, ChatCompletionRequest
         .strict(true);
     let strict_tool = Tool::Function {
         function: strict_tool,
-        extra: serde_json::Map::new(),
+        extra: nexllm_proto::types::Extra::new(),
     };
 
     let audio = AudioParams {
@@ -181,7 +181,7 @@ pub(crate) fn catalogue(model: &str) -> Vec<(&'static str, ChatCompletionRequest
             "a custom tool",
             ChatCompletionRequest::new(model, hi()).tool(Tool::Custom {
                 custom: json!({"name": "sql", "description": "Runs SQL", "format": {"type": "text"}}),
-                extra: serde_json::Map::new(),
+                extra: nexllm_proto::types::Extra::new(),
             }),
         ),
         (

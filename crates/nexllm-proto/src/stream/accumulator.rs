@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::types::{
     ChatCompletion, ChatCompletionChunk, Choice, Delta, Logprobs, SharedStr, ToolCall,
-    ToolCallDelta,
+    ToolCallDelta, Usage,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -88,8 +88,8 @@ impl StreamAccumulator {
                 self.last_tier = Some(tier.clone());
             }
         }
-        if chunk.usage.is_some() {
-            c.usage.clone_from(&chunk.usage);
+        if let Some(usage) = &chunk.usage {
+            c.usage = Some(Usage::clone(usage));
         }
         for choice in &chunk.choices {
             let slot = self.choice_slot(choice.index);

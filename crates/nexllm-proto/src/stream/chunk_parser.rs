@@ -1,12 +1,15 @@
 //! A direct parser for the chunks servers actually send, tried before serde.
 //!
 //! Nearly every chunk of a stream has the same few keys with strings, small
-//! integers and `null`s as values. [`parse`] reads exactly that shape straight
-//! from the bytes (strings scanned eight bytes at a time, keys matched without going
-//! through serde's visitors) and builds the same [`ChatCompletionChunk`] the
-//! `Deserialize` impl would. Anything else (an unknown key, which belongs in
+//! integers and `null`s as values. [`parse_into`] reads exactly that shape
+//! straight from the bytes (strings scanned eight bytes at a time, keys
+//! compared with constant names in the order servers send them, without
+//! serde's visitors) and builds the same [`ChatCompletionChunk`] the
+//! `Deserialize` impl would. A chunk that starts with the same bytes as the
+//! last one, up to `"choices"`, takes the header values read from them
+//! ([`ParserMemory`]). Anything else (an unknown key, which belongs in
 //! `extra`; a number as a float; `usage` or `logprobs` objects; content as
-//! parts; a lone surrogate; any syntax error) makes it give up with `None`,
+//! parts; a lone surrogate; any syntax error) makes it give up with `false`,
 //! and the caller parses the chunk with serde, which is the reference: this
 //! parser only ever accepts input serde accepts, and builds what serde builds.
 
@@ -17,14 +20,85 @@ use crate::types::{
     Role, SharedStr, ToolCallDelta,
 };
 
+/// What the direct parser remembers from one chunk to the next.
+#[derive(Debug, Default)]
+pub(crate) struct ParserMemory {
+    /// The last value of each repeated string (serde's path shares them too).
+    pub(crate) strings: RepeatedStrings,
+    header: Header,
+}
+
+/// The start of the last chunk whose header was parsed, and what it held.
+///
+/// Every chunk of a stream usually starts with the same bytes, up to
+/// `"choices"`: `{"id":"..","object":"..","created":..,"model":"..",..`.
+/// Parsing is a function of the bytes read, so a chunk that starts with the
+/// very bytes remembered here holds the very values read from them, and the
+/// parser resumes after them with the state it had there: one comparison
+/// instead of six keys and values.
+#[derive(Debug, Default)]
+struct Header {
+    /// The bytes from the `{` to the first key that is not a header key
+    /// (empty: nothing remembered). At most [`MAX_HEADER_BYTES`].
+    raw: Vec<u8>,
+    /// The header fields as read from `raw` (the rest of the chunk untouched).
+    id: SharedStr,
+    object: SharedStr,
+    created: u64,
+    model: SharedStr,
+    system_fingerprint: Option<SharedStr>,
+    service_tier: Option<SharedStr>,
+    /// Where the key search resumes.
+    next: usize,
+}
+
+/// A longer header is not remembered (it is not a header servers send).
+const MAX_HEADER_BYTES: usize = 1024;
+
+impl Header {
+    fn remember(&mut self, raw: &[u8], chunk: &ChatCompletionChunk, next: usize) {
+        if raw.len() > MAX_HEADER_BYTES {
+            return;
+        }
+        self.raw.clear();
+        self.raw.extend_from_slice(raw);
+        self.id.clone_from(&chunk.id);
+        self.object.clone_from(&chunk.object);
+        self.created = chunk.created;
+        self.model.clone_from(&chunk.model);
+        self.system_fingerprint
+            .clone_from(&chunk.system_fingerprint);
+        self.service_tier.clone_from(&chunk.service_tier);
+        self.next = next;
+    }
+
+    /// Fills the header fields of `chunk` (a default one) when `bytes` starts
+    /// with the remembered header, and returns where parsing resumes.
+    #[inline]
+    fn recall(&self, bytes: &[u8], chunk: &mut ChatCompletionChunk) -> Option<(usize, usize)> {
+        if self.raw.is_empty() || !bytes.starts_with(&self.raw) {
+            return None;
+        }
+        chunk.id.clone_from(&self.id);
+        chunk.object.clone_from(&self.object);
+        chunk.created = self.created;
+        chunk.model.clone_from(&self.model);
+        chunk
+            .system_fingerprint
+            .clone_from(&self.system_fingerprint);
+        chunk.service_tier.clone_from(&self.service_tier);
+        Some((self.raw.len(), self.next))
+    }
+}
+
 /// Fills `chunk` (a default one) from `data` and returns true when `data` is
 /// a chunk of the common shape; false means "parse it with serde" (which may
 /// then accept it or report the error), and `chunk` holds whatever was read.
-/// Filling the caller's chunk in place saves moving a 368-byte value around.
+/// Filling the caller's chunk in place saves moving a large value around.
 #[inline]
 pub(crate) fn parse_into(
     data: &str,
-    strings: &mut RepeatedStrings,
+    memory: &mut ParserMemory,
     chunk: &mut ChatCompletionChunk,
 ) -> bool {
     let mut parser = Parser {
@@ -32,7 +106,7 @@ pub(crate) fn parse_into(
         bytes: data.as_bytes(),
         pos: 0,
     };
-    if parser.chunk(strings, chunk).is_none() {
+    if parser.chunk(memory, chunk).is_none() {
         return false;
     }
     parser.skip_whitespace();
@@ -45,88 +119,99 @@ struct Parser<'a> {
     pos: usize,
 }
 
-/// A key of a chunk object, and so on for the objects inside it.
-#[derive(Clone, Copy)]
-enum ChunkKey {
-    Id,
-    Object,
-    Created,
-    Model,
-    ServiceTier,
-    SystemFingerprint,
-    Choices,
-    Usage,
-    Obfuscation,
+/// The keys of one kind of object, tried in the order servers send them.
+trait Keys: Copy {
+    /// How many keys there are.
+    const COUNT: usize;
+
+    /// Key number `at` with the length of its name and closing quote, when
+    /// `rest` starts with them. The names are constants, so each comparison
+    /// compiles to a few loads instead of a `memcmp` call.
+    fn at(at: usize, rest: &[u8]) -> Option<(usize, Self)>;
 }
 
-/// Each key with its closing quote, in the order OpenAI sends them.
-const CHUNK_KEYS: &[(&[u8], ChunkKey)] = &[
-    (b"id\"", ChunkKey::Id),
-    (b"object\"", ChunkKey::Object),
-    (b"created\"", ChunkKey::Created),
-    (b"model\"", ChunkKey::Model),
-    (b"service_tier\"", ChunkKey::ServiceTier),
-    (b"system_fingerprint\"", ChunkKey::SystemFingerprint),
-    (b"choices\"", ChunkKey::Choices),
-    (b"usage\"", ChunkKey::Usage),
-    (b"obfuscation\"", ChunkKey::Obfuscation),
-];
+/// Declares an enum of the keys of one object and its [`Keys`], in the order
+/// OpenAI sends them.
+macro_rules! keys {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $key:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        enum $name {
+            $($variant,)*
+        }
 
-#[derive(Clone, Copy)]
-enum ChoiceKey {
-    Index,
-    Delta,
-    Logprobs,
-    FinishReason,
+        impl Keys for $name {
+            const COUNT: usize = [$($key),*].len();
+
+            #[inline]
+            fn at(at: usize, rest: &[u8]) -> Option<(usize, Self)> {
+                let mut index = 0;
+                $(
+                    if at == index {
+                        const NAME: &[u8] = concat!($key, "\"").as_bytes();
+                        return rest.starts_with(NAME).then_some((NAME.len(), $name::$variant));
+                    }
+                    index += 1;
+                )*
+                let _ = index;
+                None
+            }
+        }
+    };
 }
 
-const CHOICE_KEYS: &[(&[u8], ChoiceKey)] = &[
-    (b"index\"", ChoiceKey::Index),
-    (b"delta\"", ChoiceKey::Delta),
-    (b"logprobs\"", ChoiceKey::Logprobs),
-    (b"finish_reason\"", ChoiceKey::FinishReason),
-];
+keys!(
+    /// A key of a chunk object.
+    ChunkKey {
+        Id = "id",
+        Object = "object",
+        Created = "created",
+        Model = "model",
+        ServiceTier = "service_tier",
+        SystemFingerprint = "system_fingerprint",
+        Choices = "choices",
+        Usage = "usage",
+        Obfuscation = "obfuscation",
+    }
+);
 
-#[derive(Clone, Copy)]
-enum DeltaKey {
-    Role,
-    Content,
-    Refusal,
-    ToolCalls,
-}
+keys!(
+    /// A key of a choice object.
+    ChoiceKey {
+        Index = "index",
+        Delta = "delta",
+        Logprobs = "logprobs",
+        FinishReason = "finish_reason",
+    }
+);
 
-const DELTA_KEYS: &[(&[u8], DeltaKey)] = &[
-    (b"role\"", DeltaKey::Role),
-    (b"content\"", DeltaKey::Content),
-    (b"refusal\"", DeltaKey::Refusal),
-    (b"tool_calls\"", DeltaKey::ToolCalls),
-];
+keys!(
+    /// A key of a delta object.
+    DeltaKey {
+        Role = "role",
+        Content = "content",
+        Refusal = "refusal",
+        ToolCalls = "tool_calls",
+    }
+);
 
-#[derive(Clone, Copy)]
-enum ToolCallKey {
-    Index,
-    Id,
-    Type,
-    Function,
-}
+keys!(
+    /// A key of a tool-call fragment.
+    ToolCallKey {
+        Index = "index",
+        Id = "id",
+        Type = "type",
+        Function = "function",
+    }
+);
 
-const TOOL_CALL_KEYS: &[(&[u8], ToolCallKey)] = &[
-    (b"index\"", ToolCallKey::Index),
-    (b"id\"", ToolCallKey::Id),
-    (b"type\"", ToolCallKey::Type),
-    (b"function\"", ToolCallKey::Function),
-];
-
-#[derive(Clone, Copy)]
-enum FunctionKey {
-    Name,
-    Arguments,
-}
-
-const FUNCTION_KEYS: &[(&[u8], FunctionKey)] = &[
-    (b"name\"", FunctionKey::Name),
-    (b"arguments\"", FunctionKey::Arguments),
-];
+keys!(
+    /// A key of a function fragment.
+    FunctionKey {
+        Name = "name",
+        Arguments = "arguments",
+    }
+);
 
 /// The value after a key, as far as this parser reads it.
 enum Scalar<'a> {
@@ -136,54 +221,96 @@ enum Scalar<'a> {
 
 impl<'a> Parser<'a> {
     #[inline]
-    fn chunk(
-        &mut self,
-        strings: &mut RepeatedStrings,
-        chunk: &mut ChatCompletionChunk,
-    ) -> Option<()> {
-        self.object(CHUNK_KEYS, |parser, key| {
+    fn chunk(&mut self, memory: &mut ParserMemory, chunk: &mut ChatCompletionChunk) -> Option<()> {
+        let strings = &mut memory.strings;
+        // Servers send the keys in one order: look for each after the last found.
+        let mut next = 0;
+        // Whether the header is still being read (it was not recalled).
+        let mut in_header = false;
+        match memory.header.recall(self.bytes, chunk) {
+            Some((pos, resume)) => (self.pos, next) = (pos, resume),
+            None => {
+                self.expect(b'{')?;
+                if self.peek()? == b'}' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                in_header = true;
+            }
+        }
+        loop {
+            let (key_start, next_before) = (self.pos, next);
+            let key = self.key::<ChunkKey>(&mut next)?;
             match key {
-                ChunkKey::Id => chunk.id = parser.repeated_text(&mut strings.id)?,
-                ChunkKey::Object => chunk.object = parser.repeated_text(&mut strings.object)?,
-                ChunkKey::Model => chunk.model = parser.repeated_text(&mut strings.model)?,
-                ChunkKey::Created => chunk.created = parser.unsigned()?,
-                ChunkKey::Choices => {
-                    chunk.choices.clear();
-                    if !parser.null()? {
-                        parser.array(|parser| {
-                            // One choice is the rule: allocate for one, not four.
-                            if chunk.choices.capacity() == 0 {
-                                chunk.choices.reserve_exact(1);
-                            }
-                            chunk.choices.push(ChunkChoice::default());
-                            parser.choice(chunk.choices.last_mut()?)
-                        })?;
-                    }
-                }
-                ChunkKey::Usage => {
-                    // The usage object itself is rare (the last chunk): serde reads it.
-                    if !parser.null()? {
-                        return None;
-                    }
-                    chunk.usage = None;
-                }
+                ChunkKey::Id => chunk.id = self.repeated_text(&mut strings.id)?,
+                ChunkKey::Object => chunk.object = self.repeated_text(&mut strings.object)?,
+                ChunkKey::Model => chunk.model = self.repeated_text(&mut strings.model)?,
+                ChunkKey::Created => chunk.created = self.unsigned()?,
                 ChunkKey::SystemFingerprint => {
                     chunk.system_fingerprint =
-                        parser.repeated_optional(&mut strings.system_fingerprint)?;
+                        self.repeated_optional(&mut strings.system_fingerprint)?;
                 }
                 ChunkKey::ServiceTier => {
-                    chunk.service_tier = parser.repeated_optional(&mut strings.service_tier)?;
+                    chunk.service_tier = self.repeated_optional(&mut strings.service_tier)?;
                 }
-                ChunkKey::Obfuscation => chunk.obfuscation = parser.optional_string()?,
+                ChunkKey::Choices | ChunkKey::Usage | ChunkKey::Obfuscation => {
+                    if in_header {
+                        // The header ends at the first other key: remember it
+                        // (when it has any key) for the next chunk.
+                        in_header = false;
+                        if let Some(raw) = self.bytes.get(..key_start).filter(|raw| raw.len() > 1) {
+                            memory.header.remember(raw, chunk, next_before);
+                        }
+                    }
+                    self.body_value(key, chunk)?;
+                }
             }
-            Some(())
-        })
+            if !self.after_value()? {
+                return Some(());
+            }
+        }
+    }
+
+    /// The value of a chunk key that is not part of the header.
+    #[inline]
+    fn body_value(&mut self, key: ChunkKey, chunk: &mut ChatCompletionChunk) -> Option<()> {
+        match key {
+            ChunkKey::Choices => {
+                chunk.choices.clear();
+                if !self.null()? {
+                    self.array(|parser| {
+                        // One choice is the rule: allocate for one, not four.
+                        if chunk.choices.capacity() == 0 {
+                            chunk.choices = Vec::with_capacity(1);
+                        }
+                        chunk.choices.push(ChunkChoice::default());
+                        parser.choice(chunk.choices.last_mut()?)
+                    })?;
+                }
+            }
+            ChunkKey::Usage => {
+                // The usage object itself is rare (the last chunk): serde reads it.
+                if !self.null()? {
+                    return None;
+                }
+                chunk.usage = None;
+            }
+            ChunkKey::Obfuscation => chunk.obfuscation = self.optional_string()?,
+            // Header keys are read by the caller.
+            ChunkKey::Id
+            | ChunkKey::Object
+            | ChunkKey::Created
+            | ChunkKey::Model
+            | ChunkKey::ServiceTier
+            | ChunkKey::SystemFingerprint => return None,
+        }
+        Some(())
     }
 
     /// Fills `choice`, a default one.
     fn choice(&mut self, choice: &mut ChunkChoice) -> Option<()> {
         let mut seen_delta = false;
-        self.object(CHOICE_KEYS, |parser, key| {
+        self.object(|parser, key: ChoiceKey| {
             match key {
                 ChoiceKey::Index => choice.index = u32::try_from(parser.unsigned()?).ok()?,
                 ChoiceKey::Delta => {
@@ -216,7 +343,7 @@ impl<'a> Parser<'a> {
 
     /// Fills `delta`, a default one.
     fn delta(&mut self, delta: &mut Delta) -> Option<()> {
-        self.object(DELTA_KEYS, |parser, key| {
+        self.object(|parser, key: DeltaKey| {
             match key {
                 DeltaKey::Role => {
                     delta.role = match parser.scalar()? {
@@ -234,7 +361,7 @@ impl<'a> Parser<'a> {
                         parser.array(|parser| {
                             // One fragment per chunk is the rule: allocate for one.
                             if calls.capacity() == 0 {
-                                calls.reserve_exact(1);
+                                calls = Vec::with_capacity(1);
                             }
                             calls.push(parser.tool_call()?);
                             Some(())
@@ -249,7 +376,7 @@ impl<'a> Parser<'a> {
 
     fn tool_call(&mut self) -> Option<ToolCallDelta> {
         let mut call = ToolCallDelta::default();
-        self.object(TOOL_CALL_KEYS, |parser, key| {
+        self.object(|parser, key: ToolCallKey| {
             match key {
                 ToolCallKey::Index => {
                     call.index = if parser.null()? {
@@ -275,7 +402,7 @@ impl<'a> Parser<'a> {
 
     fn function(&mut self) -> Option<FunctionCallDelta> {
         let mut function = FunctionCallDelta::default();
-        self.object(FUNCTION_KEYS, |parser, key| {
+        self.object(|parser, key: FunctionKey| {
             match key {
                 FunctionKey::Name => function.name = parser.optional_string()?,
                 FunctionKey::Arguments => function.arguments = parser.optional_string()?,
@@ -288,11 +415,7 @@ impl<'a> Parser<'a> {
     /// `{ "key": value, ... }` whose keys are all in `keys`, calling `each`
     /// with the parser at every value. Gives up on any other key (it belongs
     /// in `extra`, which serde fills) and on escapes in a key.
-    fn object<K: Copy>(
-        &mut self,
-        keys: &[(&[u8], K)],
-        mut each: impl FnMut(&mut Self, K) -> Option<()>,
-    ) -> Option<()> {
+    fn object<K: Keys>(&mut self, mut each: impl FnMut(&mut Self, K) -> Option<()>) -> Option<()> {
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -301,26 +424,56 @@ impl<'a> Parser<'a> {
         // Servers send the keys in one order: look for each after the last found.
         let mut next = 0;
         loop {
-            if self.peek()? != b'"' {
+            let key = self.key::<K>(&mut next)?;
+            each(self, key)?;
+            if !self.after_value()? {
+                return Some(());
+            }
+        }
+    }
+
+    /// `"key":` for one of `keys`, searched from `next` on (then set past
+    /// the key found). Gives up on any other key and on escapes in a key.
+    #[inline]
+    fn key<K: Keys>(&mut self, next: &mut usize) -> Option<K> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let rest = self.bytes.get(self.pos + 1..)?;
+        // The key after the last one found, nearly always; else any other.
+        let mut at = *next;
+        let (len, key) = loop {
+            if at >= K::COUNT {
+                at = 0;
+            }
+            if let Some(found) = K::at(at, rest) {
+                break found;
+            }
+            at += 1;
+            if at == *next || (at == K::COUNT && *next == 0) {
                 return None;
             }
-            let rest = self.bytes.get(self.pos + 1..)?;
-            let found = (next..keys.len())
-                .chain(0..next)
-                .find(|&at| keys.get(at).is_some_and(|(name, _)| rest.starts_with(name)))?;
-            let (name, key) = keys.get(found)?;
-            self.pos += 1 + name.len();
-            next = found + 1;
-            self.expect(b':')?;
-            each(self, *key)?;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+        };
+        self.pos += 1 + len;
+        *next = at + 1;
+        self.expect(b':')?;
+        Some(key)
+    }
+
+    /// After a value in an object: `true` after a `,` (a key follows),
+    /// `false` after the closing `}`.
+    #[inline]
+    fn after_value(&mut self) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                Some(true)
             }
+            b'}' => {
+                self.pos += 1;
+                Some(false)
+            }
+            _ => None,
         }
     }
 
@@ -551,13 +704,15 @@ fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The length of the raw string text from `start` to its closing quote
-/// (escapes included as written).
+/// (escapes included as written), eight bytes at a time between escapes.
 fn raw_string_len(bytes: &[u8], start: usize) -> Option<usize> {
     let mut at = start;
     loop {
+        at = find_special(bytes, at)?;
         match bytes.get(at)? {
             b'"' => return Some(at - start),
             b'\\' => at += 2,
+            // A control character: the caller gives up when it reaches it.
             _ => at += 1,
         }
     }
@@ -569,13 +724,18 @@ mod tests {
     use crate::types::ChatCompletionChunk;
 
     /// The fast parser agrees with serde, or leaves the input to it.
-    fn parse(data: &str, strings: &mut RepeatedStrings) -> Option<ChatCompletionChunk> {
+    fn parse(data: &str, memory: &mut ParserMemory) -> Option<ChatCompletionChunk> {
         let mut chunk = ChatCompletionChunk::default();
-        parse_into(data, strings, &mut chunk).then_some(chunk)
+        parse_into(data, memory, &mut chunk).then_some(chunk)
     }
 
     fn check(data: &str) -> Option<ChatCompletionChunk> {
-        let fast = parse(data, &mut RepeatedStrings::default());
+        check_after(data, &mut ParserMemory::default())
+    }
+
+    /// As `check`, with what the parser remembers from the chunks before.
+    fn check_after(data: &str, memory: &mut ParserMemory) -> Option<ChatCompletionChunk> {
+        let fast = parse(data, memory);
         let reference = serde_json::from_str::<ChatCompletionChunk>(data);
         if let Some(fast) = &fast {
             assert_eq!(Some(fast), reference.as_ref().ok(), "{data}");
@@ -606,6 +766,39 @@ mod tests {
             chunk.choices[0].delta.content.as_deref(),
             Some("Hi \"there\"\n\u{e9}\u{1F600}/")
         );
+    }
+
+    #[test]
+    fn escaped_strings_of_every_length_parse_as_serde_parses_them() {
+        let pieces = [
+            "a",
+            "\\\"",
+            "\\n",
+            "\\u00e9",
+            "\\ud83d\\ude00",
+            "\u{e9}",
+            "\\\\",
+            "\u{65e5}",
+        ];
+        for len in 1..80 {
+            for shift in 0..pieces.len() {
+                let text: String = (0..len)
+                    .map(|i| pieces[(i + shift) % pieces.len()])
+                    .collect();
+                let data =
+                    format!(r#"{{"id":"{text}","choices":[{{"delta":{{"content":"{text}"}}}}]}}"#);
+                assert!(check(&data).is_some(), "{data}");
+            }
+        }
+        // Broken escapes at the end of a string are left to serde.
+        for data in [
+            r#"{"id":"ab\ud83d"}"#,
+            r#"{"id":"ab\u00"}"#,
+            r#"{"id":"\"#,
+            "{\"id\":\"a\u{1}\\n\"}",
+        ] {
+            assert!(check(data).is_none(), "{data}");
+        }
     }
 
     #[test]
@@ -642,9 +835,9 @@ mod tests {
 
     #[test]
     fn repeated_strings_are_shared() {
-        let mut strings = RepeatedStrings::default();
-        let first = parse(COMMON, &mut strings).unwrap();
-        let second = parse(COMMON, &mut strings).unwrap();
+        let mut memory = ParserMemory::default();
+        let first = parse(COMMON, &mut memory).unwrap();
+        let second = parse(COMMON, &mut memory).unwrap();
         assert!(first.id.ptr_eq(&second.id));
         assert!(first.model.ptr_eq(&second.model));
     }
@@ -652,9 +845,10 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn generated_streams_parse_fast_and_as_serde_does(stream in crate::strategies::chat_stream()) {
+            let mut memory = ParserMemory::default();
             for chunk in &stream.chunks {
                 let data = serde_json::to_string(chunk).unwrap();
-                let fast = check(&data);
+                let fast = check_after(&data, &mut memory);
                 // Every generated chunk has the common shape (usage chunks aside).
                 proptest::prop_assert!(fast.is_some() || chunk.usage.is_some(), "{}", data);
             }
@@ -671,6 +865,75 @@ mod tests {
         ) {
             check(&tokens.concat());
         }
+    }
+
+    proptest::proptest! {
+        /// Chunks with headers alike or not, one after the other: a recalled
+        /// header gives what parsing it gives.
+        #[test]
+        fn recalled_headers_parse_as_serde_parses_them(
+            chunks in proptest::collection::vec((
+                proptest::sample::select(&[
+                    r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#,
+                    r#"{"id":"a","object":"chat.completion.chunk","created":12,"model":"m","#,
+                    r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m2","#,
+                    r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":null,"#,
+                    r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","service_tier":"default","system_fingerprint":"fp","#,
+                    r#"{"id":"a","id":"b","model":"m","#,
+                    r#"{ "id" : "a" , "model":"\u006d","#,
+                    r#"{"model":"m","id":"a","#,
+                    r#"{"id":null,"object":null,"#,
+                    r#"{"#,
+                    r#"{"id":"a","#,
+                    r#"{"id":"a""#,
+                    r#"{"id":"a","x":1,"#,
+                ][..]),
+                proptest::sample::select(&[
+                    r#""choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#,
+                    r#""choices":[],"model":"z"}"#,
+                    r#""usage":null,"id":"c"}"#,
+                    r#""obfuscation":"o","created":5}"#,
+                    r#""choices":[{"index":0,"delta":{"content":"x"}}],"x":2}"#,
+                    r#""choices":[]"#,
+                    r#""choices":[] }"#,
+                    r#""choices":[]}{"#,
+                    r#""id":"d"}"#,
+                    r#"}"#,
+                ][..]),
+            ), 1..6)
+        ) {
+            let mut memory = ParserMemory::default();
+            for (header, body) in chunks {
+                check_after(&format!("{header}{body}"), &mut memory);
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_seen_before_is_recalled() {
+        let mut memory = ParserMemory::default();
+        let first = check_after(COMMON, &mut memory).unwrap();
+        assert!(!memory.header.raw.is_empty());
+        assert!(COMMON.as_bytes().starts_with(&memory.header.raw));
+        assert!(memory.header.raw.ends_with(b","));
+        let other_body = COMMON.replace("Hi", "Ho");
+        let second = check_after(&other_body, &mut memory).unwrap();
+        assert!(first.id.ptr_eq(&second.id));
+        assert_eq!(
+            second.choices[0].delta.content.as_deref().map(|c| &c[..2]),
+            Some("Ho")
+        );
+        // One byte changed in the header: parsed again, and remembered instead.
+        let other_header = COMMON.replace("1748526710", "1748526711");
+        let third = check_after(&other_header, &mut memory).unwrap();
+        assert_eq!(third.created, 1748526711);
+        assert!(third.id.ptr_eq(&first.id));
+        let fourth = check_after(&other_header, &mut memory).unwrap();
+        assert_eq!(fourth, third);
+        // A prefix of the header alone is not a chunk.
+        let raw = String::from_utf8(memory.header.raw.clone()).unwrap();
+        assert!(check_after(&raw, &mut memory).is_none());
+        assert!(check_after(&format!("{raw}}}"), &mut memory).is_none());
     }
 
     #[test]

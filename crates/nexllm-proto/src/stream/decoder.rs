@@ -8,6 +8,8 @@ use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
 
+use super::chunk_parser::ParserMemory;
+
 use super::{chunk_parser, json_fallback};
 
 /// Bytes of a streaming response body in, [`ChatCompletionChunk`]s out.
@@ -48,8 +50,9 @@ struct Progress {
     saw_usage: bool,
     expected_choices: u32,
     expect_usage: bool,
-    /// The strings the last chunk repeated, shared with the next.
-    strings: RepeatedStrings,
+    /// What the parsers keep from one chunk for the next (the strings the
+    /// last chunk repeated, shared with the next).
+    memory: ParserMemory,
 }
 
 #[derive(Debug)]
@@ -90,7 +93,7 @@ impl ChatStreamDecoder {
                 saw_usage: false,
                 expected_choices: 1,
                 expect_usage: false,
-                strings: RepeatedStrings::default(),
+                memory: ParserMemory::default(),
             },
             finished: false,
             failed: false,
@@ -147,17 +150,18 @@ impl ChatStreamDecoder {
             return Ok(None);
         }
         loop {
-            let outcome = match self.sse.next_event_ref() {
-                Ok(Some(event)) => self.progress.on_event(event),
+            let event = match self.sse.next_event_ref() {
+                Ok(Some(event)) => event,
                 Ok(None) => return Ok(None),
-                Err(e) => Err(e),
+                Err(e) => return Err(self.fail(e)),
             };
-            match &outcome {
-                // Returned as it is, not rebuilt: a chunk is large to move.
-                Ok(Some(_)) => return outcome,
-                Ok(None) if self.progress.saw_done => return Ok(None),
-                Ok(None) => {}
-                Err(_) => return outcome.map_err(|e| self.fail(e)),
+            // Filled where it is returned from: a chunk is large to move.
+            let mut chunk = ChatCompletionChunk::default();
+            match self.progress.on_event(event, &mut chunk) {
+                Ok(true) => return Ok(Some(chunk)),
+                Ok(false) if self.progress.saw_done => return Ok(None),
+                Ok(false) => {}
+                Err(e) => return Err(self.fail(e)),
             }
         }
     }
@@ -187,14 +191,15 @@ impl ChatStreamDecoder {
         // Events still buffered become queued chunks, in order; an error among them
         // comes after the chunks before it.
         while !self.progress.saw_done {
-            let outcome = match self.sse.next_event_ref() {
-                Ok(Some(event)) => self.progress.on_event(event),
+            let event = match self.sse.next_event_ref() {
+                Ok(Some(event)) => event,
                 Ok(None) => break,
-                Err(e) => Err(e),
+                Err(e) => return Err(self.fail(e)),
             };
-            match outcome {
-                Ok(Some(chunk)) => self.queue.push_back(chunk),
-                Ok(None) => {}
+            let mut chunk = ChatCompletionChunk::default();
+            match self.progress.on_event(event, &mut chunk) {
+                Ok(true) => self.queue.push_back(chunk),
+                Ok(false) => {}
                 Err(e) => return Err(self.fail(e)),
             }
         }
@@ -266,34 +271,38 @@ impl Progress {
             && (!self.expect_usage || self.saw_usage)
     }
 
-    /// One SSE event: a chunk, nothing (a keep-alive, `[DONE]`), or the error it carries.
+    /// One SSE event: a chunk (filled into `chunk`, a default one: `true`),
+    /// nothing (a keep-alive, `[DONE]`: `false`), or the error it carries.
     #[inline]
-    fn on_event(&mut self, event: SseEventRef<'_>) -> Result<Option<ChatCompletionChunk>, Error> {
-        let data = event.data().trim();
+    fn on_event(
+        &mut self,
+        event: SseEventRef<'_>,
+        chunk: &mut ChatCompletionChunk,
+    ) -> Result<bool, Error> {
+        let data = trim(event.data());
         if event.event_type() == "error" {
             return Err(error_event(data));
         }
         if data.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         if data == "[DONE]" {
             self.saw_done = true;
-            return Ok(None);
+            return Ok(false);
         }
-        let mut chunk = ChatCompletionChunk::default();
-        if chunk_parser::parse_into(data, &mut self.strings, &mut chunk) {
+        if chunk_parser::parse_into(data, &mut self.memory, chunk) {
             #[cfg(fuzzing)]
-            direct_parser_agrees_with_serde(data, &chunk);
+            direct_parser_agrees_with_serde(data, chunk);
         } else {
-            chunk = parse_chunk(data, &mut self.strings).map_err(|e| {
+            *chunk = parse_chunk(data, &mut self.memory.strings).map_err(|e| {
                 Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
             })?;
         }
-        if let Some(error) = chunk_error(&chunk) {
+        if let Some(error) = chunk_error(chunk) {
             return Err(Error::Api(error));
         }
-        self.record(&chunk);
-        Ok(Some(chunk))
+        self.record(chunk);
+        Ok(true)
     }
 
     fn record(&mut self, chunk: &ChatCompletionChunk) {
@@ -310,6 +319,18 @@ impl Progress {
                 None => self.choices.push((choice.index, finished)),
             }
         }
+    }
+}
+
+/// `data` without the whitespace around it; without a search when it starts
+/// and ends with visible ASCII (`{` and `}`), as chunks do: nothing that
+/// `str::trim` removes (control characters and non-ASCII take the search).
+#[inline]
+fn trim(data: &str) -> &str {
+    let plain = |byte: &u8| (b'!'..=b'~').contains(byte);
+    match data.as_bytes() {
+        [first, .., last] if plain(first) && plain(last) => data,
+        _ => data.trim(),
     }
 }
 
@@ -392,7 +413,7 @@ fn error_event(data: &str) -> Error {
 fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
     let top_level = chunk.extra.contains_key("error") || chunk.object == "error";
     if top_level {
-        let mut object = chunk.extra.clone();
+        let mut object = chunk.extra.as_map().clone();
         if chunk.object == "error" {
             object.insert("object".into(), "error".into());
         }
@@ -420,6 +441,25 @@ fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
 mod tests {
     use super::*;
     use crate::error::ApiErrorKind;
+
+    #[test]
+    fn trim_is_str_trim() {
+        for data in [
+            "",
+            "{}",
+            " {} ",
+            "x",
+            "\u{b}{}\u{b}",
+            "{}\u{a0}",
+            "\u{3000}{}",
+            "\t[DONE]\r",
+            "a b",
+            "\u{1f}x\u{7f}",
+            "\u{85}",
+        ] {
+            assert_eq!(trim(data), data.trim(), "{data:?}");
+        }
+    }
 
     fn chunk(content: &str, finish: Option<&str>) -> String {
         let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));

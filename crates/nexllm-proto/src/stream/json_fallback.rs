@@ -82,10 +82,10 @@ fn chunks_from_completion(completion: ChatCompletion) -> Vec<ChatCompletionChunk
     }
     if let Some(usage) = usage {
         match chunks.last_mut() {
-            Some(last) => last.usage = Some(usage),
+            Some(last) => last.usage = Some(Box::new(usage)),
             None => {
                 let mut only = template(Vec::new());
-                only.usage = Some(usage);
+                only.usage = Some(Box::new(usage));
                 chunks.push(only);
             }
         }

@@ -11,8 +11,9 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::Extra;
 use super::lenient::{self, StrOrJson};
 use super::{FinishReason, Logprobs, Role, SharedStr, ToolCallDelta, Usage, finish_reason};
 
@@ -40,9 +41,10 @@ pub struct ChatCompletionChunk {
     /// The choices this chunk extends.
     pub choices: Vec<ChunkChoice>,
     /// Token usage: on the last chunk with `include_usage` (and on every
-    /// chunk with some servers).
+    /// chunk with some servers). Boxed: nearly every chunk has none, and a
+    /// chunk is moved several times on its way to the caller.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     /// The backend configuration fingerprint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<SharedStr>,
@@ -57,7 +59,7 @@ pub struct ChatCompletionChunk {
     pub obfuscation: Option<String>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// A piece of one choice in a [`ChatCompletionChunk`].
@@ -74,7 +76,7 @@ pub struct ChunkChoice {
     pub logprobs: Option<Logprobs>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// What a chunk adds to a choice. Every field is optional.
@@ -95,7 +97,7 @@ pub struct Delta {
     /// Unknown fields, kept (`reasoning_content`, `reasoning`, a deprecated
     /// `function_call`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Delta {

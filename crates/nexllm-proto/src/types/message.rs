@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::Extra;
 use super::{FunctionCall, ResponseMessage, Role, ToolCall};
 
 /// A message of the conversation in a request's `messages`.
@@ -55,7 +56,7 @@ pub struct Message {
     pub audio: Option<Value>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Message {
@@ -218,7 +219,7 @@ pub enum ContentPart {
         text: String,
         /// Unknown fields, kept (e.g. `cache_control`).
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// An image by URL or data URL (`{"type": "image_url", "image_url": {"url": ..}}`).
     ImageUrl {
@@ -226,7 +227,7 @@ pub enum ContentPart {
         image_url: ImageUrl,
         /// Unknown fields, kept.
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// Base64 audio (`{"type": "input_audio", "input_audio": {"data": .., "format": ..}}`).
     InputAudio {
@@ -234,7 +235,7 @@ pub enum ContentPart {
         input_audio: InputAudio,
         /// Unknown fields, kept.
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// A file by id or inline data (`{"type": "file", "file": {..}}`).
     File {
@@ -242,7 +243,7 @@ pub enum ContentPart {
         file: FileInput,
         /// Unknown fields, kept.
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// A refusal part of an assistant message.
     Refusal {
@@ -250,7 +251,7 @@ pub enum ContentPart {
         refusal: String,
         /// Unknown fields, kept.
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// Any other part, kept as sent.
     #[serde(untagged)]
@@ -262,7 +263,7 @@ impl ContentPart {
     pub fn text(text: impl Into<String>) -> Self {
         ContentPart::Text {
             text: text.into(),
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -273,7 +274,7 @@ impl ContentPart {
                 url: url.into(),
                 ..ImageUrl::default()
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -283,9 +284,9 @@ impl ContentPart {
             input_audio: InputAudio {
                 data: data.into(),
                 format: format.into(),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -293,7 +294,7 @@ impl ContentPart {
     pub fn file(file: FileInput) -> Self {
         ContentPart::File {
             file,
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -308,7 +309,7 @@ pub struct ImageUrl {
     pub detail: Option<String>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// The audio of an `input_audio` part.
@@ -320,7 +321,7 @@ pub struct InputAudio {
     pub format: String,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// The file of a `file` part: an uploaded file id or inline base64 data.
@@ -337,5 +338,5 @@ pub struct FileInput {
     pub filename: Option<String>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }

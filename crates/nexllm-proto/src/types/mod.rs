@@ -2,12 +2,13 @@
 //!
 //! Names and fields follow the JSON exactly. Requests are encoded with every
 //! unset option left out. Responses decode tolerantly: unknown fields are kept
-//! in an `extra` map on every object (so decoding then encoding keeps them),
+//! in an [`Extra`] map on every object (so decoding then encoding keeps them),
 //! unknown enum values become an `Other(..)` variant, and the small
 //! deviations of OpenAI-compatible servers (missing `object` or `created`,
 //! floats for integers, `null` for lists) are accepted.
 
 mod chunk;
+mod extra;
 mod finish_reason;
 mod lenient;
 mod message;
@@ -22,6 +23,7 @@ mod validate;
 
 pub use chunk::{ChatCompletionChunk, ChunkChoice, Delta};
 pub(crate) use chunk::{ChunkSeed, RepeatedStrings};
+pub use extra::Extra;
 pub use finish_reason::FinishReason;
 pub use message::{ContentPart, FileInput, ImageUrl, InputAudio, Message, MessageContent};
 pub use model::{Model, ModelList};

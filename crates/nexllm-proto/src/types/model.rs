@@ -1,8 +1,8 @@
 //! [`Model`] and [`ModelList`]: the answer of `GET /models`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+use super::Extra;
 use super::lenient;
 
 /// A model the server offers.
@@ -22,7 +22,7 @@ pub struct Model {
     pub owned_by: String,
     /// Unknown fields, kept (context length, pricing, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// The list of models.
@@ -36,5 +36,5 @@ pub struct ModelList {
     pub data: Vec<Model>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }

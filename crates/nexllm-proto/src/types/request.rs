@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::Extra;
 use super::{FunctionDefinition, Message, MessageContent, Tool, ToolChoice, lenient};
 
 /// A chat completion request.
@@ -146,7 +147,7 @@ pub struct ChatCompletionRequest {
     /// (`top_k`, `repetition_penalty`, `thinking`, ...). A key must not
     /// repeat a typed field; [`ChatCompletionRequest::validate`] rejects that.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// The JSON names of the typed fields of [`ChatCompletionRequest`].
@@ -397,7 +398,7 @@ pub struct StreamOptions {
     pub include_obfuscation: Option<bool>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// Stop sequences: one string or a list.
@@ -472,7 +473,7 @@ impl ResponseFormat {
                 description: None,
                 schema: lenient::non_null(schema),
                 strict: Some(true),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
         }
     }
@@ -494,7 +495,7 @@ pub struct JsonSchemaFormat {
     pub strict: Option<bool>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// How much a reasoning model thinks before answering.
@@ -572,7 +573,7 @@ pub struct AudioParams {
     pub format: String,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// Predicted output (`{"type": "content", "content": ..}`).
@@ -585,7 +586,7 @@ pub struct Prediction {
     pub content: MessageContent,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Prediction {
@@ -594,7 +595,7 @@ impl Prediction {
         Prediction {
             r#type: "content".to_owned(),
             content: content.into(),
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! [`Choice`]s, [`ResponseMessage`] and [`Logprobs`].
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::Extra;
 use super::{FinishReason, FunctionCall, Role, ToolCall, Usage, finish_reason, lenient};
 
 /// The answer to a chat completion request.
@@ -40,7 +41,7 @@ pub struct ChatCompletion {
     pub service_tier: Option<String>,
     /// Unknown fields, kept (OpenRouter's `provider`, vLLM's `prompt_logprobs`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl ChatCompletion {
@@ -80,7 +81,7 @@ pub struct Choice {
     pub logprobs: Option<Logprobs>,
     /// Unknown fields, kept (vLLM's `stop_reason`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// The message in a [`Choice`].
@@ -111,7 +112,7 @@ pub struct ResponseMessage {
     /// Unknown fields, kept: `reasoning_content` (DeepSeek, vLLM, Groq),
     /// `reasoning` (OpenRouter, Ollama), `reasoning_details`, ...
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl ResponseMessage {
@@ -146,7 +147,7 @@ pub struct ResponseAudio {
     pub transcript: Option<String>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// Log probabilities of a choice.
@@ -160,7 +161,7 @@ pub struct Logprobs {
     pub refusal: Option<Vec<TokenLogprob>>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// The log probability of one token, and the most likely alternatives.
@@ -180,7 +181,7 @@ pub struct TokenLogprob {
     pub top_logprobs: Vec<TopLogprob>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// One of the most likely tokens at a position.
@@ -197,7 +198,7 @@ pub struct TopLogprob {
     pub bytes: Option<Vec<u8>>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 fn neg_infinity() -> f64 {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::Extra;
 use super::lenient;
 
 /// A tool the model may call, in a request's `tools`.
@@ -29,7 +30,7 @@ pub enum Tool {
         function: FunctionDefinition,
         /// Unknown fields, kept.
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// A custom tool with free-form input (`{"type": "custom", "custom": {..}}`).
     Custom {
@@ -37,7 +38,7 @@ pub enum Tool {
         custom: Value,
         /// Unknown fields, kept.
         #[serde(flatten)]
-        extra: Map<String, Value>,
+        extra: Extra,
     },
     /// Any other tool object (a provider's built-in tool), passed through as is.
     #[serde(untagged)]
@@ -57,9 +58,9 @@ impl Tool {
                 description: Some(description.into()),
                 parameters: lenient::non_null(parameters),
                 strict: None,
-                extra: Map::new(),
+                extra: Extra::new(),
             },
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -76,7 +77,7 @@ impl From<FunctionDefinition> for Tool {
     fn from(function: FunctionDefinition) -> Self {
         Tool::Function {
             function,
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -97,7 +98,7 @@ pub struct FunctionDefinition {
     pub strict: Option<bool>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl FunctionDefinition {
@@ -238,7 +239,7 @@ pub struct ToolCall {
     /// Unknown fields, kept (Gemini sends `extra_content` with a thought
     /// signature that must be sent back).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Default for ToolCall {
@@ -247,7 +248,7 @@ impl Default for ToolCall {
             id: String::new(),
             r#type: default_tool_type(),
             function: FunctionCall::default(),
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 }
@@ -264,7 +265,7 @@ impl ToolCall {
             function: FunctionCall {
                 name: name.into(),
                 arguments: arguments.into(),
-                extra: Map::new(),
+                extra: Extra::new(),
             },
             ..ToolCall::default()
         }
@@ -288,7 +289,7 @@ pub struct FunctionCall {
     pub arguments: String,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// A fragment of a tool call in a stream chunk. The first fragment of a call
@@ -314,7 +315,7 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionCallDelta>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// A fragment of a function call in a stream chunk.
@@ -332,5 +333,5 @@ pub struct FunctionCallDelta {
     pub arguments: Option<String>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }

@@ -1,8 +1,8 @@
 //! [`Usage`]: token counts of a completion.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+use super::Extra;
 use super::lenient;
 
 /// How many tokens a request used. Counts a server leaves out (or sends as
@@ -26,7 +26,7 @@ pub struct Usage {
     pub completion_tokens_details: Option<CompletionTokensDetails>,
     /// Unknown fields, kept (DeepSeek's `prompt_cache_hit_tokens`, OpenRouter's `cost`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Usage {
@@ -60,7 +60,7 @@ pub struct PromptTokensDetails {
     pub audio_tokens: Option<u64>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 /// A breakdown of completion tokens.
@@ -96,5 +96,5 @@ pub struct CompletionTokensDetails {
     pub rejected_prediction_tokens: Option<u64>,
     /// Unknown fields, kept.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
