@@ -93,19 +93,21 @@ impl CallDriver {
         let span = self.span.clone();
         let _entered = span.enter();
         loop {
-            let Some(action) = self.exchange.poll() else {
-                self.finished = true;
-                return Poll::Ready(None);
-            };
-            match action {
-                Action::Send { attempt, request } => self.start_attempt(attempt, request),
-                Action::Abandon(attempt) => self.abandon(attempt),
-                Action::Chunk(chunk) => return Poll::Ready(Some(Event::Chunk(chunk))),
-                Action::Done(result) => {
+            // Matched in place, not bound first: an action is as large as a
+            // chunk, and binding it cost a copy per poll (three per chunk).
+            match self.exchange.poll() {
+                None => {
+                    self.finished = true;
+                    return Poll::Ready(None);
+                }
+                Some(Action::Send { attempt, request }) => self.start_attempt(attempt, request),
+                Some(Action::Abandon(attempt)) => self.abandon(attempt),
+                Some(Action::Chunk(chunk)) => return Poll::Ready(Some(Event::Chunk(chunk))),
+                Some(Action::Done(result)) => {
                     self.finish(&result);
                     return Poll::Ready(Some(Event::Done(result)));
                 }
-                Action::Wait(wait) => {
+                Some(Action::Wait(wait)) => {
                     if self.poll_inputs(cx) {
                         continue;
                     }

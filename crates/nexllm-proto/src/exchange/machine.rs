@@ -537,14 +537,16 @@ impl Exchange {
             if *needs_bytes {
                 return Some(Action::Wait(self.next_wait()));
             }
-            match decoder.next_chunk() {
-                Ok(Some(chunk)) => {
-                    if let Some(acc) = &mut self.accumulator {
-                        acc.push(&chunk);
-                    }
-                    self.chunks_delivered += 1;
-                    return Some(Action::Chunk(chunk));
+            let next = decoder.next_chunk();
+            if let Ok(Some(chunk)) = &next {
+                if let Some(acc) = &mut self.accumulator {
+                    acc.push(chunk);
                 }
+                self.chunks_delivered += 1;
+            }
+            // The chunk is moved once, from the decoder's answer into the action.
+            match next {
+                Ok(Some(chunk)) => return Some(Action::Chunk(chunk)),
                 Err(error) => {
                     let attempt = *attempt;
                     self.queue.push_back(Action::Abandon(attempt));
