@@ -172,6 +172,10 @@ impl Drop for Server {
 pub enum Kind {
     /// hyper-util's client reading the body bytes, no SSE: the async floor.
     RawHyper,
+    /// hyper-util's client feeding each body frame to `ChatStreamDecoder` and
+    /// every chunk to `StreamAccumulator`: the least a client that parses each
+    /// chunk does (no exchange, no driver, no timers).
+    RawHyperParse,
     /// nexllm-hyper's `create_stream`.
     NexllmHyper,
     /// async-openai's `create_stream`.
@@ -184,8 +188,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order the table shows them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::RawHyper,
+        Kind::RawHyperParse,
         Kind::NexllmHyper,
         Kind::AsyncOpenai,
         Kind::Ureq,
@@ -196,6 +201,7 @@ impl Kind {
     pub fn code(self) -> &'static str {
         match self {
             Kind::RawHyper => "raw-hyper",
+            Kind::RawHyperParse => "raw-hyper-parse",
             Kind::NexllmHyper => "nexllm-hyper",
             Kind::AsyncOpenai => "async-openai",
             Kind::Ureq => "ureq",
@@ -206,6 +212,7 @@ impl Kind {
     fn table_name(self) -> &'static str {
         match self {
             Kind::RawHyper => "raw hyper 1 (body bytes only)",
+            Kind::RawHyperParse => "raw hyper 1 + ChatStreamDecoder + StreamAccumulator",
             Kind::NexllmHyper => "nexllm-hyper",
             Kind::AsyncOpenai => "async-openai 0.43 (reqwest)",
             Kind::Ureq => "ureq 3 (body bytes only)",
@@ -216,6 +223,7 @@ impl Kind {
     fn role(self) -> Role {
         match self {
             Kind::RawHyper | Kind::Ureq => Role::Floor,
+            Kind::RawHyperParse => Role::Reference,
             Kind::NexllmHyper | Kind::NexllmBlocking => Role::Ours,
             Kind::AsyncOpenai => Role::Peer,
         }
@@ -352,7 +360,7 @@ fn rounds(kind: Kind, port: u16, streams: usize) -> Result<Round, String> {
                     .collect()
             }))
         }
-        Kind::RawHyper | Kind::NexllmHyper | Kind::AsyncOpenai => {
+        Kind::RawHyper | Kind::RawHyperParse | Kind::NexllmHyper | Kind::AsyncOpenai => {
             // One thread runs the client: CPU time is not inflated by idle workers
             // spinning, and the server has the other core.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -399,6 +407,7 @@ fn ureq_stream(agent: &ureq::Agent, url: &str) -> Result<Got, String> {
 #[derive(Clone)]
 enum AsyncClient {
     Raw(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
+    RawParse(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
     Nexllm(
         nexllm_hyper::Client,
         Arc<nexllm_hyper::ChatCompletionRequest>,
@@ -412,14 +421,18 @@ enum AsyncClient {
 impl AsyncClient {
     fn new(kind: Kind, base: &str, streams: usize) -> Result<AsyncClient, String> {
         Ok(match kind {
-            Kind::RawHyper => {
+            Kind::RawHyper | Kind::RawHyperParse => {
                 let client = HyperClient::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(streams.max(1))
                     .build_http();
                 let uri = format!("{base}/chat/completions")
                     .parse()
                     .map_err(|e| format!("{e}"))?;
-                AsyncClient::Raw(client, uri)
+                if kind == Kind::RawHyper {
+                    AsyncClient::Raw(client, uri)
+                } else {
+                    AsyncClient::RawParse(client, uri)
+                }
             }
             Kind::NexllmHyper => {
                 let config = nexllm_hyper::Config::new("sk-bench").base_url(base);
@@ -472,13 +485,7 @@ impl AsyncClient {
     async fn stream(self) -> Result<Got, String> {
         match self {
             AsyncClient::Raw(client, uri) => {
-                let request = hyper::Request::post(uri)
-                    .header("content-type", "application/json")
-                    .header("authorization", "Bearer sk-bench")
-                    .body(Full::new(Bytes::from_static(REQUEST_JSON)))
-                    .map_err(|e| e.to_string())?;
-                let response = client.request(request).await.map_err(|e| e.to_string())?;
-                let mut body = response.into_body();
+                let mut body = raw_request(&client, uri).await?;
                 let mut bytes = 0;
                 while let Some(frame) = body.frame().await {
                     let frame = frame.map_err(|e| e.to_string())?;
@@ -487,6 +494,10 @@ impl AsyncClient {
                     }
                 }
                 Ok(Got::Bytes(bytes))
+            }
+            AsyncClient::RawParse(client, uri) => {
+                let body = raw_request(&client, uri).await?;
+                parse_body(body).await
             }
             AsyncClient::Nexllm(client, request) => {
                 let stream = client
@@ -523,6 +534,53 @@ impl AsyncClient {
             }
         }
     }
+}
+
+/// Sends the request with hyper-util's client; the response body.
+async fn raw_request(
+    client: &HyperClient<HttpConnector, Full<Bytes>>,
+    uri: hyper::Uri,
+) -> Result<hyper::body::Incoming, String> {
+    let request = hyper::Request::post(uri)
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer sk-bench")
+        .body(Full::new(Bytes::from_static(REQUEST_JSON)))
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    Ok(response.into_body())
+}
+
+/// The parse floor: every body frame into `ChatStreamDecoder`, every chunk into
+/// `StreamAccumulator` and looked at as [`consume`] does; no exchange, driver or timer.
+async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
+    let mut decoder = nexllm_proto::ChatStreamDecoder::new();
+    let mut accumulator = nexllm_proto::StreamAccumulator::new();
+    let mut n = 0;
+    let mut text = 0;
+    let mut take = |chunk: nexllm_proto::ChatCompletionChunk| {
+        accumulator.push(&chunk);
+        text += chunk
+            .choices
+            .first()
+            .and_then(|c| c.delta.content.as_ref())
+            .map_or(0, String::len);
+        n += 1;
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Some(data) = frame.data_ref() {
+            decoder.feed(data);
+            while let Some(chunk) = decoder.next_chunk().map_err(|e| e.to_string())? {
+                take(chunk);
+            }
+        }
+    }
+    decoder.finish().map_err(|e| e.to_string())?;
+    while let Some(chunk) = decoder.next_chunk().map_err(|e| e.to_string())? {
+        take(chunk);
+    }
+    std::hint::black_box((text, accumulator.completion()));
+    Ok(Got::Chunks(n))
 }
 
 /// Reads a chat stream to its end as a user would: counts the chunks and adds up

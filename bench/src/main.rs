@@ -223,7 +223,12 @@ fn all(args: &[String]) -> Result<(), String> {
 
     let mut e2e: Vec<(usize, usize, Vec<Kind>)> = Vec::new();
     if wanted("loopback") {
-        let async_kinds = vec![Kind::RawHyper, Kind::NexllmHyper, Kind::AsyncOpenai];
+        let async_kinds = vec![
+            Kind::RawHyper,
+            Kind::RawHyperParse,
+            Kind::NexllmHyper,
+            Kind::AsyncOpenai,
+        ];
         let (one, some, many) = if quick {
             (2_000, 100, 50)
         } else {

@@ -376,6 +376,21 @@ fn render_targets(out: &mut String, rows: &[Row], build: &BuildFacts) {
             floor.map(|r| r.ns_per_event),
             1.5,
         ));
+        // The parse floor: raw hyper feeding ChatStreamDecoder + StreamAccumulator.
+        if let Some(parse) = find(rows, Section::Loopback, &scenario, Role::Reference) {
+            for (what, value, base) in [
+                ("raw hyper + parse ÷ raw hyper", Some(parse), floor),
+                ("nexllm-hyper ÷ raw hyper + parse", ours, Some(parse)),
+            ] {
+                if let (Some(v), Some(b)) = (value, base) {
+                    checks.push(Check {
+                        target: format!("(for reference) {what} ({scenario})"),
+                        measured: ratio(v.ns_per_event, b.ns_per_event),
+                        met: None,
+                    });
+                }
+            }
+        }
         checks.push(at_most(
             format!("peak RSS ≤ 1.2× raw hyper ({scenario})"),
             ours.map(|r| r.rss_kib),
@@ -470,6 +485,45 @@ mod tests {
         assert_eq!(back.allocs_per_event, 17.25);
         assert_eq!(back.runs, 5);
         assert!(Row::from_line("something else").is_none());
+    }
+
+    #[test]
+    fn the_parse_floor_is_a_reference_against_raw_hyper() {
+        let row = |role, name: &str, ns| Row {
+            section: Section::Loopback,
+            scenario: "K = 512".into(),
+            role,
+            name: name.into(),
+            ns_per_event: ns,
+            rss_kib: 1024.0,
+            ..Row::default()
+        };
+        let rows = vec![
+            row(Role::Floor, "raw hyper", 1000.0),
+            row(Role::Reference, "raw hyper + parse", 2000.0),
+            row(Role::Ours, "nexllm-hyper", 2500.0),
+        ];
+        let text = render(&rows, &BuildFacts::default());
+        assert!(
+            text.contains("| K = 512 | _raw hyper + parse_ | 2.00 µs | 0 | 1.0 MiB | 2.00× | 1.00× | 0.80× | 0.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| client CPU per chunk ≤ 1.5× raw hyper (K = 512) | 2.50× | **no** |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| (for reference) raw hyper + parse ÷ raw hyper (K = 512) | 2.00× | — |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| (for reference) nexllm-hyper ÷ raw hyper + parse (K = 512) | 1.25× | — |"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

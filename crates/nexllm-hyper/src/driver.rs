@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -39,7 +39,13 @@ pub(crate) struct CallDriver {
     sending: Option<(AttemptId, SendFuture)>,
     body: Option<(AttemptId, Body)>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The instant `timer` is set for. It may be earlier than the exchange's
+    /// current deadline (see [`CallDriver::poll_timer`]), never later.
     timer_deadline: Option<Instant>,
+    /// The waker `timer` was last polled with while it was pending: while the
+    /// caller's waker stays the same and the timer has not fired, polling the
+    /// timer again would change nothing.
+    timer_waker: Option<Waker>,
     logged_backoff: Option<Instant>,
     /// The deadline the timer last fired for.
     fired_for: Option<Instant>,
@@ -68,6 +74,7 @@ impl CallDriver {
             body: None,
             timer: None,
             timer_deadline: None,
+            timer_waker: None,
             logged_backoff: None,
             fired_for: None,
             attempt_sent_at: None,
@@ -86,19 +93,21 @@ impl CallDriver {
         let span = self.span.clone();
         let _entered = span.enter();
         loop {
-            let Some(action) = self.exchange.poll() else {
-                self.finished = true;
-                return Poll::Ready(None);
-            };
-            match action {
-                Action::Send { attempt, request } => self.start_attempt(attempt, request),
-                Action::Abandon(attempt) => self.abandon(attempt),
-                Action::Chunk(chunk) => return Poll::Ready(Some(Event::Chunk(chunk))),
-                Action::Done(result) => {
+            // Matched in place, not bound first: an action is as large as a
+            // chunk, and binding it cost a copy per poll (three per chunk).
+            match self.exchange.poll() {
+                None => {
+                    self.finished = true;
+                    return Poll::Ready(None);
+                }
+                Some(Action::Send { attempt, request }) => self.start_attempt(attempt, request),
+                Some(Action::Abandon(attempt)) => self.abandon(attempt),
+                Some(Action::Chunk(chunk)) => return Poll::Ready(Some(Event::Chunk(chunk))),
+                Some(Action::Done(result)) => {
                     self.finish(&result);
                     return Poll::Ready(Some(Event::Done(result)));
                 }
-                Action::Wait(wait) => {
+                Some(Action::Wait(wait)) => {
                     if self.poll_inputs(cx) {
                         continue;
                     }
@@ -206,20 +215,55 @@ impl CallDriver {
         false
     }
 
+    /// Polls the timer of the exchange's deadline `until`.
+    ///
+    /// The timer is lazy, because the idle deadline moves with every body
+    /// frame: when `until` moves later, the timer keeps its earlier instant,
+    /// and when that instant comes it is set again for the deadline of the
+    /// moment, without waking the exchange. Only a deadline that moves earlier
+    /// sets the timer at once. So a stream moves no timer per chunk, and the
+    /// timer still fires at the exchange's deadline, never before it.
     fn poll_timer(&mut self, until: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = tokio::time::Instant::from_std(until);
-        match &mut self.timer {
+        let timer = match &mut self.timer {
             Some(timer) => {
-                if self.timer_deadline != Some(until) {
-                    timer.as_mut().reset(deadline);
+                if self.timer_deadline.is_none_or(|armed| until < armed) {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(until));
+                    self.timer_deadline = Some(until);
+                    self.timer_waker = None;
                 }
+                timer
             }
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-        }
-        self.timer_deadline = Some(until);
-        match &mut self.timer {
-            Some(timer) => timer.as_mut().poll(cx),
-            None => Poll::Pending,
+            None => {
+                self.timer_deadline = Some(until);
+                self.timer_waker = None;
+                self.timer.insert(Box::pin(tokio::time::sleep_until(
+                    tokio::time::Instant::from_std(until),
+                )))
+            }
+        };
+        loop {
+            if self
+                .timer_waker
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+                && !timer.is_elapsed()
+            {
+                // Pending, with this waker registered: it wakes the caller when the timer fires.
+                return Poll::Pending;
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                self.timer_waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            match self.timer_deadline {
+                Some(armed) if armed < until => {
+                    // Fired for a deadline that has moved on since: set it for the current one.
+                    timer.as_mut().reset(tokio::time::Instant::from_std(until));
+                    self.timer_deadline = Some(until);
+                    self.timer_waker = None;
+                }
+                _ => return Poll::Ready(()),
+            }
         }
     }
 
@@ -254,6 +298,8 @@ impl CallDriver {
         self.sending = None;
         self.body = None;
         self.timer = None;
+        self.timer_deadline = None;
+        self.timer_waker = None;
         let elapsed = now().saturating_duration_since(self.exchange.started());
         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         if let Some(status) = self.exchange.response_status() {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail loudly
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -37,6 +38,12 @@ enum Reply {
     Stream {
         frames: Vec<String>,
         hang: bool,
+    },
+    /// A 200 event stream whose head comes after `head_after`, then each frame
+    /// after its delay (tokio's clock), then nothing more (the body hangs).
+    Timed {
+        head_after: Duration,
+        frames: Vec<(Duration, String)>,
     },
     Fail(SendError),
 }
@@ -94,18 +101,60 @@ impl Transport for Scripted {
             }
             Reply::Stream { frames, hang } => {
                 let frames = frames.into_iter().map(Bytes::from).collect();
-                let mut response = http::Response::new(Body::from_stream(Frames { frames, hang }));
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/event-stream"),
-                );
-                response
-                    .headers_mut()
-                    .insert("x-request-id", http::HeaderValue::from_static("req_double"));
-                Ok(response)
+                Ok(event_stream(Body::from_stream(Frames { frames, hang })))
+            }
+            Reply::Timed { head_after, frames } => {
+                tokio::time::sleep(head_after).await;
+                let frames = frames
+                    .into_iter()
+                    .map(|(delay, frame)| (delay, Bytes::from(frame)))
+                    .collect();
+                Ok(event_stream(Body::from_stream(TimedFrames {
+                    frames,
+                    sleep: None,
+                })))
             }
             Reply::Fail(error) => Err(error),
         }
+    }
+}
+
+/// A 200 `text/event-stream` response with this body.
+fn event_stream(body: Body) -> http::Response<Body> {
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+        .headers_mut()
+        .insert("x-request-id", http::HeaderValue::from_static("req_double"));
+    response
+}
+
+/// Yields each frame once its delay has passed on tokio's clock (counted from
+/// the previous frame), then never answers again.
+struct TimedFrames {
+    frames: VecDeque<(Duration, Bytes)>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl futures_core::Stream for TimedFrames {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some((delay, _)) = self.frames.front() else {
+            return Poll::Pending;
+        };
+        let delay = *delay;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.sleep = None;
+        Poll::Ready(self.frames.pop_front().map(|(_, frame)| Ok(frame)))
     }
 }
 
@@ -292,4 +341,122 @@ async fn an_invalid_request_never_reaches_the_transport() {
         .unwrap_err();
     assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
     assert!(transport.sent_at().is_empty());
+}
+
+/// Reads the stream to its error; the content of each chunk with the virtual
+/// time (since `started`) it arrived at, and the error.
+async fn read_until_error(
+    stream: &mut nexllm_hyper::ChatStream,
+    started: Instant,
+) -> (Vec<(String, Duration)>, Error) {
+    let mut chunks = Vec::new();
+    loop {
+        match stream.next_chunk().await {
+            Some(Ok(chunk)) => chunks.push((
+                chunk.choices[0].delta.content.clone().unwrap(),
+                started.elapsed(),
+            )),
+            Some(Err(error)) => return (chunks, error),
+            None => panic!("the stream ended without an error"),
+        }
+    }
+}
+
+fn assert_between(value: Duration, low: Duration, what: &str) {
+    assert!(
+        value >= low && value < low + Duration::from_millis(50),
+        "{what}: {value:?}, expected {low:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn chunks_that_keep_coming_never_time_out_and_a_stall_times_out_at_its_deadline() {
+    // Idle timeout 30 s; a chunk every 20 s for 80 s (each gap under the timeout,
+    // the whole stream far over it), then silence: the timeout must come 30 s
+    // after the last chunk, at 110 s, not before and not later.
+    let secs = Duration::from_secs;
+    let frames = [("a", 0), ("b", 20), ("c", 20), ("d", 20), ("e", 20)]
+        .into_iter()
+        .map(|(text, after)| (secs(after), chunk(text, None)))
+        .collect();
+    let transport = Scripted::new(vec![Reply::Timed {
+        head_after: Duration::ZERO,
+        frames,
+    }]);
+    let config = Config::new("sk-double").idle_timeout(Some(secs(30)));
+    let started = Instant::now();
+    let mut stream = client(transport, config)
+        .chat()
+        .create_stream(&request())
+        .await
+        .unwrap();
+    let (chunks, error) = read_until_error(&mut stream, started).await;
+    let texts: Vec<&str> = chunks.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(texts, ["a", "b", "c", "d", "e"]);
+    for (i, (_, at)) in chunks.iter().enumerate() {
+        assert_between(*at, secs(20 * i as u64), "chunk arrival");
+    }
+    match &error {
+        Error::Timeout(e) => assert_eq!(e.kind, TimeoutKind::Idle),
+        other => panic!("{other:?}"),
+    }
+    assert_between(started.elapsed(), secs(110), "idle timeout");
+    assert_eq!(stream.accumulated().content(), Some("abcde"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_deadline_holds_while_chunks_keep_coming() {
+    // Idle 30 s, total 45 s, a chunk every 20 s: the idle deadline keeps moving
+    // past the total one, which must end the stream at 45 s.
+    let secs = Duration::from_secs;
+    let frames = (0..10)
+        .map(|i| (secs(if i == 0 { 0 } else { 20 }), chunk("x", None)))
+        .collect();
+    let transport = Scripted::new(vec![Reply::Timed {
+        head_after: Duration::ZERO,
+        frames,
+    }]);
+    let config = Config::new("sk-double")
+        .idle_timeout(Some(secs(30)))
+        .total_timeout(Some(secs(45)));
+    let started = Instant::now();
+    let mut stream = client(transport, config)
+        .chat()
+        .create_stream(&request())
+        .await
+        .unwrap();
+    let (chunks, error) = read_until_error(&mut stream, started).await;
+    assert_eq!(chunks.len(), 3, "chunks at 0, 20 and 40 s");
+    match &error {
+        Error::Timeout(e) => assert_eq!(e.kind, TimeoutKind::Total),
+        other => panic!("{other:?}"),
+    }
+    assert_between(started.elapsed(), secs(45), "total timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_that_moves_earlier_is_kept() {
+    // While the head is awaited the only deadline is the total one (10 min); the
+    // head comes at 5 s, one chunk with it, then silence: the idle timeout
+    // (an earlier deadline than the one the timer was set for) fires at 35 s.
+    let secs = Duration::from_secs;
+    let transport = Scripted::new(vec![Reply::Timed {
+        head_after: secs(5),
+        frames: vec![(Duration::ZERO, chunk("only", None))],
+    }]);
+    let config = Config::new("sk-double").idle_timeout(Some(secs(30)));
+    let started = Instant::now();
+    let mut stream = client(transport, config)
+        .chat()
+        .create_stream(&request())
+        .await
+        .unwrap();
+    assert_between(started.elapsed(), secs(5), "head");
+    let (chunks, error) = read_until_error(&mut stream, started).await;
+    assert_eq!(chunks.len(), 1);
+    match &error {
+        Error::Timeout(e) => assert_eq!(e.kind, TimeoutKind::Idle),
+        other => panic!("{other:?}"),
+    }
+    assert_between(started.elapsed(), secs(35), "idle timeout");
 }

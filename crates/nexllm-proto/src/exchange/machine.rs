@@ -65,6 +65,9 @@ enum State {
         last_read: Instant,
         body_ended: bool,
         decoder_finished: bool,
+        /// The decoder answered that it needs more bytes, and none came since:
+        /// asking it again before the next input would find nothing.
+        needs_bytes: bool,
     },
     /// `[DONE]` was seen; reading the rest of the body so the connection can
     /// be reused (as the official SDKs do). Its end, or its idle deadline, ends the call.
@@ -297,6 +300,7 @@ impl Exchange {
                 last_read: now,
                 body_ended: false,
                 decoder_finished: false,
+                needs_bytes: false,
             }
         } else {
             State::ReadingBody {
@@ -333,9 +337,11 @@ impl Exchange {
                 attempt: a,
                 decoder,
                 last_read,
+                needs_bytes,
                 ..
             } if *a == attempt => {
                 *last_read = now;
+                *needs_bytes = false;
                 decoder.feed(bytes);
             }
             State::Draining {
@@ -371,6 +377,7 @@ impl Exchange {
                     last_read,
                     body_ended: true,
                     decoder_finished,
+                    needs_bytes: false,
                 };
             }
             State::Draining { attempt: a, .. } if a == attempt => {
@@ -522,18 +529,24 @@ impl Exchange {
                 decoder_finished,
                 attempt,
                 last_read,
+                needs_bytes,
             } = &mut self.state
             else {
                 return Some(Action::Wait(self.next_wait()));
             };
-            match decoder.next_chunk() {
-                Ok(Some(chunk)) => {
-                    if let Some(acc) = &mut self.accumulator {
-                        acc.push(&chunk);
-                    }
-                    self.chunks_delivered += 1;
-                    return Some(Action::Chunk(chunk));
+            if *needs_bytes {
+                return Some(Action::Wait(self.next_wait()));
+            }
+            let next = decoder.next_chunk();
+            if let Ok(Some(chunk)) = &next {
+                if let Some(acc) = &mut self.accumulator {
+                    acc.push(chunk);
                 }
+                self.chunks_delivered += 1;
+            }
+            // The chunk is moved once, from the decoder's answer into the action.
+            match next {
+                Ok(Some(chunk)) => return Some(Action::Chunk(chunk)),
                 Err(error) => {
                     let attempt = *attempt;
                     self.queue.push_back(Action::Abandon(attempt));
@@ -558,6 +571,7 @@ impl Exchange {
                 return self.poll();
             }
             if !*body_ended {
+                *needs_bytes = true;
                 return Some(Action::Wait(self.next_wait()));
             }
             *decoder_finished = true;
