@@ -115,7 +115,7 @@ fn client(args: &[String]) -> Result<(), String> {
 /// `profile WHAT SHAPE [--times N] [--per-event | --one-byte]`: runs one in-process contender
 /// over the 20,000-chunk corpus (16 KiB reads, one read per event, or 1-byte reads) N times, for callgrind
 /// or perf. WHAT is one of `sse`, `sse-ref`, `sse-stream`, `eventsource`, `lines`, `chat`,
-/// `async-openai`, `json-floor`; SHAPE is `content`, `tool-call` or `crlf`.
+/// `chat-bytes`, `async-openai`, `json-floor`; SHAPE is `content`, `tool-call` or `crlf`.
 fn profile(args: &[String]) -> Result<(), String> {
     let what = args.first().ok_or("profile: name a contender")?;
     let shape = match args.get(1).map(String::as_str) {
@@ -143,6 +143,7 @@ fn profile(args: &[String]) -> Result<(), String> {
         "lines" => decode::line_floor,
         "shared-floor" => decode::shared_floor,
         "chat" => parse::nexllm,
+        "chat-bytes" => parse::nexllm_bytes,
         "async-openai" => parse::async_openai_path,
         "json-floor" => parse::json_floor,
         other => return Err(format!("profile: no contender {other:?}")),

@@ -51,6 +51,28 @@ pub fn nexllm(reads: &Reads) -> u64 {
     events
 }
 
+/// [`nexllm`] with each read handed over as the `Bytes` it is
+/// (`ChatStreamDecoder::feed_bytes`): the complete lines of a large read are
+/// decoded where they are instead of being copied into the decoder's buffer.
+pub fn nexllm_bytes(reads: &Reads) -> u64 {
+    let mut decoder = ChatStreamDecoder::new();
+    let mut accumulator = StreamAccumulator::new();
+    for piece in &reads.pieces {
+        decoder.feed_bytes(piece.clone());
+        while let Ok(Some(chunk)) = decoder.next_chunk() {
+            accumulator.push(&chunk);
+        }
+    }
+    if decoder.finish().is_ok() {
+        while let Ok(Some(chunk)) = decoder.next_chunk() {
+            accumulator.push(&chunk);
+        }
+    }
+    let events = accumulator.chunks() + u64::from(decoder.saw_done());
+    black_box(accumulator.into_completion());
+    events
+}
+
 /// async-openai's path: eventsource-stream, `[DONE]` ends it, each event's data parsed
 /// into `CreateChatCompletionStreamResponse`; the content and tool-call arguments are
 /// joined into strings (what a user of async-openai writes, as it has no accumulator).
@@ -192,6 +214,11 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
                     run: Box::new(|| nexllm(&reads)),
                 },
                 Contender {
+                    role: Role::Reference,
+                    name: "ChatStreamDecoder via feed_bytes (reads as Bytes)",
+                    run: Box::new(|| nexllm_bytes(&reads)),
+                },
+                Contender {
                     role: Role::Peer,
                     name: "eventsource-stream + serde_json → async-openai 0.43 chunk",
                     run: Box::new(|| async_openai_path(&reads)),
@@ -222,6 +249,7 @@ mod tests {
                 let reads = Reads::new(&corpus.body, size);
                 assert_eq!(json_floor(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(nexllm(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(nexllm_bytes(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(
                     async_openai_path(&reads),
                     corpus.events,

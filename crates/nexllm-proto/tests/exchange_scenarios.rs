@@ -138,6 +138,24 @@ impl Harness {
         self.drain();
     }
 
+    /// Body bytes handed over as a `Bytes` (`handle_body_bytes`), as nexllm-hyper does.
+    fn body_bytes(&mut self, bytes: Bytes) {
+        let a = self.current();
+        self.ex.handle_body_bytes(a, bytes, self.now);
+        self.drain();
+    }
+
+    /// The body cut into reads of `size` bytes, each a view of one buffer.
+    fn body_in_reads(&mut self, body: &str, size: usize) {
+        let whole = Bytes::copy_from_slice(body.as_bytes());
+        let mut start = 0;
+        while start < whole.len() && self.done.is_none() {
+            let end = (start + size).min(whole.len());
+            self.body_bytes(whole.slice(start..end));
+            start = end;
+        }
+    }
+
     fn reset(&mut self) {
         let a = self.current();
         self.ex.handle_transport_error(
@@ -606,4 +624,124 @@ fn a_streaming_request_answered_with_an_error_status_reads_the_error() {
         e.to_string(),
         "401 Unauthorized (invalid_api_key): Incorrect API key provided [request id req_a]"
     );
+}
+
+/// A stream of `n` content chunks (`"w0 "`, `"w1 "`, …), a finish chunk, `[DONE]`.
+fn long_stream(n: usize) -> String {
+    let mut body: String = (0..n)
+        .map(|i| chunk_event(&format!("w{i} "), None))
+        .collect();
+    body.push_str(&chunk_event("", Some("stop")));
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+fn accumulated_text(h: &Harness) -> String {
+    h.ex.accumulated().unwrap().choices[0]
+        .message
+        .content
+        .clone()
+        .unwrap_or_default()
+}
+
+#[test]
+fn body_bytes_give_the_chunks_body_slices_give_at_any_read_size() {
+    let body = long_stream(100);
+    let expected: String = (0..100).map(|i| format!("w{i} ")).collect();
+    let mut reference = Harness::new(Config::new("k"), true);
+    reference.head(200);
+    reference.body(&body);
+    let a = reference.current();
+    reference.ex.handle_end(a, reference.now);
+    reference.drain();
+    assert!(matches!(reference.done, Some(Ok(Outcome::StreamEnded))));
+    assert_eq!(accumulated_text(&reference), expected);
+    for size in [1, 100, 1023, 1024, 3000, 16 * 1024, body.len()] {
+        let mut h = Harness::new(Config::new("k"), true);
+        h.head(200);
+        h.body_in_reads(&body, size);
+        let a = h.current();
+        h.ex.handle_end(a, h.now);
+        h.drain();
+        assert!(matches!(h.done, Some(Ok(Outcome::StreamEnded))), "{size}");
+        assert_eq!(h.chunks, reference.chunks, "{size}");
+        assert_eq!(accumulated_text(&h), expected, "{size}");
+    }
+}
+
+#[test]
+fn body_bytes_keep_the_chunks_before_an_error_in_the_same_read() {
+    // One large read: 20 chunks, an error event, more chunks. The 20 reach the
+    // caller and the accumulated answer; the call ends with the error.
+    let mut body: String = (0..20)
+        .map(|i| chunk_event(&format!("w{i} "), None))
+        .collect();
+    body.push_str("data: {\"error\":{\"message\":\"upstream failed\",\"code\":\"502\"}}\n\n");
+    body.push_str(&long_stream(20));
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body_bytes(Bytes::from(body));
+    assert_eq!(h.chunks.len(), 20);
+    assert_eq!(h.abandoned.len(), 1);
+    match h.error() {
+        Error::Api(e) => assert_eq!(e.message, "upstream failed"),
+        other => panic!("{other:?}"),
+    }
+    let expected: String = (0..20).map(|i| format!("w{i} ")).collect();
+    assert_eq!(accumulated_text(&h), expected);
+}
+
+#[test]
+fn body_bytes_keep_the_event_limit() {
+    // Chunks, then a data line that never ends, in large reads: the chunks
+    // reach the caller, then the call fails at the limit instead of buffering on.
+    let mut limits = nexllm_proto::Limits::default();
+    limits.max_event_bytes = 4096;
+    let mut body: String = (0..10)
+        .map(|i| chunk_event(&format!("w{i} "), None))
+        .collect();
+    body.push_str("data: ");
+    body.push_str(&"x".repeat(100_000));
+    for size in [1500, 16 * 1024] {
+        let mut h = Harness::new(Config::new("k").limits(limits), true);
+        h.head(200);
+        h.body_in_reads(&body, size);
+        assert_eq!(h.chunks.len(), 10, "{size}");
+        match h.error() {
+            Error::LimitExceeded(e) => assert_eq!(e.limit, 4096, "{size}"),
+            other => panic!("{size}: {other:?}"),
+        }
+        assert_eq!(h.abandoned.len(), 1, "{size}");
+        let expected: String = (0..10).map(|i| format!("w{i} ")).collect();
+        assert_eq!(accumulated_text(&h), expected, "{size}");
+    }
+}
+
+#[test]
+fn body_bytes_of_a_whole_body_keep_the_body_limit() {
+    let mut limits = nexllm_proto::Limits::default();
+    limits.max_body_bytes = 1024;
+    let mut h = Harness::new(Config::new("k").limits(limits), false);
+    h.head(200);
+    h.body_bytes(Bytes::from("x".repeat(1000)));
+    assert!(h.done.is_none());
+    h.body_bytes(Bytes::from("x".repeat(1000)));
+    assert!(matches!(h.error(), Error::LimitExceeded(_)));
+    assert_eq!(h.abandoned.len(), 1);
+
+    // Under the limit, the body read as Bytes is the completion.
+    let mut h = Harness::new(Config::new("k"), false);
+    h.head(200);
+    let (first, rest) = COMPLETION.split_at(40);
+    h.body_bytes(Bytes::from(first.to_owned()));
+    h.body_bytes(Bytes::from(rest.to_owned()));
+    let a = h.current();
+    h.ex.handle_end(a, h.now);
+    h.drain();
+    match &h.done {
+        Some(Ok(Outcome::Completion(c))) => {
+            assert_eq!(c.choices[0].message.content.as_deref(), Some("hi"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -7,13 +7,29 @@
     reason = "test helpers fail loudly; the fake clock needs one real Instant to start from"
 )]
 
+use bytes::Bytes;
 use nexllm_proto::strategies::{GeneratedStream, chat_stream};
 use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
 use nexllm_proto::types::ChatCompletion;
 use proptest::prelude::*;
 
+/// How the pieces of a body reach the decoder.
+#[derive(Debug, Clone, Copy)]
+enum Feed {
+    /// `feed(&[u8])`.
+    Slices,
+    /// `feed_bytes(Bytes)`, each piece a view of one shared buffer (as hyper's frames are).
+    Bytes,
+}
+
 /// Feeds `body` split at `cuts` and returns the accumulated completion and the chunk count.
 fn decode_split(body: &[u8], cuts: &[usize]) -> (ChatCompletion, usize) {
+    decode_split_as(body, cuts, Feed::Slices)
+}
+
+/// [`decode_split`], feeding the pieces as `how` says.
+fn decode_split_as(body: &[u8], cuts: &[usize], how: Feed) -> (ChatCompletion, usize) {
+    let whole = Bytes::copy_from_slice(body);
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
     points.sort_unstable();
     let mut decoder = ChatStreamDecoder::new();
@@ -21,7 +37,10 @@ fn decode_split(body: &[u8], cuts: &[usize]) -> (ChatCompletion, usize) {
     let mut count = 0;
     let mut start = 0;
     for end in points.into_iter().chain(std::iter::once(body.len())) {
-        decoder.feed(&body[start..end.max(start)]);
+        match how {
+            Feed::Slices => decoder.feed(&body[start..end.max(start)]),
+            Feed::Bytes => decoder.feed_bytes(whole.slice(start..end.max(start))),
+        }
         start = end.max(start);
         while let Some(chunk) = decoder.next_chunk().expect("valid stream") {
             acc.push(&chunk);
@@ -34,6 +53,22 @@ fn decode_split(body: &[u8], cuts: &[usize]) -> (ChatCompletion, usize) {
         count += 1;
     }
     (acc.into_completion(), count)
+}
+
+/// `body` with an SSE comment of `pad[i]` bytes after its `i`-th event (comments
+/// change nothing): long enough reads take the path where `feed_bytes` keeps a
+/// read as it is instead of copying it (1 KiB and more).
+fn padded(body: &str, pad: &[usize]) -> String {
+    let mut out = String::with_capacity(body.len() + pad.iter().sum::<usize>());
+    for (i, event) in body.split_inclusive("\n\n").enumerate() {
+        out.push_str(event);
+        if let Some(&n) = pad.get(i % pad.len().max(1)).filter(|&&n| n > 0) {
+            out.push(':');
+            out.push_str(&"p".repeat(n));
+            out.push_str("\n\n");
+        }
+    }
+    out
 }
 
 proptest! {
@@ -51,6 +86,24 @@ proptest! {
         prop_assert_eq!(&got.usage, &expected.usage);
         prop_assert_eq!(&got.id, &expected.id);
         prop_assert_eq!(&got.model, &expected.model);
+    }
+
+    #[test]
+    fn feeding_bytes_gives_what_feeding_slices_gives_at_any_split(
+        stream in chat_stream(),
+        pad in prop::collection::vec(prop_oneof![Just(0usize), 1usize..3000], 1..6),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let GeneratedStream { chunks, body, expected } = stream;
+        let body = padded(&body, &pad);
+        let slices = decode_split_as(body.as_bytes(), &cuts, Feed::Slices);
+        let (got, count) = decode_split_as(body.as_bytes(), &cuts, Feed::Bytes);
+        prop_assert_eq!(count, chunks.len());
+        prop_assert_eq!(&got.choices, &expected.choices);
+        prop_assert_eq!(&got.usage, &expected.usage);
+        prop_assert_eq!(&got.id, &expected.id);
+        prop_assert_eq!(&got.model, &expected.model);
+        prop_assert_eq!((got, count), slices);
     }
 
     #[test]

@@ -313,7 +313,48 @@ impl Exchange {
     }
 
     /// Body bytes of `attempt` arrived.
+    ///
+    /// Transports that read the body as [`Bytes`] (hyper's frames) can hand
+    /// them over with [`handle_body_bytes`](Self::handle_body_bytes) instead,
+    /// which spares a stream one copy of each large read.
     pub fn handle_body(&mut self, attempt: AttemptId, bytes: &[u8], now: Instant) {
+        self.on_body(attempt, Piece::Slice(bytes), now);
+    }
+
+    /// [`handle_body`](Self::handle_body) for bytes that are already a
+    /// [`Bytes`], as hyper hands out body frames: the same outcome, and a
+    /// stream decodes the complete lines of a large read where they are
+    /// (see [`ChatStreamDecoder::feed_bytes`]) instead of copying them. The
+    /// limits are the same: [`Limits::max_event_bytes`] per event of a
+    /// stream, [`Limits::max_body_bytes`] for a whole body.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use nexllm_proto::exchange::{Action, Exchange};
+    /// use nexllm_proto::{ChatCompletionRequest, Config, Message};
+    ///
+    /// let config = Config::new("sk-test");
+    /// let request = ChatCompletionRequest::new("gpt-4o-mini", vec![Message::user("Hi")]).stream(true);
+    /// let now = Instant::now(); // the transport reads the clock, never the core
+    /// let mut exchange = Exchange::chat(&config, &request, now, 7)?;
+    /// let Some(Action::Send { attempt, .. }) = exchange.poll() else { unreachable!() };
+    /// exchange.handle_head(attempt, StatusCode::OK, HeaderMap::new(), now);
+    /// let frame = Bytes::from_static(
+    ///     b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+    /// );
+    /// exchange.handle_body_bytes(attempt, frame, now);
+    /// let Some(Action::Chunk(chunk)) = exchange.poll() else { unreachable!() };
+    /// assert_eq!(chunk.choices[0].delta.content.as_deref(), Some("Hi"));
+    /// # Ok::<(), nexllm_proto::Error>(())
+    /// ```
+    pub fn handle_body_bytes(&mut self, attempt: AttemptId, bytes: Bytes, now: Instant) {
+        self.on_body(attempt, Piece::Shared(bytes), now);
+    }
+
+    fn on_body(&mut self, attempt: AttemptId, piece: Piece<'_>, now: Instant) {
         self.observe(now);
         let limit = self.limits.max_body_bytes;
         match &mut self.state {
@@ -324,6 +365,7 @@ impl Exchange {
                 ..
             } if *a == attempt => {
                 *last_read = now;
+                let bytes = piece.as_slice();
                 if body.len().saturating_add(bytes.len()) > limit {
                     let attempt = *a;
                     self.queue.push_back(Action::Abandon(attempt));
@@ -342,7 +384,10 @@ impl Exchange {
             } if *a == attempt => {
                 *last_read = now;
                 *needs_bytes = false;
-                decoder.feed(bytes);
+                match piece {
+                    Piece::Slice(bytes) => decoder.feed(bytes),
+                    Piece::Shared(bytes) => decoder.feed_bytes(bytes),
+                }
             }
             State::Draining {
                 attempt: a,
@@ -737,6 +782,21 @@ impl Exchange {
     fn observe(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
+        }
+    }
+}
+
+/// Body bytes as a transport hands them over.
+enum Piece<'a> {
+    Slice(&'a [u8]),
+    Shared(Bytes),
+}
+
+impl Piece<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Piece::Slice(bytes) => bytes,
+            Piece::Shared(bytes) => bytes,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
 use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEventRef};
 use serde::de::DeserializeSeed;
@@ -137,6 +139,44 @@ impl ChatStreamDecoder {
                     }
                 }
             }
+        }
+    }
+
+    /// [`feed`](Self::feed) for a read that is already a [`Bytes`], as HTTP
+    /// clients such as hyper hand out body frames: the same chunks for any
+    /// split of the body, and the complete lines of a large read (1 KiB and
+    /// more) are decoded where they are instead of being copied into the
+    /// decoder's buffer (see [`SseDecoder::feed_bytes`]). Only a line cut
+    /// between reads, a short read, and the start of a body that is still
+    /// being told apart from a JSON one are copied. The limit on one event
+    /// holds as with `feed`; a read kept in place is released by the next
+    /// [`next_chunk`](Self::next_chunk) that finds no more chunks in it.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use nexllm_proto::stream::ChatStreamDecoder;
+    ///
+    /// let mut decoder = ChatStreamDecoder::new();
+    /// let frame = Bytes::from_static(
+    ///     b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+    /// );
+    /// decoder.feed_bytes(frame);
+    /// let chunk = decoder.next_chunk()?.expect("a complete chunk");
+    /// assert_eq!(chunk.choices[0].delta.content.as_deref(), Some("Hi"));
+    /// # Ok::<(), nexllm_proto::Error>(())
+    /// ```
+    pub fn feed_bytes(&mut self, bytes: Bytes) {
+        if self.finished || self.failed {
+            return;
+        }
+        match &self.mode {
+            Mode::Sse => self.sse.feed_bytes(bytes),
+            // The first read decides the body's kind by itself: no need to keep it.
+            Mode::Sniffing(seen) if seen.is_empty() && matches!(sniff(&bytes), Sniff::Sse) => {
+                self.mode = Mode::Sse;
+                self.sse.feed_bytes(bytes);
+            }
+            Mode::Sniffing(_) | Mode::Json(_) => self.feed(&bytes),
         }
     }
 
@@ -640,6 +680,133 @@ mod tests {
             }
         }
         assert!(failed);
+    }
+
+    /// Every chunk's content (or an error's debug text) and the end, feeding
+    /// `body` in reads of `size` bytes, as slices or as `Bytes` on one buffer.
+    fn decode_in_reads(
+        body: &[u8],
+        size: usize,
+        as_bytes: bool,
+        limit: usize,
+    ) -> (Vec<String>, String) {
+        let whole = Bytes::copy_from_slice(body);
+        let mut d = ChatStreamDecoder::with_max_event_bytes(limit);
+        let mut out = Vec::new();
+        let take = |d: &mut ChatStreamDecoder, out: &mut Vec<String>| loop {
+            match d.next_chunk() {
+                Ok(Some(c)) => out.push(format!("{:?}", c.choices.first().map(|c| &c.delta))),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(format!("error: {e:?}"));
+                    break;
+                }
+            }
+        };
+        let mut start = 0;
+        while start < whole.len() {
+            let end = (start + size).min(whole.len());
+            if as_bytes {
+                d.feed_bytes(whole.slice(start..end));
+            } else {
+                d.feed(&whole[start..end]);
+            }
+            take(&mut d, &mut out);
+            start = end;
+        }
+        let end = format!("{:?}", d.finish());
+        take(&mut d, &mut out);
+        (out, end)
+    }
+
+    /// A stream of `n` content chunks (about 230 bytes each), a finish chunk, `[DONE]`.
+    fn long_stream(n: usize) -> String {
+        let mut body = String::new();
+        for i in 0..n {
+            body.push_str(&chunk(&format!("word {i} é ✓ \"q\" \\ "), None));
+        }
+        body.push_str(&chunk("", Some("stop")));
+        body.push_str("data: [DONE]\n\n");
+        body
+    }
+
+    #[test]
+    fn feed_bytes_gives_the_chunks_feed_gives_for_any_read_size() {
+        let body = long_stream(200);
+        let crlf = body.replace('\n', "\r\n");
+        let bom = format!("\u{feff}{body}");
+        let padded = format!(": {}\n\n{body}", "p".repeat(3000));
+        for body in [&body, &crlf, &bom, &padded] {
+            let (reference, end) = decode_in_reads(body.as_bytes(), body.len(), false, 1 << 20);
+            assert_eq!(reference.len(), 201);
+            assert_eq!(end, "Ok(())");
+            for size in [1, 2, 7, 100, 333, 1023, 1024, 1500, 4096, 16384, body.len()] {
+                for as_bytes in [false, true] {
+                    let got = decode_in_reads(body.as_bytes(), size, as_bytes, 1 << 20);
+                    assert_eq!(got, (reference.clone(), end.clone()), "{size} {as_bytes}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn feed_bytes_reads_a_json_body_whole() {
+        let body = r#"{"id":"x","object":"chat.completion","created":2,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole answer"},"finish_reason":"stop"}]}"#;
+        let padded = format!("{}{body}", " ".repeat(2000));
+        for body in [body, &padded] {
+            for size in [1, 5, 1024, body.len()] {
+                let (texts, end) = decode_in_reads(body.as_bytes(), size, true, 1 << 20);
+                assert_eq!(end, "Ok(())", "{size}");
+                assert_eq!(texts.len(), 1, "{size}");
+                assert!(texts[0].contains("whole answer"), "{texts:?}");
+            }
+        }
+        // A JSON error body too, and the limit on a JSON body.
+        let error = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "no".repeat(1000));
+        let (_, end) = decode_in_reads(error.as_bytes(), 1500, true, 1 << 20);
+        assert!(end.starts_with("Err(Api("), "{end}");
+        let (_, end) = decode_in_reads(error.as_bytes(), 1500, true, 1024);
+        assert!(end.starts_with("Err(LimitExceeded("), "{end}");
+    }
+
+    #[test]
+    fn feed_bytes_keeps_the_limit_and_the_chunks_before_it() {
+        // Ten chunks, then an endless data line, in large reads: the chunks
+        // come out, then the limit error, however the reads are cut.
+        let mut body = Vec::new();
+        for i in 0..10 {
+            body.extend_from_slice(chunk(&format!("word {i}"), None).as_bytes());
+        }
+        body.extend_from_slice(b"data: ");
+        body.extend(std::iter::repeat_n(b'x', 40_000));
+        for size in [1024, 1500, 4096, 16384, body.len()] {
+            let (out, end) = decode_in_reads(&body, size, true, 8192);
+            assert_eq!(out.len(), 11, "{size}: {out:?}");
+            assert!(out[9].contains("word 9"), "{size}: {out:?}");
+            assert!(
+                out[10].starts_with("error: LimitExceeded("),
+                "{size}: {out:?}"
+            );
+            assert_eq!(end, "Ok(())", "the error was reported already");
+            assert_eq!(decode_in_reads(&body, size, false, 8192), (out, end));
+        }
+    }
+
+    #[test]
+    fn feed_bytes_after_the_end_or_an_error_does_nothing() {
+        let mut d = ChatStreamDecoder::new();
+        d.feed_bytes(Bytes::from(chunk("a", Some("stop"))));
+        assert!(d.next_chunk().unwrap().is_some());
+        d.finish().unwrap();
+        d.feed_bytes(Bytes::from(long_stream(10)));
+        assert!(d.next_chunk().unwrap().is_none());
+        assert_eq!(d.chunks_decoded(), 1);
+
+        let mut d = ChatStreamDecoder::new();
+        d.feed_bytes(Bytes::from_static(b"data: {\"choices\": [tru\n\n"));
+        assert!(matches!(d.next_chunk(), Err(Error::Decode(_))));
+        d.feed_bytes(Bytes::from(long_stream(10)));
+        assert!(d.next_chunk().unwrap().is_none());
     }
 
     #[test]
