@@ -550,7 +550,8 @@ async fn raw_request(
     Ok(response.into_body())
 }
 
-/// The parse floor: every body frame into `ChatStreamDecoder`, every chunk into
+/// The parse floor: every body frame into `ChatStreamDecoder` (as the `Bytes` it is, as
+/// nexllm-hyper's driver hands it over), every chunk into
 /// `StreamAccumulator` and looked at as [`consume`] does; no exchange, driver or timer.
 async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
     let mut decoder = nexllm_proto::ChatStreamDecoder::new();
@@ -568,8 +569,8 @@ async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
     };
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
-        if let Some(data) = frame.data_ref() {
-            decoder.feed(data);
+        if let Ok(data) = frame.into_data() {
+            decoder.feed_bytes(data);
             while let Some(chunk) = decoder.next_chunk().map_err(|e| e.to_string())? {
                 take(chunk);
             }

@@ -188,7 +188,7 @@ impl CallDriver {
                 match frame {
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
-                            self.exchange.handle_body(attempt, &data, now);
+                            self.exchange.handle_body_bytes(attempt, data, now);
                         } else {
                             // Trailers carry nothing the exchange needs; the next poll ends the body.
                             self.exchange.handle_body(attempt, &[], now);

@@ -318,7 +318,7 @@ impl Exchange {
     /// them over with [`handle_body_bytes`](Self::handle_body_bytes) instead,
     /// which spares a stream one copy of each large read.
     pub fn handle_body(&mut self, attempt: AttemptId, bytes: &[u8], now: Instant) {
-        self.on_body(attempt, Piece::Slice(bytes), now);
+        self.on_body(attempt, bytes, now);
     }
 
     /// [`handle_body`](Self::handle_body) for bytes that are already a
@@ -350,11 +350,19 @@ impl Exchange {
     /// assert_eq!(chunk.choices[0].delta.content.as_deref(), Some("Hi"));
     /// # Ok::<(), nexllm_proto::Error>(())
     /// ```
+    #[inline]
     pub fn handle_body_bytes(&mut self, attempt: AttemptId, bytes: Bytes, now: Instant) {
-        self.on_body(attempt, Piece::Shared(bytes), now);
+        if bytes.len() < crate::stream::SHORT_READ {
+            // Copied by the decoder either way: the slice path costs less.
+            self.handle_body(attempt, &bytes, now);
+        } else {
+            self.on_body(attempt, bytes, now);
+        }
     }
 
-    fn on_body(&mut self, attempt: AttemptId, piece: Piece<'_>, now: Instant) {
+    /// `handle_body` and `handle_body_bytes`, each compiled for its input.
+    #[inline]
+    fn on_body<P: BodyPiece>(&mut self, attempt: AttemptId, piece: P, now: Instant) {
         self.observe(now);
         let limit = self.limits.max_body_bytes;
         match &mut self.state {
@@ -384,10 +392,7 @@ impl Exchange {
             } if *a == attempt => {
                 *last_read = now;
                 *needs_bytes = false;
-                match piece {
-                    Piece::Slice(bytes) => decoder.feed(bytes),
-                    Piece::Shared(bytes) => decoder.feed_bytes(bytes),
-                }
+                piece.feed(decoder);
             }
             State::Draining {
                 attempt: a,
@@ -786,18 +791,30 @@ impl Exchange {
     }
 }
 
-/// Body bytes as a transport hands them over.
-enum Piece<'a> {
-    Slice(&'a [u8]),
-    Shared(Bytes),
+/// Body bytes as a transport hands them over: a slice, or a `Bytes`.
+trait BodyPiece {
+    fn as_slice(&self) -> &[u8];
+    /// Feeds the bytes to a stream's decoder.
+    fn feed(self, decoder: &mut ChatStreamDecoder);
 }
 
-impl Piece<'_> {
+impl BodyPiece for &[u8] {
     fn as_slice(&self) -> &[u8] {
-        match self {
-            Piece::Slice(bytes) => bytes,
-            Piece::Shared(bytes) => bytes,
-        }
+        self
+    }
+
+    fn feed(self, decoder: &mut ChatStreamDecoder) {
+        decoder.feed(self);
+    }
+}
+
+impl BodyPiece for Bytes {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+
+    fn feed(self, decoder: &mut ChatStreamDecoder) {
+        decoder.feed_bytes(self);
     }
 }
 
