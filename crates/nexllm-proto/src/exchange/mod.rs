@@ -21,6 +21,7 @@
 //!         Some(Action::Wait(wait)) => wait for whichever comes first:
 //!             the response head   -> ex.handle_head(attempt, status, headers, now())
 //!             body bytes          -> ex.handle_body(attempt, &bytes, now())
+//!                                    (or handle_body_bytes(attempt, bytes, now()) for a `Bytes`)
 //!             end of body         -> ex.handle_end(attempt, now())
 //!             a transport failure -> ex.handle_transport_error(attempt, error, now())
 //!             the connect timeout -> ex.handle_connect_timeout(attempt, now())
