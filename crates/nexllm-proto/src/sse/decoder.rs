@@ -320,6 +320,65 @@ fn next_line(
     Line::At(start, end)
 }
 
+/// A `data` line found by [`quick_line`].
+struct Quick {
+    /// The value of the `data` field: `start..end` of the input.
+    start: usize,
+    end: usize,
+    /// Where the input goes on: after the data line, or after the blank line
+    /// that follows it.
+    next: usize,
+    /// The data line was followed by a blank line: the event is complete.
+    blank: bool,
+}
+
+/// The length of the line end at `input[at..]` (CRLF, CR or LF), `None` for
+/// a CR at the very end (whether an LF follows is not known yet) or no line end.
+#[inline]
+fn line_end_len(input: &[u8], at: usize) -> Option<usize> {
+    match input.get(at..)? {
+        [b'\r', b'\n', ..] => Some(2),
+        [b'\r'] => None,
+        [b'\r' | b'\n', ..] => Some(1),
+        _ => None,
+    }
+}
+
+/// A complete `data` line at `pos` (`input[pos..scan]` holds no line end),
+/// at most `limit` long, and whether a blank line follows it. `None` when the
+/// line is anything else, or its data is not `checked` text and so long that
+/// decoding it might grow it past the limit (the line-by-line path decides then).
+#[inline]
+fn quick_line(input: &[u8], pos: usize, scan: usize, limit: usize, checked: bool) -> Option<Quick> {
+    let rest = input.get(pos..)?;
+    let after = rest.strip_prefix(b"data:")?;
+    let start = pos + 5 + usize::from(after.first() == Some(&b' '));
+    let from = scan.max(start);
+    let end = from + find_line_end(input.get(from..)?)?;
+    if end - pos > limit || (!checked && (end - start).saturating_mul(LOSSY_GROWTH) > limit) {
+        return None;
+    }
+    let next = end + line_end_len(input, end)?;
+    let blank = match input.get(next) {
+        Some(b'\r' | b'\n') => line_end_len(input, next),
+        _ => None,
+    };
+    Some(match blank {
+        Some(len) => Quick {
+            start,
+            end,
+            next: next + len,
+            blank: true,
+        },
+        None => Quick {
+            start,
+            end,
+            next,
+            blank: false,
+        },
+    })
+}
+
 impl SseDecoder {
     /// A decoder with the default limit of [`DEFAULT_MAX_EVENT_BYTES`] per line and per event.
     pub fn new() -> Self {
@@ -711,6 +770,13 @@ impl SseDecoder {
     /// or the decoder failed.
     fn decode(&mut self) -> bool {
         loop {
+            if !self.skip_lf && self.fields.data_at == DataAt::Nothing && self.quick_event() {
+                // A whole event in one step: dispatch it (its id state as usual).
+                if self.fields.dispatch() {
+                    return true;
+                }
+                continue;
+            }
             // The input the next line comes from: the buffer up to the
             // segment, the segment, then the rest of the buffer.
             let (src, line) = match &mut self.seg {
@@ -775,6 +841,51 @@ impl SseDecoder {
                 }
             }
         }
+    }
+
+    /// The usual event in one step: at the cursor, a `data` line (found with
+    /// one search) and, when the next line is blank, the end of the event.
+    /// True when the event is complete (its data is in `fields.data_at`,
+    /// ready for `dispatch`); otherwise the data line, if one was taken, is
+    /// recorded as `decode`'s line-by-line path would, and that path goes on.
+    /// Anything unusual (no `data:` prefix, a line without its end, too long,
+    /// a CR at the end of the input, unchecked data that might grow past the
+    /// limit when decoded) is left to that path untouched. Only called with
+    /// no event data yet and no LF to skip.
+    #[inline]
+    fn quick_event(&mut self) -> bool {
+        let limit = self.limit;
+        // The input the next line comes from, as in `decode`; whether it is checked text.
+        let (src, input, pos, scan, checked) = match &mut self.seg {
+            Some(seg) if seg.pos < seg.held.bytes().len() => {
+                if self.pos >= seg.at {
+                    let Segment {
+                        held, pos, scan, ..
+                    } = seg;
+                    let checked = matches!(held, Held::Text(_));
+                    (Src::Seg, held.bytes(), pos, scan, checked)
+                } else {
+                    let before = self.buf.get(..seg.at).unwrap_or_default();
+                    (Src::Buf, before, &mut self.pos, &mut self.scan, false)
+                }
+            }
+            // A spent segment: `decode` drops it.
+            Some(_) => return false,
+            None => (
+                Src::Buf,
+                self.buf.as_slice(),
+                &mut self.pos,
+                &mut self.scan,
+                false,
+            ),
+        };
+        let Some(quick) = quick_line(input, *pos, *scan, limit, checked) else {
+            return false;
+        };
+        self.fields.data_at = DataAt::Input(src, quick.start, quick.end);
+        *pos = quick.next;
+        *scan = quick.next;
+        quick.blank
     }
 
     /// Takes the dispatched event out of `fields` as an owned event.
