@@ -334,7 +334,7 @@ struct Quick {
 
 /// The length of the line end at `input[at..]` (CRLF, CR or LF), `None` for
 /// a CR at the very end (whether an LF follows is not known yet) or no line end.
-#[inline]
+#[inline(always)]
 fn line_end_len(input: &[u8], at: usize) -> Option<usize> {
     match input.get(at..)? {
         [b'\r', b'\n', ..] => Some(2),
@@ -348,7 +348,7 @@ fn line_end_len(input: &[u8], at: usize) -> Option<usize> {
 /// at most `limit` long, and whether a blank line follows it. `None` when the
 /// line is anything else, or its data is not `checked` text and so long that
 /// decoding it might grow it past the limit (the line-by-line path decides then).
-#[inline]
+#[inline(always)]
 fn quick_line(input: &[u8], pos: usize, scan: usize, limit: usize, checked: bool) -> Option<Quick> {
     let rest = input.get(pos..)?;
     let after = rest.strip_prefix(b"data:")?;
@@ -685,6 +685,9 @@ impl SseDecoder {
         if let Some(event) = self.ready.pop_front() {
             return Ok(Some(event));
         }
+        if let Some(event) = self.quick_owned() {
+            return Ok(Some(event));
+        }
         if self.failure.is_none() && self.decode() {
             return Ok(Some(self.take_event()));
         }
@@ -886,6 +889,43 @@ impl SseDecoder {
         *pos = quick.next;
         *scan = quick.next;
         quick.blank
+    }
+
+    /// The usual event of a read kept as checked text, decoded and handed out
+    /// in one step: a `data` line and a blank line at the cursor of the
+    /// segment, at the start of an event (no type, no data yet). The event
+    /// shares the segment's text. `None`, with nothing consumed, for anything
+    /// else: `decode` takes it then.
+    #[inline]
+    fn quick_owned(&mut self) -> Option<SseEvent> {
+        if self.skip_lf
+            || self.fields.data_at != DataAt::Nothing
+            || !self.fields.event_type.is_empty()
+            || self.failure.is_some()
+        {
+            return None;
+        }
+        let seg = self.seg.as_mut()?;
+        let Held::Text(text) = &seg.held else {
+            return None;
+        };
+        if self.pos < seg.at {
+            return None;
+        }
+        let quick = quick_line(text.as_bytes(), seg.pos, seg.scan, self.limit, true)?;
+        if !quick.blank {
+            return None;
+        }
+        seg.pos = quick.next;
+        seg.scan = quick.next;
+        self.fields.update_last_event_id();
+        Some(SseEvent::shared(
+            None,
+            Arc::clone(text),
+            quick.start,
+            quick.end,
+            self.fields.last_event_id.clone(),
+        ))
     }
 
     /// Takes the dispatched event out of `fields` as an owned event.
@@ -1130,6 +1170,26 @@ impl Fields {
     /// A blank line ends the event: true when it has data to dispatch (it
     /// stays in the fields until taken), false when it is dropped.
     fn dispatch(&mut self) -> bool {
+        self.update_last_event_id();
+        if self.data_at == DataAt::Nothing {
+            self.event_type.clear();
+            return false;
+        }
+        true
+    }
+
+    /// An event is dispatched: the last event id becomes the id buffer's.
+    #[inline(always)]
+    fn update_last_event_id(&mut self) {
+        // No id ever set (every chat stream): nothing to compare.
+        if !self.id_buffer.is_empty() || self.last_event_id.is_some() {
+            self.update_set_id();
+        }
+    }
+
+    /// [`update_last_event_id`](Self::update_last_event_id) when an id was set.
+    #[inline(never)]
+    fn update_set_id(&mut self) {
         // Lengths first: comparing two empty strings calls `memcmp` with the
         // empty `String`'s dangling pointer, which glibc's AVX-512 `memcmp`
         // reads with a masked load that costs a microcode assist (about
@@ -1141,11 +1201,6 @@ impl Fields {
             self.last_event_id =
                 (!self.id_buffer.is_empty()).then(|| Arc::from(self.id_buffer.as_str()));
         }
-        if self.data_at == DataAt::Nothing {
-            self.event_type.clear();
-            return false;
-        }
-        true
     }
 
     /// The dispatched event, borrowed. Data that is not valid UTF-8 is
