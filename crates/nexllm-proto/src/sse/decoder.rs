@@ -154,6 +154,35 @@ pub struct SseDecoder {
     /// An event of `ready` handed out by reference.
     current: Option<SseEvent>,
     failure: Option<LimitError>,
+    /// The search for line ends of the usual event.
+    line_ends: LineEnds,
+}
+
+/// Finds the first CR or LF: with memchr's AVX2 searcher, made once, where
+/// the CPU has AVX2 (`memchr2` reaches the same code through a function
+/// pointer and two more calls, per line); with `memchr2` elsewhere.
+#[derive(Clone, Copy)]
+struct LineEnds {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
+}
+
+impl LineEnds {
+    fn new() -> Self {
+        LineEnds {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'\r', b'\n'),
+        }
+    }
+
+    #[inline(always)]
+    fn find(self, bytes: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(two) = self.avx2 {
+            return two.find(bytes);
+        }
+        find_line_end(bytes)
+    }
 }
 
 /// Complete lines of one read, kept as they came instead of being copied into
@@ -320,6 +349,72 @@ fn next_line(
     Line::At(start, end)
 }
 
+/// A `data` line found by [`quick_line`].
+struct Quick {
+    /// The value of the `data` field: `start..end` of the input.
+    start: usize,
+    end: usize,
+    /// Where the input goes on: after the data line, or after the blank line
+    /// that follows it.
+    next: usize,
+    /// The data line was followed by a blank line: the event is complete.
+    blank: bool,
+}
+
+/// The length of the line end at `input[at..]` (CRLF, CR or LF), `None` for
+/// a CR at the very end (whether an LF follows is not known yet) or no line end.
+#[inline(always)]
+fn line_end_len(input: &[u8], at: usize) -> Option<usize> {
+    match input.get(at..)? {
+        [b'\r', b'\n', ..] => Some(2),
+        [b'\r'] => None,
+        [b'\r' | b'\n', ..] => Some(1),
+        _ => None,
+    }
+}
+
+/// A complete `data` line at `pos` (`input[pos..scan]` holds no line end),
+/// at most `limit` long, and whether a blank line follows it. `None` when the
+/// line is anything else, or its data is not `checked` text and so long that
+/// decoding it might grow it past the limit (the line-by-line path decides then).
+#[inline(always)]
+fn quick_line(
+    input: &[u8],
+    pos: usize,
+    scan: usize,
+    limit: usize,
+    checked: bool,
+    line_ends: LineEnds,
+) -> Option<Quick> {
+    let rest = input.get(pos..)?;
+    let after = rest.strip_prefix(b"data:")?;
+    let start = pos + 5 + usize::from(after.first() == Some(&b' '));
+    let from = scan.max(start);
+    let end = from + line_ends.find(input.get(from..)?)?;
+    if end - pos > limit || (!checked && (end - start).saturating_mul(LOSSY_GROWTH) > limit) {
+        return None;
+    }
+    let next = end + line_end_len(input, end)?;
+    let blank = match input.get(next) {
+        Some(b'\r' | b'\n') => line_end_len(input, next),
+        _ => None,
+    };
+    Some(match blank {
+        Some(len) => Quick {
+            start,
+            end,
+            next: next + len,
+            blank: true,
+        },
+        None => Quick {
+            start,
+            end,
+            next,
+            blank: false,
+        },
+    })
+}
+
 impl SseDecoder {
     /// A decoder with the default limit of [`DEFAULT_MAX_EVENT_BYTES`] per line and per event.
     pub fn new() -> Self {
@@ -353,6 +448,7 @@ impl SseDecoder {
             ready: VecDeque::new(),
             current: None,
             failure: None,
+            line_ends: LineEnds::new(),
         }
     }
 
@@ -626,6 +722,9 @@ impl SseDecoder {
         if let Some(event) = self.ready.pop_front() {
             return Ok(Some(event));
         }
+        if let Some(event) = self.quick_owned() {
+            return Ok(Some(event));
+        }
         if self.failure.is_none() && self.decode() {
             return Ok(Some(self.take_event()));
         }
@@ -711,6 +810,13 @@ impl SseDecoder {
     /// or the decoder failed.
     fn decode(&mut self) -> bool {
         loop {
+            if !self.skip_lf && self.fields.data_at == DataAt::Nothing && self.quick_event() {
+                // A whole event in one step: dispatch it (its id state as usual).
+                if self.fields.dispatch() {
+                    return true;
+                }
+                continue;
+            }
             // The input the next line comes from: the buffer up to the
             // segment, the segment, then the rest of the buffer.
             let (src, line) = match &mut self.seg {
@@ -775,6 +881,96 @@ impl SseDecoder {
                 }
             }
         }
+    }
+
+    /// The usual event in one step: at the cursor, a `data` line (found with
+    /// one search) and, when the next line is blank, the end of the event.
+    /// True when the event is complete (its data is in `fields.data_at`,
+    /// ready for `dispatch`); otherwise the data line, if one was taken, is
+    /// recorded as `decode`'s line-by-line path would, and that path goes on.
+    /// Anything unusual (no `data:` prefix, a line without its end, too long,
+    /// a CR at the end of the input, unchecked data that might grow past the
+    /// limit when decoded) is left to that path untouched. Only called with
+    /// no event data yet and no LF to skip.
+    #[inline]
+    fn quick_event(&mut self) -> bool {
+        let limit = self.limit;
+        let line_ends = self.line_ends;
+        // The input the next line comes from, as in `decode`; whether it is checked text.
+        let (src, input, pos, scan, checked) = match &mut self.seg {
+            Some(seg) if seg.pos < seg.held.bytes().len() => {
+                if self.pos >= seg.at {
+                    let Segment {
+                        held, pos, scan, ..
+                    } = seg;
+                    let checked = matches!(held, Held::Text(_));
+                    (Src::Seg, held.bytes(), pos, scan, checked)
+                } else {
+                    let before = self.buf.get(..seg.at).unwrap_or_default();
+                    (Src::Buf, before, &mut self.pos, &mut self.scan, false)
+                }
+            }
+            // A spent segment: `decode` drops it.
+            Some(_) => return false,
+            None => (
+                Src::Buf,
+                self.buf.as_slice(),
+                &mut self.pos,
+                &mut self.scan,
+                false,
+            ),
+        };
+        let Some(quick) = quick_line(input, *pos, *scan, limit, checked, line_ends) else {
+            return false;
+        };
+        self.fields.data_at = DataAt::Input(src, quick.start, quick.end);
+        *pos = quick.next;
+        *scan = quick.next;
+        quick.blank
+    }
+
+    /// The usual event of a read kept as checked text, decoded and handed out
+    /// in one step: a `data` line and a blank line at the cursor of the
+    /// segment, at the start of an event (no type, no data yet). The event
+    /// shares the segment's text. `None`, with nothing consumed, for anything
+    /// else: `decode` takes it then.
+    #[inline]
+    fn quick_owned(&mut self) -> Option<SseEvent> {
+        if self.skip_lf
+            || self.fields.data_at != DataAt::Nothing
+            || !self.fields.event_type.is_empty()
+            || self.failure.is_some()
+        {
+            return None;
+        }
+        let seg = self.seg.as_mut()?;
+        let Held::Text(text) = &seg.held else {
+            return None;
+        };
+        if self.pos < seg.at {
+            return None;
+        }
+        let quick = quick_line(
+            text.as_bytes(),
+            seg.pos,
+            seg.scan,
+            self.limit,
+            true,
+            self.line_ends,
+        )?;
+        if !quick.blank {
+            return None;
+        }
+        seg.pos = quick.next;
+        seg.scan = quick.next;
+        self.fields.update_last_event_id();
+        Some(SseEvent::shared(
+            None,
+            Arc::clone(text),
+            quick.start,
+            quick.end,
+            self.fields.last_event_id.clone(),
+        ))
     }
 
     /// Takes the dispatched event out of `fields` as an owned event.
@@ -1019,6 +1215,26 @@ impl Fields {
     /// A blank line ends the event: true when it has data to dispatch (it
     /// stays in the fields until taken), false when it is dropped.
     fn dispatch(&mut self) -> bool {
+        self.update_last_event_id();
+        if self.data_at == DataAt::Nothing {
+            self.event_type.clear();
+            return false;
+        }
+        true
+    }
+
+    /// An event is dispatched: the last event id becomes the id buffer's.
+    #[inline(always)]
+    fn update_last_event_id(&mut self) {
+        // No id ever set (every chat stream): nothing to compare.
+        if !self.id_buffer.is_empty() || self.last_event_id.is_some() {
+            self.update_set_id();
+        }
+    }
+
+    /// [`update_last_event_id`](Self::update_last_event_id) when an id was set.
+    #[inline(never)]
+    fn update_set_id(&mut self) {
         // Lengths first: comparing two empty strings calls `memcmp` with the
         // empty `String`'s dangling pointer, which glibc's AVX-512 `memcmp`
         // reads with a masked load that costs a microcode assist (about
@@ -1030,11 +1246,6 @@ impl Fields {
             self.last_event_id =
                 (!self.id_buffer.is_empty()).then(|| Arc::from(self.id_buffer.as_str()));
         }
-        if self.data_at == DataAt::Nothing {
-            self.event_type.clear();
-            return false;
-        }
-        true
     }
 
     /// The dispatched event, borrowed. Data that is not valid UTF-8 is
