@@ -176,6 +176,10 @@ pub enum Kind {
     /// every chunk to `StreamAccumulator`: the least a client that parses each
     /// chunk does (no exchange, no driver, no timers).
     RawHyperParse,
+    /// hyper-util's client splitting each body into lines and validating every
+    /// `data:` payload with serde_json into nothing (`IgnoredAny`): the least a
+    /// client that even checks each chunk's JSON with serde_json does.
+    RawHyperJson,
     /// nexllm-hyper's `create_stream`.
     NexllmHyper,
     /// async-openai's `create_stream`.
@@ -188,8 +192,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order the table shows them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::RawHyper,
+        Kind::RawHyperJson,
         Kind::RawHyperParse,
         Kind::NexllmHyper,
         Kind::AsyncOpenai,
@@ -202,6 +207,7 @@ impl Kind {
         match self {
             Kind::RawHyper => "raw-hyper",
             Kind::RawHyperParse => "raw-hyper-parse",
+            Kind::RawHyperJson => "raw-hyper-json",
             Kind::NexllmHyper => "nexllm-hyper",
             Kind::AsyncOpenai => "async-openai",
             Kind::Ureq => "ureq",
@@ -213,6 +219,7 @@ impl Kind {
         match self {
             Kind::RawHyper => "raw hyper 1 (body bytes only)",
             Kind::RawHyperParse => "raw hyper 1 + ChatStreamDecoder + StreamAccumulator",
+            Kind::RawHyperJson => "raw hyper 1 + lines + serde_json IgnoredAny",
             Kind::NexllmHyper => "nexllm-hyper",
             Kind::AsyncOpenai => "async-openai 0.43 (reqwest)",
             Kind::Ureq => "ureq 3 (body bytes only)",
@@ -223,7 +230,7 @@ impl Kind {
     fn role(self) -> Role {
         match self {
             Kind::RawHyper | Kind::Ureq => Role::Floor,
-            Kind::RawHyperParse => Role::Reference,
+            Kind::RawHyperParse | Kind::RawHyperJson => Role::Reference,
             Kind::NexllmHyper | Kind::NexllmBlocking => Role::Ours,
             Kind::AsyncOpenai => Role::Peer,
         }
@@ -360,7 +367,11 @@ fn rounds(kind: Kind, port: u16, streams: usize) -> Result<Round, String> {
                     .collect()
             }))
         }
-        Kind::RawHyper | Kind::RawHyperParse | Kind::NexllmHyper | Kind::AsyncOpenai => {
+        Kind::RawHyper
+        | Kind::RawHyperParse
+        | Kind::RawHyperJson
+        | Kind::NexllmHyper
+        | Kind::AsyncOpenai => {
             // One thread runs the client: CPU time is not inflated by idle workers
             // spinning, and the server has the other core.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -408,6 +419,7 @@ fn ureq_stream(agent: &ureq::Agent, url: &str) -> Result<Got, String> {
 enum AsyncClient {
     Raw(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
     RawParse(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
+    RawJson(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
     Nexllm(
         nexllm_hyper::Client,
         Arc<nexllm_hyper::ChatCompletionRequest>,
@@ -421,17 +433,17 @@ enum AsyncClient {
 impl AsyncClient {
     fn new(kind: Kind, base: &str, streams: usize) -> Result<AsyncClient, String> {
         Ok(match kind {
-            Kind::RawHyper | Kind::RawHyperParse => {
+            Kind::RawHyper | Kind::RawHyperParse | Kind::RawHyperJson => {
                 let client = HyperClient::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(streams.max(1))
                     .build_http();
                 let uri = format!("{base}/chat/completions")
                     .parse()
                     .map_err(|e| format!("{e}"))?;
-                if kind == Kind::RawHyper {
-                    AsyncClient::Raw(client, uri)
-                } else {
-                    AsyncClient::RawParse(client, uri)
+                match kind {
+                    Kind::RawHyper => AsyncClient::Raw(client, uri),
+                    Kind::RawHyperJson => AsyncClient::RawJson(client, uri),
+                    _ => AsyncClient::RawParse(client, uri),
                 }
             }
             Kind::NexllmHyper => {
@@ -498,6 +510,10 @@ impl AsyncClient {
             AsyncClient::RawParse(client, uri) => {
                 let body = raw_request(&client, uri).await?;
                 parse_body(body).await
+            }
+            AsyncClient::RawJson(client, uri) => {
+                let body = raw_request(&client, uri).await?;
+                validate_body(body).await
             }
             AsyncClient::Nexllm(client, request) => {
                 let stream = client
@@ -581,6 +597,51 @@ async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
         take(chunk);
     }
     std::hint::black_box((text, accumulator.completion()));
+    Ok(Got::Chunks(n))
+}
+
+/// The JSON floor of part 2 over the network: splits the body into lines (a line
+/// cut between frames is carried), and validates each `data:` payload but
+/// `[DONE]` with serde_json into nothing. Counts the payloads as chunks.
+async fn validate_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
+    let mut carried: Vec<u8> = Vec::new();
+    let mut n = 0;
+    let mut line = |line: &[u8]| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(data) = line.strip_prefix(b"data: ") {
+            if data != b"[DONE]" {
+                std::hint::black_box(serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok());
+                n += 1;
+            }
+        }
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let mut rest: &[u8] = &data;
+        if !carried.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                Some(end) => {
+                    carried.extend_from_slice(&rest[..end]);
+                    line(&carried);
+                    carried.clear();
+                    rest = &rest[end + 1..];
+                }
+                None => {
+                    carried.extend_from_slice(rest);
+                    continue;
+                }
+            }
+        }
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            line(&rest[..end]);
+            rest = &rest[end + 1..];
+        }
+        carried.extend_from_slice(rest);
+    }
+    line(&carried);
     Ok(Got::Chunks(n))
 }
 

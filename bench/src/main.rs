@@ -226,6 +226,7 @@ fn all(args: &[String]) -> Result<(), String> {
     if wanted("loopback") {
         let async_kinds = vec![
             Kind::RawHyper,
+            Kind::RawHyperJson,
             Kind::RawHyperParse,
             Kind::NexllmHyper,
             Kind::AsyncOpenai,

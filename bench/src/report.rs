@@ -381,7 +381,22 @@ fn render_targets(out: &mut String, rows: &[Row], build: &BuildFacts) {
             1.5,
         ));
         // The parse floor: raw hyper feeding ChatStreamDecoder + StreamAccumulator.
-        if let Some(parse) = find(rows, Section::Loopback, &scenario, Role::Reference) {
+        let json = find_named(rows, Section::Loopback, &scenario, "raw hyper 1 + lines");
+        if let (Some(json), Some(base)) = (json, floor) {
+            checks.push(Check {
+                target: format!(
+                    "(for reference) raw hyper + serde_json validation ÷ raw hyper ({scenario})"
+                ),
+                measured: ratio(json.ns_per_event, base.ns_per_event),
+                met: None,
+            });
+        }
+        if let Some(parse) = find_named(
+            rows,
+            Section::Loopback,
+            &scenario,
+            "raw hyper 1 + ChatStreamDecoder",
+        ) {
             for (what, value, base) in [
                 ("raw hyper + parse ÷ raw hyper", Some(parse), floor),
                 ("nexllm-hyper ÷ raw hyper + parse", ours, Some(parse)),
@@ -504,16 +519,23 @@ mod tests {
         };
         let rows = vec![
             row(Role::Floor, "raw hyper", 1000.0),
-            row(Role::Reference, "raw hyper + parse", 2000.0),
+            row(Role::Reference, "raw hyper 1 + lines + serde_json", 1600.0),
+            row(Role::Reference, "raw hyper 1 + ChatStreamDecoder", 2000.0),
             row(Role::Ours, "nexllm-hyper", 2500.0),
         ];
         let text = render(&rows, &BuildFacts::default());
         assert!(
-            text.contains("| K = 512 | _raw hyper + parse_ | 2.00 µs | 0 | 1.0 MiB | 2.00× | 1.00× | 0.80× | 0.00 |"),
+            text.contains("| K = 512 | _raw hyper 1 + ChatStreamDecoder_ | 2.00 µs | 0 | 1.0 MiB | 2.00× | 1.00× | 0.80× | 0.00 |"),
             "{text}"
         );
         assert!(
             text.contains("| client CPU per chunk ≤ 1.5× raw hyper (K = 512) | 2.50× | **no** |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| (for reference) raw hyper + serde_json validation ÷ raw hyper (K = 512) | 1.60× | — |"
+            ),
             "{text}"
         );
         assert!(
