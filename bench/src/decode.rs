@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use bytes::Bytes;
 use memchr::memchr;
 use nexllm_proto::sse::SseDecoder;
 
@@ -109,33 +110,24 @@ pub fn shared_floor(reads: &Reads) -> u64 {
 /// `SseDecoder` with borrowed events: feed each read, drain `next_event_ref`
 /// (no allocation per event; the data is read from the decoder's buffer).
 pub fn sse_decoder_borrowed(reads: &Reads) -> u64 {
-    let mut decoder = SseDecoder::new();
-    let mut events = 0;
-    let mut bytes = 0;
-    for piece in &reads.pieces {
-        decoder.feed(piece);
-        while let Ok(Some(event)) = decoder.next_event_ref() {
-            bytes += event.data().len();
-            events += 1;
-        }
-    }
-    decoder.finish();
-    while let Ok(Some(event)) = decoder.next_event_ref() {
-        bytes += event.data().len();
-        events += 1;
-    }
-    black_box(bytes);
-    events
+    borrowed_events(reads, |decoder, piece| decoder.feed(piece))
 }
 
 /// `SseDecoder` with borrowed events, each read handed over as the `Bytes` it is
 /// (`feed_bytes`): complete lines are decoded where they are, not copied.
 pub fn sse_decoder_bytes(reads: &Reads) -> u64 {
+    borrowed_events(reads, |decoder, piece| decoder.feed_bytes(piece.clone()))
+}
+
+/// Feeds every read with `feed`, drains `next_event_ref` after each and at the
+/// end, and adds up the data lengths. Returns the events.
+#[inline(always)]
+fn borrowed_events(reads: &Reads, mut feed: impl FnMut(&mut SseDecoder, &Bytes)) -> u64 {
     let mut decoder = SseDecoder::new();
     let mut events = 0;
     let mut bytes = 0;
     for piece in &reads.pieces {
-        decoder.feed_bytes(piece.clone());
+        feed(&mut decoder, piece);
         while let Ok(Some(event)) = decoder.next_event_ref() {
             bytes += event.data().len();
             events += 1;

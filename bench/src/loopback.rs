@@ -354,11 +354,7 @@ fn rounds(kind: Kind, port: u16, streams: usize) -> Result<Round, String> {
                             .map_err(|e| e.to_string())?
                         {
                             let chunk = chunk.map_err(|e| e.to_string())?;
-                            text += chunk
-                                .choices
-                                .first()
-                                .and_then(|c| c.delta.content.as_ref())
-                                .map_or(0, String::len);
+                            text += content_len(&chunk);
                             n += 1;
                         }
                         std::hint::black_box(text);
@@ -521,14 +517,7 @@ impl AsyncClient {
                     .create_stream(&request)
                     .await
                     .map_err(|e| e.to_string())?;
-                consume(stream, |chunk: &nexllm_hyper::ChatCompletionChunk| {
-                    chunk
-                        .choices
-                        .first()
-                        .and_then(|c| c.delta.content.as_ref())
-                        .map_or(0, String::len)
-                })
-                .await
+                consume(stream, content_len).await
             }
             AsyncClient::AsyncOpenai(client, request) => {
                 let stream = client
@@ -576,11 +565,7 @@ async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
     let mut text = 0;
     let mut take = |chunk: nexllm_proto::ChatCompletionChunk| {
         accumulator.push(&chunk);
-        text += chunk
-            .choices
-            .first()
-            .and_then(|c| c.delta.content.as_ref())
-            .map_or(0, String::len);
+        text += content_len(&chunk);
         n += 1;
     };
     while let Some(frame) = body.frame().await {
@@ -643,6 +628,16 @@ async fn validate_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
     }
     line(&carried);
     Ok(Got::Chunks(n))
+}
+
+/// The length of a chunk's first content delta: what every consumer of this SDK's
+/// streams looks at, so that each chunk is read.
+fn content_len(chunk: &nexllm_proto::ChatCompletionChunk) -> usize {
+    chunk
+        .choices
+        .first()
+        .and_then(|c| c.delta.content.as_ref())
+        .map_or(0, String::len)
 }
 
 /// Reads a chat stream to its end as a user would: counts the chunks and adds up

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use async_openai::types::chat::CreateChatCompletionStreamResponse;
+use bytes::Bytes;
 use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
 use serde::de::IgnoredAny;
 
@@ -33,32 +34,27 @@ pub fn json_floor(reads: &Reads) -> u64 {
 /// This SDK: `ChatStreamDecoder` fed each read, every chunk pushed into a
 /// `StreamAccumulator`. Returns the events (chunks and `[DONE]`).
 pub fn nexllm(reads: &Reads) -> u64 {
-    let mut decoder = ChatStreamDecoder::new();
-    let mut accumulator = StreamAccumulator::new();
-    for piece in &reads.pieces {
-        decoder.feed(piece);
-        while let Ok(Some(chunk)) = decoder.next_chunk() {
-            accumulator.push(&chunk);
-        }
-    }
-    if decoder.finish().is_ok() {
-        while let Ok(Some(chunk)) = decoder.next_chunk() {
-            accumulator.push(&chunk);
-        }
-    }
-    let events = accumulator.chunks() + u64::from(decoder.saw_done());
-    black_box(accumulator.into_completion());
-    events
+    decode_and_accumulate(reads, |decoder, piece| decoder.feed(piece))
 }
 
 /// [`nexllm`] with each read handed over as the `Bytes` it is
 /// (`ChatStreamDecoder::feed_bytes`): the complete lines of a large read are
 /// decoded where they are instead of being copied into the decoder's buffer.
 pub fn nexllm_bytes(reads: &Reads) -> u64 {
+    decode_and_accumulate(reads, |decoder, piece| decoder.feed_bytes(piece.clone()))
+}
+
+/// Feeds every read with `feed`, pushes each chunk into a `StreamAccumulator`
+/// (also after `finish`). Returns the events (chunks and `[DONE]`).
+#[inline(always)]
+fn decode_and_accumulate(
+    reads: &Reads,
+    mut feed: impl FnMut(&mut ChatStreamDecoder, &Bytes),
+) -> u64 {
     let mut decoder = ChatStreamDecoder::new();
     let mut accumulator = StreamAccumulator::new();
     for piece in &reads.pieces {
-        decoder.feed_bytes(piece.clone());
+        feed(&mut decoder, piece);
         while let Ok(Some(chunk)) = decoder.next_chunk() {
             accumulator.push(&chunk);
         }

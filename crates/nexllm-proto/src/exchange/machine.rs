@@ -352,7 +352,7 @@ impl Exchange {
     /// ```
     #[inline]
     pub fn handle_body_bytes(&mut self, attempt: AttemptId, bytes: Bytes, now: Instant) {
-        if bytes.len() < crate::stream::SHORT_READ {
+        if bytes.len() < crate::sse::SEGMENT_MIN {
             // Copied by the decoder either way: the slice path costs less.
             self.handle_body(attempt, &bytes, now);
         } else {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEventRef};
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SEGMENT_MIN, SseDecoder, SseEventRef};
 use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
@@ -64,11 +64,6 @@ enum Mode {
     Sse,
     Json(Vec<u8>),
 }
-
-/// Reads shorter than this are fed as slices by `feed_bytes`: `SseDecoder`
-/// copies them either way (it keeps a read in place from 1 KiB, and from 16
-/// bytes under cargo-fuzz). Only the cost depends on it, never the outcome.
-pub(crate) const SHORT_READ: usize = if cfg!(fuzzing) { 16 } else { 1024 };
 
 /// Whitespace (and a BOM) before the first meaningful byte; more than this
 /// and we stop sniffing and treat the body as SSE.
@@ -176,9 +171,10 @@ impl ChatStreamDecoder {
             return;
         }
         match &self.mode {
-            // A short read is copied by `SseDecoder::feed_bytes` too: feeding
-            // it here saves a call per read (one HTTP chunk per event is common).
-            Mode::Sse if bytes.len() < SHORT_READ => self.sse.feed(&bytes),
+            // A read shorter than `SseDecoder` keeps in place is copied by its
+            // `feed_bytes` too: feeding it here saves a call per read (one HTTP
+            // chunk per event is common). Only the cost depends on it.
+            Mode::Sse if bytes.len() < SEGMENT_MIN => self.sse.feed(&bytes),
             Mode::Sse => self.sse.feed_bytes(bytes),
             // The first read decides the body's kind by itself: no need to keep it.
             Mode::Sniffing(seen) if seen.is_empty() && matches!(sniff(&bytes), Sniff::Sse) => {

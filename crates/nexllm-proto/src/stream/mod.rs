@@ -40,4 +40,3 @@ mod json_fallback;
 
 pub use accumulator::StreamAccumulator;
 pub use decoder::ChatStreamDecoder;
-pub(crate) use decoder::SHORT_READ;
