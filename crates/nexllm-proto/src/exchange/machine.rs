@@ -352,12 +352,7 @@ impl Exchange {
     /// ```
     #[inline]
     pub fn handle_body_bytes(&mut self, attempt: AttemptId, bytes: Bytes, now: Instant) {
-        if bytes.len() < crate::sse::SEGMENT_MIN {
-            // Copied by the decoder either way: the slice path costs less.
-            self.handle_body(attempt, &bytes, now);
-        } else {
-            self.on_body(attempt, bytes, now);
-        }
+        self.on_body(attempt, bytes, now);
     }
 
     /// `handle_body` and `handle_body_bytes`, each compiled for its input.

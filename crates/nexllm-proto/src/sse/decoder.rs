@@ -28,7 +28,7 @@ const LOSSY_GROWTH: usize = 3;
 /// backward search, which a read of one or two events does not earn back
 /// (one ~330-byte event per read: 0.19 s against 0.15 s copied). Fuzzing
 /// keeps small reads whole too, to reach every path.
-pub(crate) const SEGMENT_MIN: usize = if cfg!(fuzzing) { 16 } else { 1024 };
+const SEGMENT_MIN: usize = if cfg!(fuzzing) { 16 } else { 1024 };
 /// Reads longer than this are never kept whole: an owned event shares the read
 /// it came from, so this bounds what one small event can keep alive.
 const SEGMENT_MAX: usize = 256 * 1024;

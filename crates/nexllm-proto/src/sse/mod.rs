@@ -17,7 +17,6 @@ mod event;
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod strategies;
 
-pub(crate) use decoder::SEGMENT_MIN;
 pub use decoder::SseDecoder;
 pub use encode::{SseEncoder, encode_event};
 pub use event::{DEFAULT_EVENT_TYPE, SseEvent, SseEventRef};

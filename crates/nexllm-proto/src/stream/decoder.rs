@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SEGMENT_MIN, SseDecoder, SseEventRef};
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEventRef};
 use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
@@ -171,10 +171,6 @@ impl ChatStreamDecoder {
             return;
         }
         match &self.mode {
-            // A read shorter than `SseDecoder` keeps in place is copied by its
-            // `feed_bytes` too: feeding it here saves a call per read (one HTTP
-            // chunk per event is common). Only the cost depends on it.
-            Mode::Sse if bytes.len() < SEGMENT_MIN => self.sse.feed(&bytes),
             Mode::Sse => self.sse.feed_bytes(bytes),
             // The first read decides the body's kind by itself: no need to keep it.
             Mode::Sniffing(seen) if seen.is_empty() && matches!(sniff(&bytes), Sniff::Sse) => {
