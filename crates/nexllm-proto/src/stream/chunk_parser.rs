@@ -128,6 +128,9 @@ trait Keys: Copy {
     /// `rest` starts with them. The names are constants, so each comparison
     /// compiles to a few loads instead of a `memcmp` call.
     fn at(at: usize, rest: &[u8]) -> Option<(usize, Self)>;
+
+    /// The key's number, its place in the list.
+    fn number(self) -> usize;
 }
 
 /// Declares an enum of the keys of one object and its [`Keys`], in the order
@@ -155,6 +158,11 @@ macro_rules! keys {
                 )*
                 let _ = index;
                 None
+            }
+
+            #[inline]
+            fn number(self) -> usize {
+                self as usize
             }
         }
     };
@@ -309,16 +317,10 @@ impl<'a> Parser<'a> {
 
     /// Fills `choice`, a default one.
     fn choice(&mut self, choice: &mut ChunkChoice) -> Option<()> {
-        let mut seen_delta = false;
         self.object(|parser, key: ChoiceKey| {
             match key {
                 ChoiceKey::Index => choice.index = u32::try_from(parser.unsigned()?).ok()?,
                 ChoiceKey::Delta => {
-                    // A repeated key replaces the first value, as with serde.
-                    if seen_delta {
-                        choice.delta = Delta::default();
-                    }
-                    seen_delta = true;
                     if !parser.null()? {
                         parser.delta(&mut choice.delta)?;
                     }
@@ -414,8 +416,12 @@ impl<'a> Parser<'a> {
 
     /// `{ "key": value, ... }` whose keys are all in `keys`, calling `each`
     /// with the parser at every value. Gives up on any other key (it belongs
-    /// in `extra`, which serde fills) and on escapes in a key.
+    /// in `extra`, which serde fills), on escapes in a key, and on a key seen
+    /// before in the object: serde decides what a repeated key means (the
+    /// last value for the chunk, choice and delta; an error for the derived
+    /// tool-call and function fragments).
     fn object<K: Keys>(&mut self, mut each: impl FnMut(&mut Self, K) -> Option<()>) -> Option<()> {
+        const { assert!(K::COUNT <= u32::BITS as usize) };
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -423,8 +429,15 @@ impl<'a> Parser<'a> {
         }
         // Servers send the keys in one order: look for each after the last found.
         let mut next = 0;
+        // The keys seen so far, one bit each.
+        let mut seen = 0u32;
         loop {
             let key = self.key::<K>(&mut next)?;
+            let bit = 1 << key.number();
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
             each(self, key)?;
             if !self.after_value()? {
                 return Some(());
@@ -820,6 +833,16 @@ mod tests {
             r#"{"id":"\udc00"}"#,
             r#"{"id":"\ud800\u0041"}"#,
             r#"{"id":"\x"}"#,
+            // Repeated keys: the derived fragments refuse them, and serde
+            // decides for every object.
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"a","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"f","name":"g"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"index":1}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"a","type":"function","id":"b"}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":null,"function":{}}]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a","content":"b"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"},"delta":null}]}"#,
+            r#"{"choices":[{"index":0,"finish_reason":null,"index":1}]}"#,
             "{\"id\":\"a\tb\"}",
             r#"{"id":"c",}"#,
             r#"{"id":"c"} x"#,
@@ -860,7 +883,7 @@ mod tests {
                 "{", "}", "[", "]", ",", ":", " ", "null", "0", "12", "1.5", "-1", "\"\"",
                 "\"id\"", "\"choices\"", "\"delta\"", "\"content\"", "\"index\"",
                 "\"finish_reason\"", "\"stop\"", "\"tool_calls\"", "\"function\"",
-                "\"arguments\"", "\"a\\nb\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"x\ty\"",
+                "\"arguments\"", "\"name\"", "\"a\\nb\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"x\ty\"",
             ][..]), 0..40)
         ) {
             check(&tokens.concat());
