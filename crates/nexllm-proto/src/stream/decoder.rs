@@ -552,6 +552,31 @@ mod tests {
     }
 
     #[test]
+    fn repeated_keys_mean_what_serde_says_whichever_parser_reads_them() {
+        // The chunk, choice and delta objects take the last value.
+        let body = concat!(
+            "data: {\"id\":\"a\",\"id\":\"b\",\"choices\":[{\"index\":0,",
+            "\"delta\":{\"content\":\"x\",\"content\":\"y\"},\"index\":0}]}\n\n",
+            "data: {\"id\":\"b\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"z\"},",
+            "\"delta\":{\"content\":\"w\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (texts, end) = run(body);
+        assert_eq!(texts, ["y", "w"]);
+        assert!(end.is_ok(), "{end:?}");
+        // A tool-call fragment refuses them (serde's derived impl), after the
+        // chunks before it.
+        let body = format!(
+            "{}data: {{\"id\":\"c\",\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,\"function\":{{\"arguments\":\"{{\\\"a\",\"arguments\":\"\"}}}}]}}}}]}}\n\n",
+            chunk("before", None)
+        );
+        let (texts, end) = run(&body);
+        assert_eq!(texts, ["before"]);
+        let error = end.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("duplicate field `arguments`"), "{error}");
+    }
+
+    #[test]
     fn keep_alives_and_comments_are_skipped() {
         let body = format!(
             ": OPENROUTER PROCESSING\n\ndata:\n\n{}: ping\n\ndata: [DONE]\n\n",
