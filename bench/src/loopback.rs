@@ -172,6 +172,10 @@ impl Drop for Server {
 pub enum Kind {
     /// hyper-util's client reading the body bytes, no SSE: the async floor.
     RawHyper,
+    /// hyper-util's client counting the `\n` bytes of each body frame with
+    /// memchr: the least a client that reads every byte does, which at
+    /// K = 512 is the first touch of each frame after hyper wrote it.
+    RawHyperScan,
     /// hyper-util's client feeding each body frame to `ChatStreamDecoder` and
     /// every chunk to `StreamAccumulator`: the least a client that parses each
     /// chunk does (no exchange, no driver, no timers).
@@ -192,8 +196,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order the table shows them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::RawHyper,
+        Kind::RawHyperScan,
         Kind::RawHyperJson,
         Kind::RawHyperParse,
         Kind::NexllmHyper,
@@ -206,6 +211,7 @@ impl Kind {
     pub fn code(self) -> &'static str {
         match self {
             Kind::RawHyper => "raw-hyper",
+            Kind::RawHyperScan => "raw-hyper-scan",
             Kind::RawHyperParse => "raw-hyper-parse",
             Kind::RawHyperJson => "raw-hyper-json",
             Kind::NexllmHyper => "nexllm-hyper",
@@ -218,6 +224,7 @@ impl Kind {
     fn table_name(self) -> &'static str {
         match self {
             Kind::RawHyper => "raw hyper 1 (body bytes only)",
+            Kind::RawHyperScan => "raw hyper 1 + memchr `\\n` scan",
             Kind::RawHyperParse => "raw hyper 1 + ChatStreamDecoder + StreamAccumulator",
             Kind::RawHyperJson => "raw hyper 1 + lines + serde_json IgnoredAny",
             Kind::NexllmHyper => "nexllm-hyper",
@@ -230,7 +237,7 @@ impl Kind {
     fn role(self) -> Role {
         match self {
             Kind::RawHyper | Kind::Ureq => Role::Floor,
-            Kind::RawHyperParse | Kind::RawHyperJson => Role::Reference,
+            Kind::RawHyperScan | Kind::RawHyperParse | Kind::RawHyperJson => Role::Reference,
             Kind::NexllmHyper | Kind::NexllmBlocking => Role::Ours,
             Kind::AsyncOpenai => Role::Peer,
         }
@@ -366,6 +373,7 @@ fn rounds(kind: Kind, port: u16, streams: usize) -> Result<Round, String> {
         Kind::RawHyper
         | Kind::RawHyperParse
         | Kind::RawHyperJson
+        | Kind::RawHyperScan
         | Kind::NexllmHyper
         | Kind::AsyncOpenai => {
             // One thread runs the client: CPU time is not inflated by idle workers
@@ -416,6 +424,7 @@ enum AsyncClient {
     Raw(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
     RawParse(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
     RawJson(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
+    RawScan(HyperClient<HttpConnector, Full<Bytes>>, hyper::Uri),
     Nexllm(
         nexllm_hyper::Client,
         Arc<nexllm_hyper::ChatCompletionRequest>,
@@ -429,7 +438,7 @@ enum AsyncClient {
 impl AsyncClient {
     fn new(kind: Kind, base: &str, streams: usize) -> Result<AsyncClient, String> {
         Ok(match kind {
-            Kind::RawHyper | Kind::RawHyperParse | Kind::RawHyperJson => {
+            Kind::RawHyper | Kind::RawHyperScan | Kind::RawHyperParse | Kind::RawHyperJson => {
                 let client = HyperClient::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(streams.max(1))
                     .build_http();
@@ -439,6 +448,7 @@ impl AsyncClient {
                 match kind {
                     Kind::RawHyper => AsyncClient::Raw(client, uri),
                     Kind::RawHyperJson => AsyncClient::RawJson(client, uri),
+                    Kind::RawHyperScan => AsyncClient::RawScan(client, uri),
                     _ => AsyncClient::RawParse(client, uri),
                 }
             }
@@ -501,6 +511,19 @@ impl AsyncClient {
                         bytes += data.len() as u64;
                     }
                 }
+                Ok(Got::Bytes(bytes))
+            }
+            AsyncClient::RawScan(client, uri) => {
+                let mut body = raw_request(&client, uri).await?;
+                let (mut bytes, mut lines) = (0, 0);
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.map_err(|e| e.to_string())?;
+                    if let Some(data) = frame.data_ref() {
+                        bytes += data.len() as u64;
+                        lines += memchr::memchr_iter(b'\n', data).count();
+                    }
+                }
+                std::hint::black_box(lines);
                 Ok(Got::Bytes(bytes))
             }
             AsyncClient::RawParse(client, uri) => {

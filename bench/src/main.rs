@@ -13,6 +13,7 @@
 mod alloc_count;
 mod corpus;
 mod decode;
+mod interleave;
 mod loopback;
 mod machine;
 mod measure;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Some("serve") => value(&args[1..], "--chunks").and_then(loopback::serve),
         Some("client") => client(&args[1..]),
         Some("profile") => profile(&args[1..]),
+        Some("interleave") => interleave(&args[1..]),
         Some("allocs") => {
             print!("{}", parse::allocation_breakdown());
             Ok(())
@@ -156,6 +158,25 @@ fn profile(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `interleave WORK [--streams K] [--chunks N] [--times T]`: part 2 with K streams
+/// decoded in turn (see `interleave.rs`); WORK is `chat`, `json` or `scan`. Prints
+/// the thread CPU ns per event of each of T passes.
+fn interleave(args: &[String]) -> Result<(), String> {
+    let work = match args.first().map(String::as_str) {
+        Some("chat") => interleave::Work::Chat,
+        Some("json") => interleave::Work::Json,
+        Some("scan") => interleave::Work::Scan,
+        other => return Err(format!("interleave: no work {other:?} (chat, json, scan)")),
+    };
+    let streams = optional(args, "--streams")?.unwrap_or(512);
+    let chunks = optional(args, "--chunks")?.unwrap_or(200);
+    let times = optional(args, "--times")?.unwrap_or(5);
+    for ns in interleave::run(work, streams, chunks, times) {
+        println!("{ns:.0}");
+    }
+    Ok(())
+}
+
 /// Runs this binary with `args` and collects the rows it prints.
 fn child(args: &[String]) -> Result<Vec<Row>, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -226,6 +247,7 @@ fn all(args: &[String]) -> Result<(), String> {
     if wanted("loopback") {
         let async_kinds = vec![
             Kind::RawHyper,
+            Kind::RawHyperScan,
             Kind::RawHyperJson,
             Kind::RawHyperParse,
             Kind::NexllmHyper,
