@@ -21,6 +21,10 @@ pub enum Work {
     /// `ChatStreamDecoder::feed_bytes` + `StreamAccumulator` (part 4's
     /// "raw hyper 1 + ChatStreamDecoder + StreamAccumulator").
     Chat,
+    /// As `Chat`, with one decoder and accumulator for all the streams (each
+    /// frame holds whole events, so they decode the same): the frames are as
+    /// cold as with `Chat`, the decoder's state is not.
+    ChatShared,
     /// serde_json validates each payload into nothing (part 4's
     /// "raw hyper 1 + lines + serde_json IgnoredAny").
     Json,
@@ -41,19 +45,29 @@ pub fn run(work: Work, streams: usize, chunks: usize, times: usize) -> Vec<f64> 
         .collect()
 }
 
-/// Each stream's own copy of every event of the corpus, one `Bytes` per event
-/// (as hyper hands out the frames of part 4's server).
+/// Each stream's own copy of the corpus, cut into one `Bytes` per event, all
+/// slices of that copy (as hyper hands out the frames of part 4's server:
+/// slices of its read buffer, sharing one reference count).
 fn frames(streams: usize, chunks: usize) -> Vec<Vec<Bytes>> {
     let corpus = corpus::generate(Shape::Content, chunks);
-    let mut events = Vec::new();
-    let mut rest: &[u8] = &corpus.body;
-    while let Some(end) = memchr::memmem::find(rest, b"\n\n") {
-        let (event, after) = rest.split_at(end + 2);
-        events.push(event);
-        rest = after;
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while let Some(end) = memchr::memmem::find(&corpus.body[at..], b"\n\n") {
+        at += end + 2;
+        ends.push(at);
     }
     (0..streams)
-        .map(|_| events.iter().map(|e| Bytes::copy_from_slice(e)).collect())
+        .map(|_| {
+            let body = Bytes::copy_from_slice(&corpus.body);
+            let mut start = 0;
+            ends.iter()
+                .map(|&end| {
+                    let frame = body.slice(start..end);
+                    start = end;
+                    frame
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -61,6 +75,9 @@ fn frames(streams: usize, chunks: usize) -> Vec<Vec<Bytes>> {
 /// (chat chunks, JSON payloads but `[DONE]`, or events).
 fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
     let turns = frames.first().map_or(0, Vec::len);
+    // Each frame is handed over and dropped, as a client does with hyper's:
+    // clones made before the clock starts.
+    let mut frames: Vec<Vec<Bytes>> = frames.to_vec();
     let mut decoders: Vec<ChatStreamDecoder> =
         frames.iter().map(|_| ChatStreamDecoder::new()).collect();
     let mut accumulators: Vec<StreamAccumulator> =
@@ -68,20 +85,28 @@ fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
     let mut seen = 0u64;
     let start = thread_cpu();
     for turn in 0..turns {
-        for (s, stream) in frames.iter().enumerate() {
-            let frame = &stream[turn];
+        for (s, stream) in frames.iter_mut().enumerate() {
+            let frame = std::mem::take(&mut stream[turn]);
             match work {
                 Work::Chat => {
                     let decoder = &mut decoders[s];
-                    decoder.feed_bytes(frame.clone());
+                    decoder.feed_bytes(frame);
                     while let Ok(Some(chunk)) = decoder.next_chunk() {
                         accumulators[s].push(&chunk);
                         seen += 1;
                     }
                 }
+                Work::ChatShared => {
+                    let decoder = &mut decoders[0];
+                    decoder.feed_bytes(frame);
+                    while let Ok(Some(chunk)) = decoder.next_chunk() {
+                        accumulators[0].push(&chunk);
+                        seen += 1;
+                    }
+                }
                 Work::Json => {
                     let mut line_start = 0;
-                    for end in memchr::memchr_iter(b'\n', frame) {
+                    for end in memchr::memchr_iter(b'\n', &frame) {
                         let line = &frame[line_start..end];
                         line_start = end + 1;
                         if let Some(data) = line.strip_prefix(b"data: ") {
@@ -92,7 +117,7 @@ fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
                         }
                     }
                 }
-                Work::Scan => seen += memchr::memchr_iter(b'\n', frame).count() as u64 / 2,
+                Work::Scan => seen += memchr::memchr_iter(b'\n', &frame).count() as u64 / 2,
             }
         }
     }
@@ -112,6 +137,7 @@ mod tests {
         assert_eq!(frames[2].len() as u64, corpus.events);
         for (work, expected) in [
             (Work::Chat, corpus.chunks),
+            (Work::ChatShared, corpus.chunks),
             (Work::Json, corpus.chunks),
             (Work::Scan, corpus.events),
         ] {

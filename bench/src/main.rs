@@ -159,14 +159,19 @@ fn profile(args: &[String]) -> Result<(), String> {
 }
 
 /// `interleave WORK [--streams K] [--chunks N] [--times T]`: part 2 with K streams
-/// decoded in turn (see `interleave.rs`); WORK is `chat`, `json` or `scan`. Prints
+/// decoded in turn (see `interleave.rs`); WORK is `chat`, `chat-shared`, `json` or `scan`. Prints
 /// the thread CPU ns per event of each of T passes.
 fn interleave(args: &[String]) -> Result<(), String> {
     let work = match args.first().map(String::as_str) {
         Some("chat") => interleave::Work::Chat,
+        Some("chat-shared") => interleave::Work::ChatShared,
         Some("json") => interleave::Work::Json,
         Some("scan") => interleave::Work::Scan,
-        other => return Err(format!("interleave: no work {other:?} (chat, json, scan)")),
+        other => {
+            return Err(format!(
+                "interleave: no work {other:?} (chat, chat-shared, json, scan)"
+            ));
+        }
     };
     let streams = optional(args, "--streams")?.unwrap_or(512);
     let chunks = optional(args, "--chunks")?.unwrap_or(200);

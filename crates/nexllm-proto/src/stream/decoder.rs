@@ -144,11 +144,13 @@ impl ChatStreamDecoder {
 
     /// [`feed`](Self::feed) for a read that is already a [`Bytes`], as HTTP
     /// clients such as hyper hand out body frames: the same chunks for any
-    /// split of the body, and the complete lines of a large read (1 KiB and
-    /// more) are decoded where they are instead of being copied into the
-    /// decoder's buffer (see [`SseDecoder::feed_bytes`]). Only a line cut
-    /// between reads, a short read, and the start of a body that is still
-    /// being told apart from a JSON one are copied. The limit on one event
+    /// split of the body, and the complete lines of a read are decoded where
+    /// they are instead of being copied into the decoder's buffer (see
+    /// [`SseDecoder::feed_bytes`]): a read that ends a line (as a server's
+    /// frame of whole events does) when nothing waits undecoded before it, or
+    /// a large one (1 KiB and more). Only a line cut between reads, a short
+    /// read that follows one or ends inside a line, and the start of a body
+    /// that is still being told apart from a JSON one are copied. The limit on one event
     /// holds as with `feed`; a read kept in place is released by the next
     /// [`next_chunk`](Self::next_chunk) that finds no more chunks in it.
     ///
