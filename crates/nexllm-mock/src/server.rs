@@ -244,6 +244,13 @@ impl MockServer {
         self.shared.connections.open()
     }
 
+    /// How many of the open TCP connections have not carried a request (yet):
+    /// a client's pool may open spare connections, which a leak test tells
+    /// apart from connections a finished request left open.
+    pub fn open_connections_without_requests(&self) -> usize {
+        self.shared.connections.open_unused()
+    }
+
     /// How many TCP connections have closed since the server started.
     pub fn connections_closed(&self) -> u64 {
         self.shared.connections.closed()
@@ -351,11 +358,15 @@ async fn serve_connection(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let _guard = ConnectionGuard::new(&shared.connections);
+    let guard = ConnectionGuard::new(&shared.connections);
     // Small frames (split, one byte) should leave as written, not be coalesced.
     let _ = stream.set_nodelay(true);
     let service_shared = Arc::clone(&shared);
-    let service = service_fn(move |request| handle(Arc::clone(&service_shared), request));
+    let used = guard.used();
+    let service = service_fn(move |request| {
+        service_shared.connections.mark_used(&used);
+        handle(Arc::clone(&service_shared), request)
+    });
     let connection = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);

@@ -2,8 +2,8 @@
 //! recorded requests, the script queue and connection statistics.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
@@ -34,6 +34,8 @@ struct QueuedStep {
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionStats {
     open: AtomicUsize,
+    /// Open connections that have not carried a request yet.
+    open_unused: AtomicUsize,
     closed: AtomicU64,
     pub(crate) closed_notify: Notify,
 }
@@ -43,26 +45,54 @@ impl ConnectionStats {
         self.open.load(Ordering::SeqCst)
     }
 
+    pub(crate) fn open_unused(&self) -> usize {
+        self.open_unused.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn closed(&self) -> u64 {
         self.closed.load(Ordering::SeqCst)
     }
 }
 
-/// Counts a connection as open while it lives, and as closed once dropped.
+/// Counts a connection as open while it lives, and as closed once dropped;
+/// as unused until [`ConnectionGuard::used`] reports its first request.
 #[derive(Debug)]
 pub(crate) struct ConnectionGuard<'a> {
     stats: &'a ConnectionStats,
+    used: Arc<AtomicBool>,
 }
 
 impl<'a> ConnectionGuard<'a> {
     pub(crate) fn new(stats: &'a ConnectionStats) -> Self {
         stats.open.fetch_add(1, Ordering::SeqCst);
-        Self { stats }
+        stats.open_unused.fetch_add(1, Ordering::SeqCst);
+        Self {
+            stats,
+            used: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The flag the connection's request handler hands to
+    /// [`ConnectionStats::mark_used`] with each request.
+    pub(crate) fn used(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.used)
+    }
+}
+
+impl ConnectionStats {
+    /// Marks a connection used (its first request); later calls do nothing.
+    pub(crate) fn mark_used(&self, used: &AtomicBool) {
+        if !used.swap(true, Ordering::SeqCst) {
+            self.open_unused.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
 impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
+        if !self.used.swap(true, Ordering::SeqCst) {
+            self.stats.open_unused.fetch_sub(1, Ordering::SeqCst);
+        }
         self.stats.open.fetch_sub(1, Ordering::SeqCst);
         self.stats.closed.fetch_add(1, Ordering::SeqCst);
         self.stats.closed_notify.notify_waiters();

@@ -504,6 +504,31 @@ async fn counts_open_and_closed_connections() {
 }
 
 #[tokio::test]
+async fn tells_connections_that_carried_a_request_from_spare_ones() {
+    let server = MockServer::start().await.unwrap();
+    let spare = TcpStream::connect(server.addr()).await.unwrap();
+    let mut used = TcpStream::connect(server.addr()).await.unwrap();
+    let response = RawRequest::get("/v1/models")
+        .send_keep_alive(&mut used)
+        .await;
+    assert_eq!(response.status, 200);
+    // The spare connection was accepted first; its task counts it when it runs.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.open_connections() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(server.open_connections(), 2);
+    assert_eq!(server.open_connections_without_requests(), 1);
+    drop(spare);
+    assert!(server.wait_for_closed(1, Duration::from_secs(5)).await);
+    assert_eq!(server.open_connections(), 1);
+    assert_eq!(server.open_connections_without_requests(), 0);
+    drop(used);
+    assert!(server.wait_for_closed(2, Duration::from_secs(5)).await);
+    assert_eq!(server.open_connections(), 0);
+}
+
+#[tokio::test]
 async fn many_concurrent_streams_leave_no_connection_open() {
     let server = MockServer::start().await.unwrap();
     let addr = server.addr();
