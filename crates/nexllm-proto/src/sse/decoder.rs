@@ -125,8 +125,9 @@ const EVENT: &str = "SSE event";
 /// are lent with [`next_event_ref`](Self::next_event_ref), decodes it where
 /// it is, without copying it: a read of 1 KiB or more, and a read of any
 /// size that ends a line with nothing undecoded before it (a server's frame
-/// of whole events, as HTTP clients hand them out). A one-byte read costs a push and a look at that
-/// byte, and `next_event` with nothing new to decode returns at once.
+/// of whole events, as HTTP clients hand them out). A one-byte read costs a
+/// push and a look at that byte, and `next_event` with nothing new to decode
+/// returns at once.
 pub struct SseDecoder {
     limit: usize,
     /// Input kept for decoding; `buf[pos..]` is not decoded yet. Decoded bytes
@@ -546,6 +547,8 @@ impl SseDecoder {
     /// # Ok::<(), nexllm_proto::Error>(())
     /// ```
     pub fn feed_bytes(&mut self, bytes: Bytes) {
+        // The event lent last is over (as in `feed_piece`).
+        self.release();
         if !self.owned && self.keep_lines_whole(&bytes) {
             self.compact();
             let at = self.buf.len();
@@ -569,8 +572,7 @@ impl SseDecoder {
     /// rather than copied: nothing undecoded waits before it, and nothing
     /// else is pending. Keeping it costs no copy and no reference count.
     #[inline]
-    fn keep_lines_whole(&mut self, bytes: &Bytes) -> bool {
-        self.release();
+    fn keep_lines_whole(&self, bytes: &Bytes) -> bool {
         bytes.last() == Some(&b'\n')
             && bytes.len() <= SEGMENT_MAX
             && bytes.len() <= self.limit
