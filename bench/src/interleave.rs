@@ -88,19 +88,16 @@ fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
         for (s, stream) in frames.iter_mut().enumerate() {
             let frame = std::mem::take(&mut stream[turn]);
             match work {
-                Work::Chat => {
+                Work::Chat | Work::ChatShared => {
+                    let s = if matches!(work, Work::ChatShared) {
+                        0
+                    } else {
+                        s
+                    };
                     let decoder = &mut decoders[s];
                     decoder.feed_bytes(frame);
                     while let Ok(Some(chunk)) = decoder.next_chunk() {
                         accumulators[s].push(&chunk);
-                        seen += 1;
-                    }
-                }
-                Work::ChatShared => {
-                    let decoder = &mut decoders[0];
-                    decoder.feed_bytes(frame);
-                    while let Ok(Some(chunk)) = decoder.next_chunk() {
-                        accumulators[0].push(&chunk);
                         seen += 1;
                     }
                 }

@@ -250,14 +250,7 @@ fn all(args: &[String]) -> Result<(), String> {
 
     let mut e2e: Vec<(usize, usize, Vec<Kind>)> = Vec::new();
     if wanted("loopback") {
-        let async_kinds = vec![
-            Kind::RawHyper,
-            Kind::RawHyperScan,
-            Kind::RawHyperJson,
-            Kind::RawHyperParse,
-            Kind::NexllmHyper,
-            Kind::AsyncOpenai,
-        ];
+        let async_kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| !k.blocking()).collect();
         let (one, some, many) = if quick {
             (2_000, 100, 50)
         } else {
@@ -269,7 +262,8 @@ fn all(args: &[String]) -> Result<(), String> {
     }
     if wanted("blocking") {
         let chunks = if quick { 2_000 } else { 20_000 };
-        e2e.push((1, chunks, vec![Kind::Ureq, Kind::NexllmBlocking]));
+        let blocking_kinds = Kind::ALL.into_iter().filter(|k| k.blocking()).collect();
+        e2e.push((1, chunks, blocking_kinds));
     }
     for (streams, chunks, kinds) in e2e {
         eprintln!(

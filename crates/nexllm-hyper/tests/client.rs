@@ -140,35 +140,34 @@ async fn a_thousand_concurrent_streams_share_one_client_without_leaks() {
     );
 }
 
-/// Waits (on the mock's close notifications) until every open connection is
-/// one that never carried a request; false if others stay open.
-async fn settle_used(server: &MockServer) -> bool {
-    for _ in 0..50 {
-        let used = server
-            .open_connections()
-            .saturating_sub(server.open_connections_without_requests());
-        if used == 0 {
-            return true;
-        }
-        if !server
-            .wait_for_closed(server.connections_closed() + used as u64, WAIT)
-            .await
-        {
-            return false;
-        }
-    }
-    false
-}
-
 /// Waits (on the mock's close notifications, never by sleeping) until at most
 /// `max_open` connections are open; false if they stay open.
 async fn settle(server: &MockServer, max_open: usize) -> bool {
+    settle_by(server, |server| {
+        server.open_connections().saturating_sub(max_open)
+    })
+    .await
+}
+
+/// Waits until every open connection is one that never carried a request;
+/// false if others stay open.
+async fn settle_used(server: &MockServer) -> bool {
+    settle_by(server, |server| {
+        server
+            .open_connections()
+            .saturating_sub(server.open_connections_without_requests())
+    })
+    .await
+}
+
+/// Waits on the mock's close notifications until `excess` (how many open
+/// connections are too many) is zero; false if it stays above.
+async fn settle_by(server: &MockServer, excess: impl Fn(&MockServer) -> usize) -> bool {
     for _ in 0..50 {
-        let open = server.open_connections();
-        if open <= max_open {
+        let excess = excess(server) as u64;
+        if excess == 0 {
             return true;
         }
-        let excess = (open - max_open) as u64;
         if !server
             .wait_for_closed(server.connections_closed() + excess, WAIT)
             .await
