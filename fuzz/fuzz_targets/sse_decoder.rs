@@ -1,8 +1,9 @@
 //! Fuzzes `nexllm_proto::sse::SseDecoder`: it must never panic, must give the
 //! same events and errors however the input is cut (whole, one byte at a
 //! time, and in pieces whose sizes the input itself chooses; fed as slices or
-//! as `Bytes`; drained as owned, borrowed or alternating events), and re-encoding
-//! the events must decode to the same events.
+//! as `Bytes`; drained as owned, borrowed or alternating events after every
+//! piece, or only after the first piece and at the end), and re-encoding the
+//! events must decode to the same events.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +24,9 @@ fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, limit: usize) -> Outcome 
 }
 
 /// `run`, each piece fed as `Bytes` (`feed_bytes`) when `as_bytes`, and events
-/// drained borrowed (`mode` 0), owned (1) or alternating (2).
+/// drained borrowed (`mode` 0), owned (1) or alternating (2) after every piece,
+/// or owned after the first piece and then only after `finish` (3): the
+/// decoder then holds complete events while more input comes.
 fn run_as<'a>(
     pieces: impl IntoIterator<Item = &'a [u8]>,
     limit: usize,
@@ -48,13 +51,16 @@ fn run_as<'a>(
             Err(error) => return Some(error),
         }
     };
-    for piece in pieces {
+    for (i, piece) in pieces.into_iter().enumerate() {
         if as_bytes {
             decoder.feed_bytes(bytes::Bytes::copy_from_slice(piece));
         } else {
             decoder.feed(piece);
         }
         assert!(decoder.buffered_len() <= limit.saturating_mul(4).saturating_add(8));
+        if mode == 3 && i > 0 {
+            continue;
+        }
         if let Some(error) = drain(&mut decoder, &mut events) {
             return Outcome {
                 events,
@@ -74,7 +80,9 @@ fn run_as<'a>(
     }
 }
 
-/// Cuts `data` into pieces of 1..=64 bytes, sizes drawn from a generator seeded by the input.
+/// Cuts `data` into pieces of 1..=64 bytes, and one in eight of 1 to 2 KiB
+/// (reads the decoder may keep whole), sizes drawn from a generator seeded by
+/// the input.
 fn pieces(data: &[u8]) -> Vec<&[u8]> {
     let mut state = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
@@ -85,7 +93,11 @@ fn pieces(data: &[u8]) -> Vec<&[u8]> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let size = usize::try_from(state % 64).unwrap_or(0) + 1;
+        let size = if state % 8 == 0 {
+            1024 + usize::try_from((state >> 3) % 1024).unwrap_or(0)
+        } else {
+            usize::try_from(state % 64).unwrap_or(0) + 1
+        };
         let (piece, tail) = rest.split_at(size.min(rest.len()));
         out.push(piece);
         rest = tail;
@@ -106,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
             whole,
             "one-byte pieces, limit {limit}"
         );
-        for mode in 0..3 {
+        for mode in 0..4 {
             assert_eq!(
                 run_as(pieces(data), limit, true, mode),
                 whole,

@@ -894,8 +894,22 @@ impl SseDecoder {
             };
             match line {
                 // The bytes before a segment and the segment itself end with a
-                // line end (`keep_segment`), so only the last input runs out.
-                Line::NeedMore => return false,
+                // line end (`keep_segment`), so only the last input runs out,
+                // except when all one of them held was the LF of a CRLF whose
+                // CR ended the input before it: then the next input goes on.
+                Line::NeedMore => {
+                    let spent_early = match &self.seg {
+                        Some(seg) if seg.pos < seg.held.bytes().len() => {
+                            src == Src::Buf && self.pos >= seg.at
+                        }
+                        Some(_) => src == Src::Seg,
+                        None => false,
+                    };
+                    if spent_early {
+                        continue;
+                    }
+                    return false;
+                }
                 Line::TooLong => {
                     self.fail(LINE);
                     return false;
@@ -1051,9 +1065,23 @@ impl SseDecoder {
     /// Drops the decoded input of the buffer, keeping what is not decoded and
     /// the data line the unfinished event refers to. Moves bytes only when at
     /// least as many were decoded as are kept, so each byte moves a bounded
-    /// number of times.
+    /// number of times. Lines decoded after that data line (comments, `id`,
+    /// anything but a blank line) would stay with it: once they are as long
+    /// as it, the data is copied out, so the buffer stays bounded however
+    /// many of them come.
     fn compact(&mut self) {
         let keep_from = match self.fields.data_at {
+            DataAt::Input(Src::Buf, start, end)
+                if self.pos.saturating_sub(end) >= end.saturating_sub(start) =>
+            {
+                let data = self.buf.get(start..end).unwrap_or_default();
+                self.fields.data.clear();
+                // Within the limit: `data_line` kept it unchecked only when
+                // even replacement characters cannot take it past the limit.
+                push_lossy(&mut self.fields.data, data);
+                self.fields.data_at = DataAt::Owned;
+                self.pos
+            }
             DataAt::Input(Src::Buf, start, _) => start.min(self.pos),
             _ => self.pos,
         };
@@ -1573,7 +1601,9 @@ mod tests {
     }
 
     /// Decodes `pieces` feeding `&[u8]` or `Bytes`, draining borrowed, owned
-    /// or alternating events; returns the events and the error, if any.
+    /// or alternating events after each piece (`mode` 0, 1, 2), or owned
+    /// events after the first piece and then only after `finish` (3); returns
+    /// the events and the error, if any.
     fn run(
         pieces: &[&[u8]],
         as_bytes: bool,
@@ -1597,13 +1627,16 @@ mod tests {
                 Err(error) => return Some(error),
             }
         };
-        for piece in pieces {
+        for (i, piece) in pieces.iter().enumerate() {
             if as_bytes {
                 decoder.feed_bytes(Bytes::copy_from_slice(piece));
             } else {
                 decoder.feed(piece);
             }
             assert!(decoder.buffered_len() <= 2 * limit + 8);
+            if mode == 3 && i > 0 {
+                continue;
+            }
             if let Some(error) = drain(&mut decoder, &mut events) {
                 return (events, Some(error));
             }
@@ -1626,7 +1659,7 @@ mod tests {
             for second in first..=body.len() {
                 let pieces = [&body[..first], &body[first..second], &body[second..]];
                 for as_bytes in [false, true] {
-                    for mode in 0..3 {
+                    for mode in 0..4 {
                         assert_eq!(
                             run(&pieces, as_bytes, mode, 1 << 20),
                             expected,
@@ -1646,7 +1679,7 @@ mod tests {
             for cut in 0..=body.len() {
                 let pieces = [&body[..cut], &body[cut..]];
                 for as_bytes in [false, true] {
-                    for mode in 0..3 {
+                    for mode in 0..4 {
                         assert_eq!(
                             run(&pieces, as_bytes, mode, limit),
                             expected,
@@ -1655,6 +1688,68 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn an_lf_alone_after_a_cr_does_not_hide_the_events_after_it() {
+        // The CR of a CRLF ends one read, its LF is all of the next, then a
+        // read of 1 KiB or more comes before any event is taken: its events
+        // are there at once, and `finish` does not drop them.
+        let whole: String = (0..100).map(|i| format!("data: {i:05}\n\n")).collect();
+        assert!(whole.len() >= SEGMENT_MIN);
+        for finish in [false, true] {
+            let mut decoder = SseDecoder::new();
+            decoder.feed(b"data: a\r");
+            assert_eq!(decoder.next_event().unwrap(), None);
+            decoder.feed(b"\n");
+            decoder.feed(whole.as_bytes());
+            if finish {
+                decoder.finish();
+            }
+            let events = decode_all(&mut decoder);
+            assert_eq!(events.len(), 100, "finish: {finish}");
+            assert_eq!(events[0], SseEvent::message("a\n00000"));
+            assert_eq!(events[99], SseEvent::message("00099"));
+        }
+        // The read kept whole is that LF and a line still open.
+        let long = "b".repeat(1100);
+        let mut decoder = SseDecoder::new();
+        decoder.feed(b"data: a\r");
+        decoder.feed(format!("\ndata: {long}").as_bytes());
+        decoder.feed(b"\n\n");
+        assert_eq!(
+            decode_all(&mut decoder),
+            [SseEvent::message(format!("a\n{long}"))]
+        );
+    }
+
+    #[test]
+    fn lines_after_an_unfinished_data_line_do_not_pin_the_buffer() {
+        // A data line, then comments and other fields without end: the buffer
+        // stays about the size of the limit, and the event comes out whole.
+        for first in [&b"data: x"[..], b"data: bad \xFF byte", b"data:"] {
+            let mut decoder = SseDecoder::with_max_event_bytes(1024);
+            decoder.feed(first);
+            decoder.feed(b"\n");
+            for i in 0..20_000 {
+                let line: &[u8] = if i % 2 == 0 {
+                    b": keep-alive\n"
+                } else {
+                    b"id: 1\n"
+                };
+                decoder.feed(line);
+                assert_eq!(decoder.next_event().unwrap(), None);
+                assert!(
+                    decoder.buf.capacity() <= 4 * 1024,
+                    "{}",
+                    decoder.buf.capacity()
+                );
+            }
+            decoder.feed(b"data: y\n\n");
+            let expected = format!("{}\ny", String::from_utf8_lossy(&first[5..]).trim_start());
+            let events = decode_all(&mut decoder);
+            assert_eq!(events, [SseEvent::new("", expected, "1")]);
         }
     }
 
