@@ -745,3 +745,87 @@ fn body_bytes_of_a_whole_body_keep_the_body_limit() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_stream_that_ends_empty_backs_off_from_its_end() {
+    // The body ends with nothing in it 30 s after the head: the retry waits
+    // its backoff from then, not from the head (which would be no wait at all).
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.now += Duration::from_secs(30);
+    let a = h.current();
+    h.ex.handle_end(a, h.now);
+    h.drain();
+    let wait = h.last_wait.expect("waiting to retry");
+    assert_eq!(wait.reason, WaitReason::Backoff);
+    let until = wait.until.expect("a deadline");
+    assert!(
+        until > h.now,
+        "{:?} after the end",
+        until.checked_duration_since(h.now)
+    );
+    assert_eq!(h.sent.len(), 1);
+    h.fire_wait();
+    assert_eq!(h.sent.len(), 2, "retried after the backoff");
+}
+
+#[test]
+fn the_total_deadline_after_done_ends_the_call_well() {
+    // `[DONE]` came; the rest of the body is being read when the total
+    // deadline passes: the answer is complete, so the call ends with it.
+    let config = Config::new("k").total_timeout(Some(Duration::from_secs(10)));
+    let mut h = Harness::new(config, true);
+    h.head(200);
+    h.now += Duration::from_secs(9);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("all", Some("stop"))
+    ));
+    assert_eq!(h.chunks.len(), 1);
+    assert!(h.done.is_none(), "still reading the tail");
+    assert_eq!(h.fire_wait(), WaitReason::Total);
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.abandoned, [h.current()]);
+}
+
+#[test]
+fn a_retry_after_beyond_any_wait_fails_at_once() {
+    // However large the number, it asks for more than `max_retry_after`.
+    for value in ["120", "100000000", "99999999999999999999"] {
+        let mut h = Harness::new(Config::new("k"), false);
+        h.respond(
+            429,
+            &[("retry-after", value)],
+            &error_body("slow down", "rate_limit_exceeded"),
+        );
+        assert_eq!(h.sent.len(), 1, "{value}: no retry");
+        match h.error() {
+            Error::Api(e) => assert!(e.retry_after.is_some(), "{value}: {e:?}"),
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_json_answer_to_a_stream_may_be_exactly_the_event_limit() {
+    for (limit, accepted) in [(COMPLETION.len(), true), (COMPLETION.len() - 1, false)] {
+        let mut limits = nexllm_proto::Limits::default();
+        limits.max_event_bytes = limit;
+        let mut h = Harness::new(Config::new("k").limits(limits), true);
+        h.respond(200, &[], COMPLETION);
+        if accepted {
+            assert!(
+                matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+                "{:?}",
+                h.done
+            );
+            assert_eq!(accumulated_text(&h), "hi");
+        } else {
+            assert!(matches!(h.error(), Error::LimitExceeded(_)), "{:?}", h.done);
+        }
+    }
+}

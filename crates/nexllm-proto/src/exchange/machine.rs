@@ -465,6 +465,12 @@ impl Exchange {
                 if let Some(attempt) = self.current_attempt() {
                     self.queue.push_back(Action::Abandon(attempt));
                 }
+                if let State::Draining { .. } = self.state {
+                    // After `[DONE]` the answer is complete; only the tail of
+                    // the body is missing, as when the idle deadline passes here.
+                    self.finish(Ok(Outcome::StreamEnded));
+                    return;
+                }
                 let total = self.timeouts.total.unwrap_or_default();
                 self.fail_final(Error::Timeout(TimeoutError::new(TimeoutKind::Total, total)));
                 return;
@@ -622,12 +628,14 @@ impl Exchange {
             *decoder_finished = true;
             if let Err(error) = decoder.finish() {
                 let attempt = *attempt;
-                let last_read = *last_read;
                 let cut_before_anything = matches!(&error, Error::Stream(e) if e.kind == StreamErrorKind::Truncated)
                     && self.chunks_delivered == 0;
                 if cut_before_anything {
                     // Nothing reached the caller: as good as a dropped connection, so retry.
-                    self.on_attempt_failure(attempt, error, last_read);
+                    // The backoff counts from the input that ended the body (the
+                    // latest time known), not from the last read before it.
+                    let now = self.now;
+                    self.on_attempt_failure(attempt, error, now);
                 } else {
                     self.fail_final(error);
                 }

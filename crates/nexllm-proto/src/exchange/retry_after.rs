@@ -38,15 +38,23 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name)?.to_str().ok().map(str::trim)
 }
 
-/// A finite, non-negative decimal number of reasonable size (servers send `1`, `1.5`, `20.0`).
+/// A non-negative decimal number (servers send `1`, `1.5`, `20.0`), at most
+/// [`MAX_NUMBER`].
 fn parse_non_negative_number(s: &str) -> Option<f64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
     let v: f64 = s.parse().ok()?;
-    // A day is far beyond any delay we would wait; it also keeps Duration arithmetic safe.
-    (v.is_finite() && v <= 86_400_000.0).then_some(v)
+    // Digits and dots parse to a number or to infinity, never to NaN. A larger
+    // value still asks for a long wait: clamped, it stays longer than any
+    // `max_retry_after`, so the call fails at once instead of retrying early.
+    Some(v.min(MAX_NUMBER))
 }
+
+/// The largest delay number taken as it is: 1,000 days in seconds (a day in
+/// milliseconds), far beyond any delay worth waiting, and small enough for
+/// `Duration` arithmetic.
+const MAX_NUMBER: f64 = 86_400_000.0;
 
 /// Parses the three HTTP date formats of RFC 9110 §5.6.7: IMF-fixdate
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form
@@ -197,6 +205,22 @@ mod tests {
             (&[("retry-after", "-1")], None, None),
             (&[("retry-after", "NaN")], None, None),
             (&[("retry-after", "1e400")], None, None),
+            // Longer than anyone waits: clamped, still a long delay, never none.
+            (
+                &[("retry-after", "100000000")],
+                None,
+                Some(Duration::from_secs(86_400_000)),
+            ),
+            (
+                &[("retry-after-ms", "999999999999"), ("retry-after", "1")],
+                None,
+                Some(Duration::from_secs(86_400)),
+            ),
+            (
+                &[("retry-after", &*format!("1{}", "0".repeat(400)))],
+                None,
+                Some(Duration::from_secs(86_400_000)),
+            ),
             (
                 &[("retry-after", "Wed, 25 Nov 2026 09:00:07 GMT")],
                 Some(now),

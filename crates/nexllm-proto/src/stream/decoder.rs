@@ -283,7 +283,9 @@ impl ChatStreamDecoder {
     }
 
     fn finish_json(&mut self, body: &[u8]) -> Result<(), Error> {
-        if body.len() >= self.max_body_bytes {
+        // `extend_bounded` keeps one byte more than the limit: only a longer
+        // body passed it.
+        if body.len() > self.max_body_bytes {
             return Err(self.fail(Error::LimitExceeded(LimitError::new(
                 "JSON body of a stream",
                 self.max_body_bytes,
