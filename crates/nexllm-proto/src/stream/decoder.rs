@@ -69,6 +69,9 @@ enum Mode {
 /// and we stop sniffing and treat the body as SSE.
 const MAX_SNIFF_BYTES: usize = 4096;
 
+/// The UTF-8 byte order mark a body may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 impl Default for ChatStreamDecoder {
     fn default() -> Self {
         Self::new()
@@ -129,7 +132,9 @@ impl ChatStreamDecoder {
                     Sniff::Json => {
                         let seen = std::mem::take(seen);
                         let mut body = Vec::new();
-                        extend_bounded(&mut body, &seen, self.max_body_bytes);
+                        // A BOM is not part of the JSON text.
+                        let json = seen.strip_prefix(BOM).unwrap_or(&seen);
+                        extend_bounded(&mut body, json, self.max_body_bytes);
                         self.mode = Mode::Json(body);
                     }
                     Sniff::Sse | Sniff::Undecided => {
@@ -276,9 +281,10 @@ impl ChatStreamDecoder {
         self.progress.chunks
     }
 
+    /// Marks the stream failed. Chunks `finish` queued before the error stay
+    /// for `next_chunk`: nothing already received is lost.
     fn fail(&mut self, e: Error) -> Error {
         self.failed = true;
-        self.queue.clear();
         e
     }
 
@@ -414,11 +420,13 @@ enum Sniff {
 }
 
 fn sniff(seen: &[u8]) -> Sniff {
-    let rest = seen
-        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(seen);
+    // Only the first `MAX_SNIFF_BYTES` + 1 bytes count, however the reads
+    // were cut: a longer run of whitespace is SSE, whether it came in one
+    // read or in many.
+    let seen = seen.get(..MAX_SNIFF_BYTES + 1).unwrap_or(seen);
+    let rest = seen.strip_prefix(BOM).unwrap_or(seen);
     // A BOM split across feeds: wait for the rest of it.
-    if rest.len() == seen.len() && !seen.is_empty() && b"\xEF\xBB\xBF".starts_with(seen) {
+    if rest.len() == seen.len() && !seen.is_empty() && BOM.starts_with(seen) {
         return Sniff::Undecided;
     }
     match rest.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -578,6 +586,115 @@ mod tests {
         assert_eq!(texts, ["before"]);
         let error = end.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("duplicate field `arguments`"), "{error}");
+    }
+
+    /// Feeds `body` in one read, takes the chunks before finishing or not
+    /// (`drain_first`), finishes, then takes the rest: their contents, and
+    /// the first error (from `next_chunk` or `finish`) as text.
+    fn finish_then_take(body: &str, limit: usize, drain_first: bool) -> (Vec<String>, String) {
+        let mut d = ChatStreamDecoder::with_max_event_bytes(limit);
+        d.feed(body.as_bytes());
+        let mut texts = Vec::new();
+        let mut error = None;
+        let mut take = |d: &mut ChatStreamDecoder, error: &mut Option<Error>| loop {
+            match d.next_chunk() {
+                Ok(Some(c)) => texts.push(
+                    c.choices
+                        .first()
+                        .and_then(|c| c.delta.content.clone())
+                        .unwrap_or_default(),
+                ),
+                Ok(None) => return,
+                Err(e) => {
+                    error.get_or_insert(e);
+                    return;
+                }
+            }
+        };
+        if drain_first {
+            take(&mut d, &mut error);
+        }
+        if let Err(e) = d.finish() {
+            error.get_or_insert(e);
+        }
+        take(&mut d, &mut error);
+        (texts, format!("{error:?}"))
+    }
+
+    #[test]
+    fn finish_keeps_the_chunks_before_the_error_it_reports() {
+        // Cut short, an error event, an event past the limit: the chunks
+        // before it come out all the same when `finish` decoded them.
+        let two = format!("{}{}", chunk("a", None), chunk("b", None));
+        let error = format!("{two}data: {{\"error\":{{\"message\":\"boom\"}}}}\n\n");
+        let too_long = format!("{two}data: {}\n\n", "x".repeat(2000));
+        type Expected = fn(&Error) -> bool;
+        let cases: [(&str, Expected); 3] = [
+            (
+                &two,
+                |e| matches!(e, Error::Stream(s) if s.kind == StreamErrorKind::Truncated),
+            ),
+            (&error, |e| matches!(e, Error::Api(_))),
+            (&too_long, |e| matches!(e, Error::LimitExceeded(_))),
+        ];
+        for (body, expected) in cases {
+            let (texts, error) = finish_then_take(body, 1024, false);
+            assert_eq!(texts, ["a", "b"], "{error}");
+            let mut d = ChatStreamDecoder::with_max_event_bytes(1024);
+            d.feed(body.as_bytes());
+            let reported = d.finish().expect_err("the stream failed");
+            assert!(expected(&reported), "{reported:?}");
+            // The same chunks and error as a caller who takes them before `finish`.
+            assert_eq!(finish_then_take(body, 1024, true), (texts, error));
+        }
+    }
+
+    #[test]
+    fn a_json_body_after_a_bom_is_read_as_json() {
+        let error = "\u{feff}{\"error\":{\"message\":\"boom\"}}";
+        let (texts, end) = run(error);
+        assert!(texts.is_empty());
+        assert!(
+            matches!(&end, Err(Error::Api(e)) if e.message == "boom"),
+            "{end:?}"
+        );
+        let completion = "\u{feff} {\"id\":\"x\",\"object\":\"chat.completion\",\"created\":2,\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"whole\"},\"finish_reason\":\"stop\"}]}";
+        let (texts, end) = run(completion);
+        assert_eq!(texts, ["whole"]);
+        assert!(end.is_ok(), "{end:?}");
+    }
+
+    #[test]
+    fn how_the_body_is_told_apart_does_not_depend_on_the_reads() {
+        // Whitespace before a JSON body: up to the sniffing limit it is JSON,
+        // past it SSE, whether it comes in one read or in many.
+        for spaces in [
+            10,
+            MAX_SNIFF_BYTES - 1,
+            MAX_SNIFF_BYTES,
+            MAX_SNIFF_BYTES + 1,
+            5000,
+        ] {
+            let body = format!(
+                "{}{{\"error\":{{\"message\":\"boom\"}}}}",
+                " ".repeat(spaces)
+            );
+            let whole = decode_in_reads(body.as_bytes(), body.len(), false, 1 << 20);
+            assert_eq!(
+                whole.1.starts_with("Err(Api("),
+                spaces <= MAX_SNIFF_BYTES,
+                "{spaces}: {whole:?}"
+            );
+            for size in [1, 1000, 4096, 4097] {
+                for as_bytes in [false, true] {
+                    assert_eq!(
+                        decode_in_reads(body.as_bytes(), size, as_bytes, 1 << 20),
+                        whole,
+                        "{spaces} spaces, reads of {size}, bytes {as_bytes}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
