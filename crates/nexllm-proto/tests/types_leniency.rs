@@ -222,3 +222,30 @@ fn responses_serialize_content_and_finish_reason_as_null() {
             {"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": null}]})
     );
 }
+
+#[test]
+fn a_custom_tool_call_goes_back_as_it_came() {
+    // A call of type `custom` has no `function`: it is sent back without one.
+    let call =
+        json!({"id": "call_1", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}});
+    let body = json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null, "tool_calls": [call.clone()]
+        }}]
+    });
+    let completion = completion(body);
+    let calls = completion.choices[0].message.tool_calls.clone().unwrap();
+    assert_eq!(serde_json::to_value(&calls[0]).unwrap(), call);
+    let sent = serde_json::to_value(nexllm_proto::types::Message::from(
+        completion.choices[0].message.clone(),
+    ))
+    .unwrap();
+    assert_eq!(sent["tool_calls"][0], call);
+    // A function call keeps its `function`, arguments or not.
+    let function = ToolCall::function("call_2", "now", "");
+    assert_eq!(
+        serde_json::to_value(&function).unwrap()["function"],
+        json!({"name": "now", "arguments": ""})
+    );
+}

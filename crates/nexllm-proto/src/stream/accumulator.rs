@@ -214,9 +214,15 @@ fn apply_tool_call_fragment(
     let position = match position {
         Some(p) => p,
         None => {
-            calls.push(ToolCall::default());
-            indices.push(fragment.index);
-            calls.len() - 1
+            // A call with a stream index goes before those with a larger one:
+            // the calls come out in index order, whatever order they start in.
+            let at = fragment
+                .index
+                .and_then(|index| indices.iter().position(|i| i.is_some_and(|i| i > index)))
+                .unwrap_or(calls.len());
+            calls.insert(at, ToolCall::default());
+            indices.insert(at, fragment.index);
+            at
         }
     };
     let call = &mut calls[position];
@@ -310,5 +316,51 @@ mod tests {
         // Equal text in a different allocation changes nothing.
         accumulator.push(&chunk(&SharedStr::from("m2"), &SharedStr::from("fp2"), ""));
         assert_eq!(accumulator.completion().model, "m2");
+    }
+
+    #[test]
+    fn tool_calls_come_out_in_index_order_whatever_order_they_start_in() {
+        let fragment = |index: u32, id: &str, arguments: &str| {
+            serde_json::from_value::<ChatCompletionChunk>(serde_json::json!({
+                "choices": [{"index": 0, "delta": {"tool_calls": [{
+                    "index": index, "id": id, "type": "function",
+                    "function": {"name": format!("f{index}"), "arguments": arguments}
+                }]}}]
+            }))
+            .unwrap()
+        };
+        let mut accumulator = StreamAccumulator::new();
+        for (index, id, arguments) in [
+            (2, "call_c", "{"),
+            (0, "call_a", "{\"a\""),
+            (1, "call_b", "{}"),
+            (0, "", ":1}"),
+            (2, "", "}"),
+        ] {
+            accumulator.push(&fragment(index, id, arguments));
+        }
+        let calls = accumulator.completion().choices[0]
+            .message
+            .tool_calls
+            .clone()
+            .unwrap();
+        let seen: Vec<(&str, &str, &str)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.function.name.as_str(),
+                    c.function.arguments.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("call_a", "f0", "{\"a\":1}"),
+                ("call_b", "f1", "{}"),
+                ("call_c", "f2", "{}")
+            ]
+        );
     }
 }

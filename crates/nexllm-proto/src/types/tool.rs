@@ -219,6 +219,11 @@ fn default_tool_type() -> String {
     "function".to_owned()
 }
 
+/// A call without a function (a function call always has a name).
+fn no_function(function: &FunctionCall) -> bool {
+    function.name.is_empty() && function.arguments.is_empty() && function.extra.is_empty()
+}
+
 /// A tool call made by the model, in a response message (and in assistant
 /// messages sent back in a conversation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,8 +238,14 @@ pub struct ToolCall {
         deserialize_with = "tool_type"
     )]
     pub r#type: String,
-    /// The function called and its arguments.
-    #[serde(default, deserialize_with = "lenient::null_as_default")]
+    /// The function called and its arguments. Left out when it is empty:
+    /// a call of another type (`custom`, whose `custom` member is kept in
+    /// `extra`) has none, and must be sent back without one.
+    #[serde(
+        default,
+        deserialize_with = "lenient::null_as_default",
+        skip_serializing_if = "no_function"
+    )]
     pub function: FunctionCall,
     /// Unknown fields, kept (Gemini sends `extra_content` with a thought
     /// signature that must be sent back).
