@@ -251,8 +251,12 @@ impl CallDriver {
                 // Pending, with this waker registered: it wakes the caller when the timer fires.
                 return Poll::Pending;
             }
+            // With the task's cooperative budget spent, tokio's `Sleep` answers
+            // Pending without registering the waker (it only asks to be polled
+            // again): remember the waker only when the timer took it.
+            let registers = tokio::task::coop::has_budget_remaining();
             if timer.as_mut().poll(cx).is_pending() {
-                self.timer_waker = Some(cx.waker().clone());
+                self.timer_waker = registers.then(|| cx.waker().clone());
                 return Poll::Pending;
             }
             match self.timer_deadline {

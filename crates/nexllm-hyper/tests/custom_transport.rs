@@ -460,3 +460,106 @@ async fn a_deadline_that_moves_earlier_is_kept() {
     }
     assert_between(started.elapsed(), secs(35), "idle timeout");
 }
+
+/// A transport whose body is fed by a tokio channel, the natural way to bridge
+/// another HTTP stack: every frame it yields spends the caller's tokio
+/// cooperative budget.
+#[derive(Debug)]
+struct ChannelBody {
+    rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Result<Bytes, TransportError>>>>,
+}
+
+struct Received(tokio::sync::mpsc::UnboundedReceiver<Result<Bytes, TransportError>>);
+
+impl futures_core::Stream for Received {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for ChannelBody {
+    async fn send(
+        &self,
+        _request: http::Request<Bytes>,
+    ) -> Result<http::Response<Body>, SendError> {
+        let rx = self.rx.lock().unwrap().take().expect("one request");
+        Ok(event_stream(Body::from_stream(Received(rx))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idle_timeout_fires_after_a_body_spent_the_tasks_budget() {
+    // 300 frames ready at once, then silence: tokio's budget runs out while
+    // they are read, and the idle timer is first polled then. It must still
+    // be registered, and fire 30 s after the last frame.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..300 {
+        tx.send(Ok(Bytes::from(chunk(&format!("w{i} "), None))))
+            .unwrap();
+    }
+    let client = Client::builder()
+        .config(Config::new("sk").idle_timeout(Some(Duration::from_secs(30))))
+        .transport(Arc::new(ChannelBody {
+            rx: Mutex::new(Some(rx)),
+        }))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut stream = client.chat().create_stream(&request()).await.unwrap();
+    let (chunks, error) = tokio::time::timeout(Duration::from_secs(3600), async {
+        let mut chunks = 0;
+        loop {
+            match stream.next_chunk().await {
+                Some(Ok(_)) => chunks += 1,
+                Some(Err(error)) => return (chunks, Some(error)),
+                None => return (chunks, None),
+            }
+        }
+    })
+    .await
+    .expect("the idle timeout ends the stream");
+    assert_eq!(chunks, 300);
+    assert!(
+        matches!(&error, Some(Error::Timeout(e)) if e.kind == TimeoutKind::Idle),
+        "{error:?}"
+    );
+    assert_between(started.elapsed(), Duration::from_secs(30), "idle timeout");
+    drop(tx);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idle_timeout_fires_when_first_polled_without_budget() {
+    let transport = Scripted::new(vec![Reply::Stream {
+        frames: vec![chunk("a", None)],
+        hang: true,
+    }]);
+    let config = Config::new("sk").idle_timeout(Some(Duration::from_secs(30)));
+    let client = client(transport, config);
+    let started = Instant::now();
+    let mut stream = client.chat().create_stream(&request()).await.unwrap();
+    assert!(stream.next_chunk().await.unwrap().is_ok());
+    // Spend the task's budget first, as any task doing tokio I/O may have.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..1000 {
+        tx.send(()).unwrap();
+    }
+    let mut spent = false;
+    let next = std::future::poll_fn(|cx| {
+        if !spent {
+            spent = true;
+            while let Poll::Ready(Some(())) = rx.poll_recv(cx) {}
+        }
+        futures_core::Stream::poll_next(Pin::new(&mut stream), cx)
+    });
+    let result = tokio::time::timeout(Duration::from_secs(300), next)
+        .await
+        .expect("the idle timeout ends the stream");
+    assert!(
+        matches!(&result, Some(Err(Error::Timeout(e))) if e.kind == TimeoutKind::Idle),
+        "{result:?}"
+    );
+    assert_between(started.elapsed(), Duration::from_secs(30), "idle timeout");
+}
