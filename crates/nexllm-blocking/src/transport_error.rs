@@ -95,14 +95,20 @@ fn describe(error: &ureq::Error) -> String {
     }
 }
 
+/// `message` with every occurrence of the API key replaced. A key shorter
+/// than [`MIN_REDACTED_LEN`] is no secret (a local gateway's `x` or `test`),
+/// and replacing it would garble ordinary words of the message.
 fn redact(message: &str, secret: Option<&str>) -> String {
     match secret {
-        Some(secret) if !secret.is_empty() && message.contains(secret) => {
+        Some(secret) if secret.len() >= MIN_REDACTED_LEN && message.contains(secret) => {
             message.replace(secret, "<redacted>")
         }
         _ => message.to_owned(),
     }
 }
+
+/// The shortest key worth hiding: real API keys are far longer.
+const MIN_REDACTED_LEN: usize = 8;
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +119,19 @@ mod tests {
             Failure::Transport(e) => e,
             other => panic!("not a transport error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn only_keys_long_enough_to_be_secrets_are_redacted() {
+        let message = "Connection refused (os error 111) for sk-secret-key";
+        assert_eq!(
+            redact(message, Some("sk-secret-key")),
+            "Connection refused (os error 111) for <redacted>"
+        );
+        for short in ["o", "k", "test", "1234567"] {
+            assert_eq!(redact(message, Some(short)), message, "{short}");
+        }
+        assert_eq!(redact(message, None), message);
     }
 
     #[test]
