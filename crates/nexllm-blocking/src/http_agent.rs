@@ -1,15 +1,16 @@
 //! The ureq [`Agent`] a [`Client`](crate::Client) sends its requests with:
 //! rustls with verified certificates, the proxy chosen for the base URL, error
-//! statuses returned as responses, no redirects, the pool options, and the
-//! [`DeadlineConnector`] at the end of the connector chain.
+//! statuses returned as responses, no redirects, the pool options, the
+//! [`DeadlineConnector`] at the end of the connector chain, and the
+//! [`HostResolver`].
 
 use std::time::Duration;
 
 use ureq::Agent;
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 use crate::io_deadline::DeadlineConnector;
+use crate::resolver::HostResolver;
 
 /// How long an idle pooled connection is kept by default.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -68,7 +69,7 @@ pub(crate) fn build(options: AgentOptions) -> Agent {
         .tls_config(tls_config(options.root_certificates))
         .build();
     let connector = DefaultConnector::new().chain(DeadlineConnector);
-    Agent::with_parts(config, connector, DefaultResolver::default())
+    Agent::with_parts(config, connector, HostResolver::default())
 }
 
 fn tls_config(

@@ -71,6 +71,7 @@ mod http_agent;
 mod io_deadline;
 mod models;
 mod proxy;
+mod resolver;
 mod seed;
 mod stream;
 mod transport_error;

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nexllm_blocking::{
-    ChatCompletionRequest, ChatStream, Client, Config, Error, Limits, Message, StreamErrorKind,
-    TimeoutKind, TransportErrorKind,
+    ChatCompletionRequest, ChatStream, Client, Config, Error, Limits, Message, Proxy,
+    StreamErrorKind, TimeoutKind, TransportErrorKind,
 };
 use nexllm_mock::MockServer;
 
@@ -163,6 +163,24 @@ fn a_refused_connection_is_a_connect_error() {
     let error = Client::new(config).models().list().unwrap_err();
     match &error {
         Error::Transport(e) => assert_eq!(e.kind, TransportErrorKind::Connect, "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_host_that_does_not_resolve_is_a_dns_error() {
+    // `.invalid` never resolves (RFC 2606); no proxy, so the lookup is ours.
+    let config = Config::new(KEY)
+        .base_url("http://nexllm-test-host.invalid/v1")
+        .max_retries(0);
+    let client = Client::builder()
+        .config(config)
+        .proxy(Proxy::none())
+        .build()
+        .unwrap();
+    let error = client.models().list().unwrap_err();
+    match &error {
+        Error::Transport(e) => assert_eq!(e.kind, TransportErrorKind::Dns, "{e}"),
         other => panic!("{other:?}"),
     }
 }
