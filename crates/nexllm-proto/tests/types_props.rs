@@ -197,7 +197,7 @@ impl Setting {
     fn apply(self, r: ChatCompletionRequest) -> ChatCompletionRequest {
         match self {
             Setting::Audio(voice, format) => r.audio(AudioParams {
-                voice,
+                voice: voice.into(),
                 format,
                 extra: Extra::new(),
             }),

@@ -28,6 +28,20 @@ fn minimal_request_has_only_model_and_messages() {
 }
 
 #[test]
+fn a_custom_voice_goes_as_an_object() {
+    let audio = json!({"voice": {"id": "voice_1234"}, "format": "mp3"});
+    let params: nexllm_proto::types::AudioParams = serde_json::from_value(audio.clone()).unwrap();
+    assert_eq!(
+        params.voice,
+        nexllm_proto::types::Voice::custom("voice_1234")
+    );
+    assert_eq!(serde_json::to_value(&params).unwrap(), audio);
+    let named: nexllm_proto::types::AudioParams =
+        serde_json::from_value(json!({"voice": "alloy", "format": "wav"})).unwrap();
+    assert_eq!(named.voice, "alloy".into());
+}
+
+#[test]
 fn every_setter_lands_on_its_json_name() {
     let request = hello()
         .audio(nexllm_proto::types::AudioParams {

@@ -49,7 +49,7 @@ pub(crate) fn catalogue(model: &str) -> Vec<(&'static str, ChatCompletionRequest
     };
 
     let audio = AudioParams {
-        voice: "alloy".to_owned(),
+        voice: "alloy".into(),
         format: "wav".to_owned(),
         ..AudioParams::default()
     };

@@ -28,8 +28,8 @@ pub use finish_reason::FinishReason;
 pub use message::{ContentPart, FileInput, ImageUrl, InputAudio, Message, MessageContent};
 pub use model::{Model, ModelList};
 pub use request::{
-    AudioParams, ChatCompletionRequest, JsonSchemaFormat, Prediction, REQUEST_FIELDS,
-    ReasoningEffort, ResponseFormat, Stop, StreamOptions,
+    AudioParams, ChatCompletionRequest, CustomVoice, JsonSchemaFormat, Prediction, REQUEST_FIELDS,
+    ReasoningEffort, ResponseFormat, Stop, StreamOptions, Voice,
 };
 pub use response::{
     ChatCompletion, Choice, Logprobs, ResponseAudio, ResponseMessage, TokenLogprob, TopLogprob,

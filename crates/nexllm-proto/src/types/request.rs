@@ -567,13 +567,70 @@ impl<'de> Deserialize<'de> for ReasoningEffort {
 /// Audio output parameters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AudioParams {
-    /// The voice, e.g. `alloy`.
-    pub voice: String,
+    /// The voice: a built-in one by name (`"alloy".into()`), or a custom one
+    /// by id.
+    pub voice: Voice,
     /// The encoding, e.g. `wav`, `mp3`, `pcm16`.
     pub format: String,
     /// Unknown fields, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// The voice of audio output.
+///
+/// ```
+/// use nexllm_proto::types::Voice;
+///
+/// assert_eq!(serde_json::to_string(&Voice::from("alloy")).unwrap(), r#""alloy""#);
+/// let custom = Voice::custom("voice_1234");
+/// assert_eq!(serde_json::to_string(&custom).unwrap(), r#"{"id":"voice_1234"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Voice {
+    /// A built-in voice by name, e.g. `alloy`, `ash`, `coral`.
+    Name(String),
+    /// A custom voice: `{"id": "voice_1234"}`.
+    Custom(CustomVoice),
+}
+
+/// A custom voice, by its id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomVoice {
+    /// The voice's id, e.g. `voice_1234`.
+    pub id: String,
+    /// Unknown fields, kept.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Voice {
+    /// A custom voice with this id.
+    pub fn custom(id: impl Into<String>) -> Self {
+        Voice::Custom(CustomVoice {
+            id: id.into(),
+            extra: Extra::new(),
+        })
+    }
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Voice::Name(String::new())
+    }
+}
+
+impl From<&str> for Voice {
+    fn from(name: &str) -> Self {
+        Voice::Name(name.to_owned())
+    }
+}
+
+impl From<String> for Voice {
+    fn from(name: String) -> Self {
+        Voice::Name(name)
+    }
 }
 
 /// Predicted output (`{"type": "content", "content": ..}`).
