@@ -1,10 +1,11 @@
 //! [`StreamAccumulator`]: chunks assembled into the [`ChatCompletion`] they add up to.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::types::{
-    ChatCompletion, ChatCompletionChunk, Choice, Delta, Logprobs, SharedStr, ToolCall,
-    ToolCallDelta, Usage,
+    ChatCompletion, ChatCompletionChunk, Choice, Delta, FunctionCall, FunctionCallDelta, Logprobs,
+    SharedStr, ToolCall, ToolCallDelta, Usage,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -178,6 +179,16 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) {
             .push_str(text);
     }
     for (key, value) in &delta.extra {
+        if key == "function_call" {
+            // The deprecated function call streams like a tool call's function.
+            if let Ok(fragment) = FunctionCallDelta::deserialize(value) {
+                apply_function_call(
+                    message.function_call.get_or_insert_with(Default::default),
+                    &fragment,
+                );
+                continue;
+            }
+        }
         match (message.extra.get_mut(key), value) {
             (_, Value::Null) => {}
             (Some(Value::String(existing)), Value::String(more)) => existing.push_str(more),
@@ -191,6 +202,21 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) {
         for fragment in fragments {
             apply_tool_call_fragment(calls, &mut state.tool_call_indices, fragment);
         }
+    }
+}
+
+/// Adds a fragment of a function call: the first name wins, argument pieces are joined.
+fn apply_function_call(call: &mut FunctionCall, fragment: &FunctionCallDelta) {
+    if let Some(name) = fragment.name.as_deref().filter(|n| !n.is_empty()) {
+        if call.name.is_empty() {
+            call.name = name.to_owned();
+        }
+    }
+    if let Some(arguments) = &fragment.arguments {
+        call.arguments.push_str(arguments);
+    }
+    for (key, value) in &fragment.extra {
+        call.extra.insert(key.clone(), value.clone());
     }
 }
 
@@ -238,14 +264,7 @@ fn apply_tool_call_fragment(
         call.extra.insert(key.clone(), value.clone());
     }
     if let Some(function) = &fragment.function {
-        if let Some(name) = function.name.as_deref().filter(|n| !n.is_empty()) {
-            if call.function.name.is_empty() {
-                call.function.name = name.to_owned();
-            }
-        }
-        if let Some(arguments) = &function.arguments {
-            call.function.arguments.push_str(arguments);
-        }
+        apply_function_call(&mut call.function, function);
     }
 }
 
@@ -316,6 +335,32 @@ mod tests {
         // Equal text in a different allocation changes nothing.
         accumulator.push(&chunk(&SharedStr::from("m2"), &SharedStr::from("fp2"), ""));
         assert_eq!(accumulator.completion().model, "m2");
+    }
+
+    #[test]
+    fn a_streamed_deprecated_function_call_is_assembled_like_a_whole_one() {
+        let mut accumulator = StreamAccumulator::new();
+        for delta in [
+            serde_json::json!({"role": "assistant", "content": null, "function_call": {"name": "get_weather", "arguments": ""}}),
+            serde_json::json!({"function_call": {"arguments": "{\"city\":"}}),
+            serde_json::json!({"function_call": {"arguments": "\"Paris\"}"}}),
+        ] {
+            let chunk: ChatCompletionChunk = serde_json::from_value(serde_json::json!({
+                "choices": [{"index": 0, "delta": delta}]
+            }))
+            .unwrap();
+            accumulator.push(&chunk);
+        }
+        let message = &accumulator.completion().choices[0].message;
+        assert_eq!(
+            message.function_call,
+            Some(FunctionCall {
+                name: "get_weather".to_owned(),
+                arguments: "{\"city\":\"Paris\"}".to_owned(),
+                extra: Default::default(),
+            })
+        );
+        assert!(message.extra.get("function_call").is_none());
     }
 
     #[test]
