@@ -95,14 +95,15 @@ impl<W: Write> StreamPrinter<W> {
 }
 
 /// Writes a whole answer as text: the content (and refusal) and tool calls of
-/// each choice, with a `[choice N]` line before each when there are several.
+/// each choice, with a `[choice N]` line before each but the first when there
+/// are several, as a streamed answer is written.
 pub(crate) fn write_completion_text(
     out: &mut impl Write,
     completion: &ChatCompletion,
 ) -> io::Result<()> {
     let several = completion.choices.len() > 1;
-    for choice in &completion.choices {
-        if several {
+    for (i, choice) in completion.choices.iter().enumerate() {
+        if several && i > 0 {
             writeln!(out, "[choice {}]", choice.index)?;
         }
         write_message_text(out, choice)?;

@@ -31,6 +31,12 @@ pub(crate) async fn run(
         system: None,
         ..options.clone()
     };
+    // A parameter out of range is a usage error before the chat starts, not
+    // an error printed on every turn.
+    let sample = ChatCompletionRequest::new(model.clone(), vec![Message::user("?")]);
+    build_request(Some(sample), &turn_options, None)?
+        .validate()
+        .map_err(Failure::Call)?;
 
     stderr_line(&format!(
         "Chatting with {model}. Ctrl-C stops an answer, Ctrl-D leaves."
@@ -141,6 +147,35 @@ mod tests {
     fn completion(content: &str) -> ChatCompletion {
         serde_json::from_value(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn parameters_out_of_range_stop_the_chat_before_it_starts() {
+        // Nothing listens on the discard port: the check comes before any call.
+        let config = nexllm_proto::Config::new("k").base_url("http://127.0.0.1:9/v1");
+        let backend = Backend::new(crate::cli::Transport::Hyper, config).unwrap();
+        let model = Some("m".to_owned());
+        for options in [
+            RequestOptions {
+                model: model.clone(),
+                temperature: Some(5.0),
+                ..RequestOptions::default()
+            },
+            RequestOptions {
+                model: model.clone(),
+                max_tokens: Some(0),
+                ..RequestOptions::default()
+            },
+        ] {
+            let result = run(&backend, &options, false).await;
+            assert!(
+                matches!(
+                    result,
+                    Err(Failure::Call(nexllm_proto::Error::InvalidRequest(_)))
+                ),
+                "{options:?}: {result:?}"
+            );
+        }
     }
 
     #[test]

@@ -374,12 +374,12 @@ fn a_tool_call_round_trip() {
 
 #[test]
 fn several_choices_are_all_shown() {
+    // The same text streamed or not: a `[choice N]` line before each but the first.
     let server = MockServer::start_blocking().unwrap();
     for transport in TRANSPORTS {
-        let file = temp_file("n2.json", r#"{"n": 2}"#);
-        let run = nexllm(
-            &server,
-            &[
+        for stream in [&[][..], &["--no-stream"][..]] {
+            let file = temp_file("n2.json", r#"{"n": 2}"#);
+            let mut args = vec![
                 "chat",
                 "-m",
                 "mock-echo",
@@ -387,14 +387,16 @@ fn several_choices_are_all_shown() {
                 file.to_str().unwrap(),
                 "--transport",
                 transport,
-                "red green",
-            ],
-        );
-        assert_eq!(
-            run.success(),
-            "red green\n[choice 1]\nred green\n",
-            "{transport}"
-        );
+            ];
+            args.extend_from_slice(stream);
+            args.push("red green");
+            let run = nexllm(&server, &args);
+            assert_eq!(
+                run.success(),
+                "red green\n[choice 1]\nred green\n",
+                "{transport} {stream:?}"
+            );
+        }
     }
 }
 

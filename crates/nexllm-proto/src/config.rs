@@ -258,6 +258,19 @@ fn join_url(base: &str, path: &str) -> Result<Uri, Error> {
     if authority.host().is_empty() {
         return Err(invalid("has no host"));
     }
+    // `http` keeps a port it cannot read (`:99999`) as text and answers no
+    // port for it: the request would go to the scheme's default port.
+    let host_and_port = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, rest)| rest);
+    let port = host_and_port
+        .get(authority.host().len()..)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .unwrap_or_default();
+    if !port.is_empty() && port.parse::<u16>().is_err() {
+        return Err(invalid("has a port that is not a number from 0 to 65535"));
+    }
     let prefix = parsed.path().trim_end_matches('/');
     let path = path.trim_start_matches('/');
     let mut joined = format!(
@@ -346,8 +359,38 @@ mod tests {
     }
 
     #[test]
+    fn keeps_every_port_in_range() {
+        for port in [1, 443, 8080, 65535] {
+            let uri = Config::new("k")
+                .base_url(format!("http://127.0.0.1:{port}/v1"))
+                .endpoint("models")
+                .unwrap();
+            assert_eq!(uri.port_u16(), Some(port));
+        }
+        for base in ["http://[::1]:8080/v1", "http://user:pw@host:8080/v1"] {
+            let uri = Config::new("k").base_url(base).endpoint("models").unwrap();
+            assert_eq!(uri.port_u16(), Some(8080), "{base}");
+        }
+        for base in ["http://[::1]:99999/v1", "http://user:pw@host:99999/v1"] {
+            assert!(
+                Config::new("k").base_url(base).endpoint("models").is_err(),
+                "{base}"
+            );
+        }
+    }
+
+    #[test]
     fn rejects_bad_base_urls() {
-        for base in ["", "nexllm.ai/v1", "ftp://host/v1", "http://", "not a url"] {
+        // A port out of range would be dropped, and the request sent to port 80 or 443.
+        for base in [
+            "",
+            "nexllm.ai/v1",
+            "ftp://host/v1",
+            "http://",
+            "not a url",
+            "http://127.0.0.1:99999/v1",
+            "https://host:65536/v1",
+        ] {
             let err = Config::new("k")
                 .base_url(base)
                 .endpoint("chat/completions")

@@ -81,13 +81,19 @@ pub fn models_request(config: &Config) -> Result<Request<Bytes>, Error> {
 fn default_headers(config: &Config, accept: &'static str) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::with_capacity(8);
     if let Some(key) = config.api_key().filter(|key| !key.is_empty()) {
-        // The error never quotes the key.
-        let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+        // The error never quotes the key. A bearer token is visible ASCII:
+        // HTTP would carry other bytes, but servers read them differently
+        // (and ureq refuses them), so refuse them here, before anything is sent.
+        let refused = || {
             Error::invalid_request(
                 "api_key",
                 "contains characters that cannot be sent in an HTTP header",
             )
-        })?;
+        };
+        if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(refused());
+        }
+        let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| refused())?;
         value.set_sensitive(true);
         headers.insert(AUTHORIZATION, value);
     }

@@ -75,6 +75,21 @@ fn a_key_that_cannot_be_a_header_is_rejected_without_quoting_it() {
         other => panic!("{other:?}"),
     }
     assert!(!err.to_string().contains("sk-bad"));
+    // Bytes HTTP could carry but a bearer token never holds: refused up front,
+    // for both requests, whichever transport would have sent them.
+    for key in ["sk-SECRÉT", "sk-bad key", "sk-bad\u{7f}"] {
+        let config = Config::new(key);
+        for err in [
+            chat_request(&config, &hello()).unwrap_err(),
+            nexllm_proto::encode::models_request(&config).unwrap_err(),
+        ] {
+            match &err {
+                Error::InvalidRequest(e) => assert_eq!(e.field, "api_key", "{key:?}"),
+                other => panic!("{key:?}: {other:?}"),
+            }
+            assert!(!err.to_string().contains("sk-"), "{err}");
+        }
+    }
 }
 
 #[test]
