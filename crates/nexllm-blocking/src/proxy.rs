@@ -7,9 +7,11 @@
 //! tunnels every connection through the proxy with `CONNECT`.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use http::Uri;
+use nexllm_proto::proxy_env::{
+    check_proxy_url, for_destination, no_proxy_matches, with_default_scheme,
+};
 use nexllm_proto::{Error, TransportError, TransportErrorKind};
 
 /// Which proxy the client uses.
@@ -72,7 +74,8 @@ impl Proxy {
             Choice::All { url, no_proxy } => (url.clone(), no_proxy.clone()),
             Choice::FromEnv => {
                 let env = |name: &str| std::env::var(name).ok();
-                match from_env_for(base_url, env) {
+                let https = base_url.trim().to_ascii_lowercase().starts_with("https://");
+                match for_destination(https, env) {
                     Some(found) => found,
                     None => return Ok(None),
                 }
@@ -118,183 +121,9 @@ impl fmt::Debug for Proxy {
     }
 }
 
-/// Why a proxy URL cannot be used, if it cannot.
-fn check_proxy_url(url: &str) -> Result<(), &'static str> {
-    let uri: Uri = url.parse().map_err(|_| "is not a valid URL")?;
-    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
-        return Err("must be an http:// URL with a host");
-    }
-    Ok(())
-}
-
-/// curl reads `host:port` as `http://host:port`.
-fn with_default_scheme(url: &str) -> String {
-    if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
-    }
-}
-
-/// The proxy URL and the `NO_PROXY` list the environment gives for `base_url`.
-fn from_env_for(base_url: &str, env: impl Fn(&str) -> Option<String>) -> Option<(String, String)> {
-    let set = |name: &str| env(name).filter(|value| !value.trim().is_empty());
-    let is_cgi = set("REQUEST_METHOD").is_some();
-    let https = base_url.trim().to_ascii_lowercase().starts_with("https://");
-    let specific = if https {
-        set("HTTPS_PROXY").or_else(|| set("https_proxy"))
-    } else {
-        let upper = if is_cgi { None } else { set("HTTP_PROXY") };
-        upper.or_else(|| set("http_proxy"))
-    };
-    let url = specific
-        .or_else(|| set("ALL_PROXY"))
-        .or_else(|| set("all_proxy"))?;
-    let no_proxy = set("NO_PROXY")
-        .or_else(|| set("no_proxy"))
-        .unwrap_or_default();
-    Some((url, no_proxy))
-}
-
-/// Whether the `NO_PROXY` list `list` exempts `host`.
-fn no_proxy_matches(list: &str, host: &str) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    let host_ip: Option<IpAddr> = host.parse().ok();
-    list.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| {
-            if entry == "*" {
-                return true;
-            }
-            if let Some(ip) = host_ip {
-                return ip_matches(entry, ip);
-            }
-            let domain = entry
-                .trim_start_matches("*.")
-                .trim_start_matches('.')
-                .to_ascii_lowercase();
-            !domain.is_empty()
-                && (host == domain
-                    || host
-                        .strip_suffix(domain.as_str())
-                        .is_some_and(|rest| rest.ends_with('.')))
-        })
-}
-
-/// Whether `entry` (an address or a CIDR range) covers `ip`.
-fn ip_matches(entry: &str, ip: IpAddr) -> bool {
-    let entry = entry.trim_start_matches('[').trim_end_matches(']');
-    let (address, prefix) = match entry.split_once('/') {
-        Some((address, prefix)) => (address, Some(prefix)),
-        None => (entry, None),
-    };
-    let Ok(network) = address.parse::<IpAddr>() else {
-        return false;
-    };
-    match (network, ip) {
-        (IpAddr::V4(network), IpAddr::V4(ip)) => {
-            let bits = match prefix.map(str::parse::<u32>) {
-                None => 32,
-                Some(Ok(bits)) if bits <= 32 => bits,
-                Some(_) => return false,
-            };
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            u32::from(network) & mask == u32::from(ip) & mask
-        }
-        (IpAddr::V6(network), IpAddr::V6(ip)) => {
-            let bits = match prefix.map(str::parse::<u32>) {
-                None => 128,
-                Some(Ok(bits)) if bits <= 128 => bits,
-                Some(_) => return false,
-            };
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            u128::from(network) & mask == u128::from(ip) & mask
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        let map: HashMap<&str, &str> = vars.iter().copied().collect();
-        move |name| map.get(name).map(|v| (*v).to_owned())
-    }
-
-    #[test]
-    fn the_variable_follows_the_scheme() {
-        let vars = [
-            ("HTTPS_PROXY", "http://secure:1"),
-            ("http_proxy", "http://plain:2"),
-            ("ALL_PROXY", "http://all:3"),
-            ("NO_PROXY", "internal"),
-        ];
-        assert_eq!(
-            from_env_for("https://api.example.com/v1", env(&vars)),
-            Some(("http://secure:1".to_owned(), "internal".to_owned()))
-        );
-        assert_eq!(
-            from_env_for("http://api.example.com/v1", env(&vars)),
-            Some(("http://plain:2".to_owned(), "internal".to_owned()))
-        );
-        let only_all = [("all_proxy", "http://all:3")];
-        assert_eq!(
-            from_env_for("https://x/v1", env(&only_all)).map(|p| p.0),
-            Some("http://all:3".to_owned())
-        );
-        assert_eq!(from_env_for("https://x/v1", env(&[])), None);
-        assert_eq!(
-            from_env_for("https://x/v1", env(&[("HTTPS_PROXY", " ")])),
-            None
-        );
-    }
-
-    #[test]
-    fn cgi_scripts_ignore_the_upper_case_http_proxy() {
-        let vars = [
-            ("HTTP_PROXY", "http://injected:1"),
-            ("REQUEST_METHOD", "GET"),
-        ];
-        assert_eq!(from_env_for("http://x/v1", env(&vars)), None);
-        let vars = [("http_proxy", "http://mine:1"), ("REQUEST_METHOD", "GET")];
-        assert_eq!(
-            from_env_for("http://x/v1", env(&vars)).map(|p| p.0),
-            Some("http://mine:1".to_owned())
-        );
-    }
-
-    #[test]
-    fn no_proxy_lists() {
-        let table = [
-            ("example.com", "example.com", true),
-            ("example.com", "api.example.com", true),
-            ("example.com", "badexample.com", false),
-            (".example.com", "api.example.com", true),
-            ("*.example.com", "api.example.com", true),
-            ("other.org, example.com", "EXAMPLE.com", true),
-            ("*", "anything", true),
-            ("", "example.com", false),
-            ("127.0.0.1", "127.0.0.1", true),
-            ("127.0.0.1", "127.0.0.2", false),
-            ("10.0.0.0/8", "10.1.2.3", true),
-            ("10.0.0.0/8", "11.1.2.3", false),
-            ("10.0.0.0/99", "10.1.2.3", false),
-            ("::1", "[::1]", true),
-            ("fd00::/8", "[fd12::1]", true),
-            ("localhost", "127.0.0.1", false),
-        ];
-        for (list, host, want) in table {
-            assert_eq!(no_proxy_matches(list, host), want, "{list:?} {host:?}");
-        }
-    }
 
     #[test]
     fn explicit_proxies_must_be_http() {

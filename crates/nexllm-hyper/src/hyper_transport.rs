@@ -18,7 +18,6 @@ use hyper_rustls::ConfigBuilderExt as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use nexllm_proto::{Config, TransportError, TransportErrorKind};
 use tower_service::Service;
@@ -74,7 +73,7 @@ type Connector = ConnectTimeout<HttpsConnector<ProxyConnector>>;
 #[derive(Clone)]
 pub struct HyperTransport {
     client: PooledClient<Connector, Full<Bytes>>,
-    proxy: Option<Arc<Matcher>>,
+    proxy: Proxy,
     tls_unavailable: Option<TransportError>,
 }
 
@@ -125,7 +124,7 @@ impl HyperTransport {
             .pool_max_idle_per_host(options.pool_max_idle_per_host);
         HyperTransport {
             client: pool.build(connector),
-            proxy: options.proxy.matcher().cloned(),
+            proxy: options.proxy.clone(),
             tls_unavailable,
         }
     }
@@ -139,7 +138,7 @@ impl HyperTransport {
 impl fmt::Debug for HyperTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HyperTransport")
-            .field("proxy", &self.proxy.is_some())
+            .field("proxy", &self.proxy)
             .field("tls_available", &self.tls_unavailable.is_none())
             .finish_non_exhaustive()
     }
@@ -159,8 +158,7 @@ impl Transport for HyperTransport {
                 // A forward proxy sees the request itself: give it the proxy's credentials.
                 if let Some(auth) = self
                     .proxy
-                    .as_ref()
-                    .and_then(|m| m.intercept(&parts.uri))
+                    .intercept(&parts.uri)
                     .and_then(|i| i.basic_auth().cloned())
                 {
                     parts

@@ -17,9 +17,12 @@ use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
 use nexllm_proto::Error;
+use nexllm_proto::proxy_env::{
+    check_proxy_url, for_destination, no_proxy_matches, with_default_scheme,
+};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -27,30 +30,78 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Which proxy the default transport uses.
 ///
-/// The default is [`Proxy::from_env`], which follows curl's rules.
-/// Only `http://` proxy URLs are supported.
+/// The default is [`Proxy::from_env`], which follows curl's rules, as the
+/// blocking client does ([`nexllm_proto::proxy_env`]). Only `http://` proxy
+/// URLs are supported.
 #[derive(Clone)]
 pub struct Proxy {
-    matcher: Option<Arc<Matcher>>,
+    routes: Option<Arc<Routes>>,
     source: &'static str,
+}
+
+/// Where destinations of each scheme go.
+struct Routes {
+    http: Route,
+    https: Route,
+}
+
+enum Route {
+    Direct,
+    /// Through this proxy, except to hosts the `NO_PROXY` list names.
+    Via {
+        matcher: Box<Matcher>,
+        no_proxy: String,
+    },
+    /// The proxy the settings name cannot be used: a call through it fails
+    /// with this, rather than going direct behind the user's back.
+    Unusable(String),
+}
+
+impl Route {
+    fn via(url: &str, no_proxy: String) -> Route {
+        match check_proxy_url(url) {
+            Ok(()) => Route::Via {
+                // Only the proxy's URL and credentials come from the matcher;
+                // which hosts bypass it is decided here, with `NO_PROXY`.
+                matcher: Box::new(Matcher::builder().all(url.to_owned()).build()),
+                no_proxy,
+            },
+            Err(why) => Route::Unusable(format!("the proxy {why}")),
+        }
+    }
 }
 
 impl Proxy {
     /// Proxies from the environment, read now: `HTTPS_PROXY` for `https://`
     /// URLs, `HTTP_PROXY` for `http://` URLs (either falls back to `ALL_PROXY`;
-    /// lower-case names work too), except for hosts listed in `NO_PROXY`
-    /// (domain suffixes, IP addresses, CIDR ranges, `*`).
+    /// lower-case names work too; the upper-case `HTTP_PROXY` is ignored when
+    /// `REQUEST_METHOD` says the process is a CGI script), except for hosts
+    /// listed in `NO_PROXY` (domain suffixes, IP addresses, CIDR ranges, `*`).
+    /// A proxy URL that cannot be used fails the calls that would go through
+    /// it, with a [`TransportErrorKind::Proxy`](nexllm_proto::TransportErrorKind::Proxy) error.
     pub fn from_env() -> Proxy {
+        Proxy::from_vars(|name| std::env::var(name).ok(), "environment")
+    }
+
+    /// The proxies an environment gives (`env` reads one variable).
+    fn from_vars(env: impl Fn(&str) -> Option<String>, source: &'static str) -> Proxy {
+        let route = |https: bool| match for_destination(https, &env) {
+            None => Route::Direct,
+            Some((url, no_proxy)) => Route::via(&with_default_scheme(url.trim()), no_proxy),
+        };
         Proxy {
-            matcher: Some(Arc::new(Matcher::from_env())),
-            source: "environment",
+            routes: Some(Arc::new(Routes {
+                http: route(false),
+                https: route(true),
+            })),
+            source,
         }
     }
 
     /// No proxy, whatever the environment says.
     pub fn none() -> Proxy {
         Proxy {
-            matcher: None,
+            routes: None,
             source: "none",
         }
     }
@@ -58,28 +109,50 @@ impl Proxy {
     /// Every request through this proxy (`http://[user:password@]host:port`),
     /// except hosts in `no_proxy` (the `NO_PROXY` syntax; `""` for none).
     pub fn all(url: &str, no_proxy: &str) -> Result<Proxy, Error> {
-        let uri: Uri = url
-            .trim()
-            .parse()
-            .map_err(|_| Error::invalid_request("proxy", "is not a valid URL"))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(Error::invalid_request(
-                "proxy",
-                "must be an http:// URL with a host",
-            ));
-        }
-        let matcher = Matcher::builder()
-            .all(url.trim().to_owned())
-            .no(no_proxy.to_owned())
-            .build();
+        let url = url.trim();
+        check_proxy_url(url).map_err(|why| Error::invalid_request("proxy", why.to_owned()))?;
+        let route = || Route::via(url, no_proxy.to_owned());
         Ok(Proxy {
-            matcher: Some(Arc::new(matcher)),
+            routes: Some(Arc::new(Routes {
+                http: route(),
+                https: route(),
+            })),
             source: "explicit",
         })
     }
+}
 
-    pub(crate) fn matcher(&self) -> Option<&Arc<Matcher>> {
-        self.matcher.as_ref()
+impl Proxy {
+    /// The proxy a request to `dst` goes through, if any (and usable).
+    pub(crate) fn intercept(&self, dst: &Uri) -> Option<Intercept> {
+        decide(self.routes.as_deref(), dst).ok().flatten()
+    }
+}
+
+/// How a connection to `dst` is made: `Ok(None)` directly, `Ok(Some(..))`
+/// through that proxy, `Err` when the proxy named for it cannot be used.
+fn decide(routes: Option<&Routes>, dst: &Uri) -> Result<Option<Intercept>, String> {
+    let Some(routes) = routes else {
+        return Ok(None);
+    };
+    let route = if dst.scheme_str() == Some("https") {
+        &routes.https
+    } else {
+        &routes.http
+    };
+    match route {
+        Route::Direct => Ok(None),
+        Route::Unusable(why) => Err(why.clone()),
+        Route::Via { matcher, no_proxy } => {
+            if dst
+                .host()
+                .is_some_and(|host| no_proxy_matches(no_proxy, host))
+            {
+                Ok(None)
+            } else {
+                Ok(matcher.intercept(dst))
+            }
+        }
     }
 }
 
@@ -90,7 +163,7 @@ impl Default for Proxy {
 }
 
 impl fmt::Debug for Proxy {
-    // The matcher's URLs may carry credentials: show only where the settings came from.
+    // The proxy URLs may carry credentials: show only where the settings came from.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Proxy")
             .field("source", &self.source)
@@ -110,18 +183,18 @@ impl fmt::Display for ProxyFailure {
 
 impl StdError for ProxyFailure {}
 
-/// Opens TCP connections, directly or through the proxy the matcher picks.
+/// Opens TCP connections, directly or through the proxy the settings pick.
 #[derive(Clone)]
 pub(crate) struct ProxyConnector {
     http: HttpConnector,
-    matcher: Option<Arc<Matcher>>,
+    routes: Option<Arc<Routes>>,
 }
 
 impl ProxyConnector {
     pub(crate) fn new(http: HttpConnector, proxy: &Proxy) -> Self {
         ProxyConnector {
             http,
-            matcher: proxy.matcher().cloned(),
+            routes: proxy.routes.clone(),
         }
     }
 }
@@ -137,9 +210,10 @@ impl Service<Uri> for ProxyConnector {
     }
 
     fn call(&mut self, dst: Uri) -> Self::Future {
-        let intercept = self.matcher.as_ref().and_then(|m| m.intercept(&dst));
+        let decision = decide(self.routes.as_deref(), &dst);
         let mut http = self.http.clone();
         Box::pin(async move {
+            let intercept = decision.map_err(|why| Box::new(ProxyFailure(why)) as BoxError)?;
             let Some(intercept) = intercept else {
                 poll_fn(|cx| http.poll_ready(cx)).await?;
                 let io = http.call(dst).await?;
@@ -257,7 +331,27 @@ impl<T: Write + Unpin> Write for ProxiedIo<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    /// Where a connection to `dst` goes: `"direct"`, the proxy's host, or
+    /// `"unusable"`.
+    fn route(proxy: &Proxy, dst: &str) -> String {
+        match decide(proxy.routes.as_deref(), &dst.parse().unwrap()) {
+            Ok(None) => "direct".to_owned(),
+            Ok(Some(intercept)) => intercept.uri().host().unwrap_or("").to_owned(),
+            Err(_) => "unusable".to_owned(),
+        }
+    }
+
+    fn from(vars: &[(&str, &str)]) -> Proxy {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Proxy::from_vars(move |name| map.get(name).cloned(), "test")
+    }
 
     #[test]
     fn explicit_proxies_are_checked() {
@@ -269,22 +363,87 @@ mod tests {
     #[test]
     fn no_proxy_hosts_bypass_the_proxy() {
         let proxy = Proxy::all("http://user:pw@proxy.local:3128", "localhost,.internal").unwrap();
-        let matcher = proxy.matcher().unwrap();
-        let hit = matcher
-            .intercept(&"https://api.example.com/v1".parse().unwrap())
-            .unwrap();
+        let hit = decide(
+            proxy.routes.as_deref(),
+            &"https://api.example.com/v1".parse().unwrap(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(hit.uri().host(), Some("proxy.local"));
         assert!(hit.basic_auth().is_some());
-        assert!(
-            matcher
-                .intercept(&"http://localhost:8080/v1".parse().unwrap())
-                .is_none()
+        assert_eq!(route(&proxy, "http://localhost:8080/v1"), "direct");
+        assert_eq!(route(&proxy, "https://svc.internal/v1"), "direct");
+    }
+
+    #[test]
+    fn the_environment_is_read_as_curl_and_the_blocking_client_read_it() {
+        let api = "https://api.example.com/v1";
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let table: [Case<'_>; 10] = [
+            (&[("HTTPS_PROXY", "http://p:1")], api, "p"),
+            // A CGI script ignores only the upper-case HTTP_PROXY.
+            (
+                &[("HTTPS_PROXY", "http://p:1"), ("REQUEST_METHOD", "GET")],
+                api,
+                "p",
+            ),
+            (
+                &[("HTTP_PROXY", "http://p:1"), ("REQUEST_METHOD", "GET")],
+                "http://x/v1",
+                "direct",
+            ),
+            (
+                &[("HTTPS_PROXY", ""), ("https_proxy", "http://p:1")],
+                api,
+                "p",
+            ),
+            (&[("HTTPS_PROXY", " http://p:1 ")], api, "p"),
+            (
+                &[
+                    ("HTTPS_PROXY", "http://p:1"),
+                    ("NO_PROXY", ""),
+                    ("no_proxy", "example.com"),
+                ],
+                api,
+                "direct",
+            ),
+            (
+                &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "*")],
+                "https://127.0.0.1:8443/v1",
+                "direct",
+            ),
+            (
+                &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "*.example.com")],
+                api,
+                "direct",
+            ),
+            (
+                &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "[::1]")],
+                "https://[::1]:8443/v1",
+                "direct",
+            ),
+            // A proxy that cannot be used fails the call; it never goes direct.
+            (
+                &[
+                    ("HTTPS_PROXY", "ftp://u:secret@p:1"),
+                    ("ALL_PROXY", "http://all:2"),
+                ],
+                api,
+                "unusable",
+            ),
+        ];
+        for (vars, dst, want) in table {
+            assert_eq!(route(&from(vars), dst), want, "{vars:?} {dst}");
+        }
+        assert_eq!(
+            route(&from(&[("HTTPS_PROXY", "http://p q:1")]), api),
+            "unusable"
         );
-        assert!(
-            matcher
-                .intercept(&"https://svc.internal/v1".parse().unwrap())
-                .is_none()
+        assert_eq!(
+            route(&from(&[("http_proxy", "plain:3128")]), "http://x/v1"),
+            "plain"
         );
+        assert_eq!(route(&from(&[]), api), "direct");
     }
 
     #[test]
@@ -292,6 +451,6 @@ mod tests {
         let proxy = Proxy::all("http://user:hunter2@proxy.local:3128", "").unwrap();
         let shown = format!("{proxy:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(Proxy::none().matcher().is_none());
+        assert!(Proxy::none().routes.is_none());
     }
 }

@@ -86,6 +86,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod exchange;
+pub mod proxy_env;
 pub mod response;
 pub mod sse;
 pub mod stream;
