@@ -120,9 +120,7 @@ impl Proxy {
             source: "explicit",
         })
     }
-}
 
-impl Proxy {
     /// The proxy a request to `dst` goes through, if any (and usable).
     pub(crate) fn intercept(&self, dst: &Uri) -> Option<Intercept> {
         decide(self.routes.as_deref(), dst).ok().flatten()

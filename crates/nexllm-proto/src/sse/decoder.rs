@@ -12,7 +12,7 @@ use super::event::{DEFAULT_EVENT_TYPE, SseEvent, SseEventRef};
 use crate::error::{Error, LimitError};
 
 /// The UTF-8 byte order mark, stripped once at the start of a stream.
-const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 /// How many distinct event type names are kept to share one allocation between events.
 const TYPE_CACHE_ENTRIES: usize = 8;
 /// Longer type names are not kept in the cache.

@@ -17,6 +17,7 @@ mod event;
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod strategies;
 
+pub(crate) use decoder::BOM;
 pub use decoder::SseDecoder;
 pub use encode::{SseEncoder, encode_event};
 pub use event::{DEFAULT_EVENT_TYPE, SseEvent, SseEventRef};

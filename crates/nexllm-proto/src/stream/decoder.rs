@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::error::{ApiError, Error, LimitError, StreamError, StreamErrorKind};
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEventRef};
+use crate::sse::{BOM, DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEventRef};
 use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
@@ -69,9 +69,6 @@ enum Mode {
 /// and we stop sniffing and treat the body as SSE.
 const MAX_SNIFF_BYTES: usize = 4096;
 
-/// The UTF-8 byte order mark a body may start with.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
 impl Default for ChatStreamDecoder {
     fn default() -> Self {
         Self::new()
@@ -133,7 +130,7 @@ impl ChatStreamDecoder {
                         let seen = std::mem::take(seen);
                         let mut body = Vec::new();
                         // A BOM is not part of the JSON text.
-                        let json = seen.strip_prefix(BOM).unwrap_or(&seen);
+                        let json = seen.strip_prefix(BOM.as_slice()).unwrap_or(&seen);
                         extend_bounded(&mut body, json, self.max_body_bytes);
                         self.mode = Mode::Json(body);
                     }
@@ -424,7 +421,7 @@ fn sniff(seen: &[u8]) -> Sniff {
     // were cut: a longer run of whitespace is SSE, whether it came in one
     // read or in many.
     let seen = seen.get(..MAX_SNIFF_BYTES + 1).unwrap_or(seen);
-    let rest = seen.strip_prefix(BOM).unwrap_or(seen);
+    let rest = seen.strip_prefix(BOM.as_slice()).unwrap_or(seen);
     // A BOM split across feeds: wait for the rest of it.
     if rest.len() == seen.len() && !seen.is_empty() && BOM.starts_with(seen) {
         return Sniff::Undecided;
@@ -522,30 +519,29 @@ mod tests {
         )
     }
 
+    /// The content of a chunk's first choice (empty when it has none).
+    fn first_content(chunk: &ChatCompletionChunk) -> String {
+        chunk
+            .choices
+            .first()
+            .and_then(|c| c.delta.content.clone())
+            .unwrap_or_default()
+    }
+
     fn run(body: &str) -> (Vec<String>, Result<(), Error>) {
         let mut d = ChatStreamDecoder::new();
         d.feed(body.as_bytes());
         let mut texts = Vec::new();
         loop {
             match d.next_chunk() {
-                Ok(Some(c)) => texts.push(
-                    c.choices
-                        .first()
-                        .and_then(|c| c.delta.content.clone())
-                        .unwrap_or_default(),
-                ),
+                Ok(Some(c)) => texts.push(first_content(&c)),
                 Ok(None) => break,
                 Err(e) => return (texts, Err(e)),
             }
         }
         let end = d.finish();
         while let Ok(Some(c)) = d.next_chunk() {
-            texts.push(
-                c.choices
-                    .first()
-                    .and_then(|c| c.delta.content.clone())
-                    .unwrap_or_default(),
-            );
+            texts.push(first_content(&c));
         }
         (texts, end)
     }
@@ -598,12 +594,7 @@ mod tests {
         let mut error = None;
         let mut take = |d: &mut ChatStreamDecoder, error: &mut Option<Error>| loop {
             match d.next_chunk() {
-                Ok(Some(c)) => texts.push(
-                    c.choices
-                        .first()
-                        .and_then(|c| c.delta.content.clone())
-                        .unwrap_or_default(),
-                ),
+                Ok(Some(c)) => texts.push(first_content(&c)),
                 Ok(None) => return,
                 Err(e) => {
                     error.get_or_insert(e);
