@@ -122,32 +122,29 @@ pub(crate) async fn handle(
         if parts.method != Method::POST {
             return Ok(invalid_url(&exchange, &parts.method, path));
         }
-        return chat(
-            &shared,
-            &exchange,
-            &body,
-            header_fault.map(|(fault, spec)| counted(&fault, &spec)),
-            counted,
-        )
-        .await;
+        return chat(&shared, &exchange, &body, header_fault, counted).await;
     }
     if parts.method == Method::GET {
-        let faults = header_fault
-            .map(|(fault, spec)| counted(&fault, &spec))
-            .unwrap_or_default();
+        // Resolved only for a request that gets an answer, so a rejected one is no attempt.
+        let faults = || {
+            header_fault
+                .as_ref()
+                .map(|(fault, spec)| counted(fault, spec))
+                .unwrap_or_default()
+        };
         if path.ends_with("/models") {
             let data: Vec<Value> = model_ids(&shared)
                 .iter()
                 .map(|id| model_object(id))
                 .collect();
             let list = json!({"object": "list", "data": data});
-            return respond_json(&exchange, faults, &list).await;
+            return respond_json(&exchange, faults(), &list).await;
         }
         if let Some((_, id)) = path.split_once("/models/") {
             if models::behaviour(id, &shared.aliases).is_some()
                 && !id.starts_with(FAULT_MODEL_PREFIX)
             {
-                return respond_json(&exchange, faults, &model_object(id)).await;
+                return respond_json(&exchange, faults(), &model_object(id)).await;
             }
             return Ok(error_response(
                 &exchange,
@@ -159,11 +156,14 @@ pub(crate) async fn handle(
     Ok(invalid_url(&exchange, &parts.method, path))
 }
 
+/// Answers a chat completion. Faults (from `header_fault`, the model name or the script)
+/// are resolved only once the request passed validation and the model check, so a
+/// rejected request neither counts as a `fail-first` attempt nor consumes a script step.
 async fn chat(
     shared: &Shared,
     exchange: &Exchange,
     body: &Bytes,
-    header_faults: Option<ResolvedFaults>,
+    header_fault: Option<(Fault, String)>,
     counted: impl Fn(&Fault, &str) -> ResolvedFaults,
 ) -> Result<Response<ScriptedBody>, CloseConnection> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
@@ -186,8 +186,8 @@ async fn chat(
         ));
     };
     let mut scripted_answer = None;
-    let faults = if let Some(faults) = header_faults {
-        faults
+    let faults = if let Some((fault, spec)) = &header_fault {
+        counted(fault, spec)
     } else if let Some(spec) = params.model.strip_prefix(FAULT_MODEL_PREFIX) {
         match Fault::parse(spec) {
             Ok(fault) => counted(&fault, spec),

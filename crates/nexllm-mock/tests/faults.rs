@@ -142,6 +142,38 @@ async fn fail_first_counts_attempts_by_idempotency_key() {
 }
 
 #[tokio::test]
+async fn a_rejected_request_is_not_a_fail_first_attempt() {
+    let server = MockServer::start().await.unwrap();
+    let spec = "fail-first=1;status=503";
+    let not_json = with_fault(&server, spec, "{not json".to_owned()).await;
+    assert_eq!(not_json.status, 400);
+    let unknown_model = with_fault(&server, spec, chat_body("gpt-9", "hi", json!({}))).await;
+    assert_eq!(unknown_model.status, 404);
+    let first = with_fault(&server, spec, chat_body("mock-echo", "hi", json!({}))).await;
+    assert_eq!(
+        first.status, 503,
+        "requests rejected by validation must not use up the failing attempt"
+    );
+    let second = with_fault(&server, spec, chat_body("mock-echo", "hi", json!({}))).await;
+    assert_eq!(second.status, 200);
+
+    let spec = "fail-first=1;status=502";
+    let missing = RawRequest::get("/v1/models/nope")
+        .header("x-mock-fault", spec)
+        .send(server.addr())
+        .await;
+    assert_eq!(missing.status, 404);
+    let found = RawRequest::get("/v1/models/mock-echo")
+        .header("x-mock-fault", spec)
+        .send(server.addr())
+        .await;
+    assert_eq!(
+        found.status, 502,
+        "a 404 for an unknown model is no attempt"
+    );
+}
+
+#[tokio::test]
 async fn scripted_faults_are_used_in_order_and_fail_first_stays_queued() {
     let server = MockServer::start().await.unwrap();
     server.push_script(Fault::FailFirst {
