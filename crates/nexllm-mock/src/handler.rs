@@ -91,15 +91,19 @@ pub(crate) async fn handle(
     let header_fault = match parts.headers.get(FAULT_HEADER) {
         None => None,
         Some(value) => {
-            let spec = value.to_str().unwrap_or_default().to_owned();
-            match Fault::parse(&spec) {
-                Ok(fault) => Some((fault, spec)),
-                Err(error) => {
-                    let reply = ErrorReply::invalid(
-                        Some(FAULT_HEADER),
-                        Some("invalid_value"),
-                        error.to_string(),
-                    );
+            // UTF-8, not just visible ASCII: `message=…` may carry any text.
+            let parsed = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| format!("the {FAULT_HEADER} header is not valid UTF-8"))
+                .and_then(|spec| {
+                    Fault::parse(spec)
+                        .map(|fault| (fault, spec.to_owned()))
+                        .map_err(|error| error.to_string())
+                });
+            match parsed {
+                Ok(fault) => Some(fault),
+                Err(message) => {
+                    let reply =
+                        ErrorReply::invalid(Some(FAULT_HEADER), Some("invalid_value"), message);
                     return Ok(error_response(&exchange, &reply, &Delivery::default()));
                 }
             }

@@ -108,6 +108,48 @@ async fn an_invalid_fault_header_is_a_400() {
 }
 
 #[tokio::test]
+async fn a_fault_header_may_carry_utf8_text() {
+    let server = MockServer::start().await.unwrap();
+    let response = with_fault(
+        &server,
+        "status=400;message=Le modèle est surchargé",
+        chat_body("mock-echo", "hi", json!({})),
+    )
+    .await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(
+        response.json()["error"]["message"],
+        "Le modèle est surchargé"
+    );
+
+    // Bytes that are not UTF-8 get an error that says so.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = chat_body("mock-echo", "hi", json!({}));
+    let mut request = format!(
+        "POST {CHAT} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\nx-mock-fault: message=",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(b"\xff\xfe\r\n\r\n");
+    request.extend_from_slice(body.as_bytes());
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let response = common::parse(raw);
+    assert_eq!(response.status, 400);
+    let error = &response.json()["error"];
+    assert_eq!(error["param"], "x-mock-fault");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid UTF-8"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn fail_first_counts_attempts_by_idempotency_key() {
     let server = MockServer::start().await.unwrap();
     let body = chat_body("mock-echo", "retry me", json!({}));
