@@ -70,7 +70,8 @@ pub enum Fault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatusFault {
-    /// The HTTP status to answer with.
+    /// The HTTP status to answer with: a final status (200 to 999). A 1xx cannot be
+    /// sent as a final response (the `x-mock-fault` spec refuses one).
     pub status: StatusCode,
     /// `error.message`.
     pub message: Option<String>,
@@ -282,7 +283,9 @@ impl Fault {
                         .parse::<u16>()
                         .map_err(|_| err("expects an HTTP status code"))?;
                     status_fault.status = StatusCode::from_u16(code)
-                        .map_err(|_| err("expects an HTTP status code"))?;
+                        .ok()
+                        .filter(|status| !status.is_informational())
+                        .ok_or_else(|| err("expects a final HTTP status code (200 to 999)"))?;
                     status_keys_seen = true;
                 }
                 "message" => {
@@ -549,6 +552,8 @@ mod tests {
             "",
             "status=abc",
             "status=42",
+            "status=100",
+            "status=101",
             "bogus",
             "stall=fast",
             "split=0",

@@ -108,6 +108,23 @@ async fn an_invalid_fault_header_is_a_400() {
 }
 
 #[tokio::test]
+async fn an_informational_status_is_refused_as_a_fault() {
+    // hyper cannot send a 1xx as the final response: 100 went out as an empty 500 and
+    // 101 as a protocol switch, neither of which is the fault asked for.
+    let server = MockServer::start().await.unwrap();
+    for spec in ["status=100", "status=101", "status=199"] {
+        let response = with_fault(&server, spec, chat_body("mock-echo", "hi", json!({}))).await;
+        assert_eq!(response.status, 400, "{spec}");
+        let error = &response.json()["error"];
+        assert_eq!(error["param"], "x-mock-fault", "{spec}");
+        assert!(
+            error["message"].as_str().unwrap().contains("200"),
+            "{spec}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_fault_header_may_carry_utf8_text() {
     let server = MockServer::start().await.unwrap();
     let response = with_fault(
