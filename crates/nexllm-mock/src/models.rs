@@ -115,7 +115,13 @@ fn tools_answer(params: &ChatParams<'_>) -> Answer {
                     == Some(name)
             })
         })
-        .or_else(|| params.tools.first());
+        .or_else(|| {
+            // Custom tools are accepted but never called: the first function tool is.
+            params
+                .tools
+                .iter()
+                .find(|tool| tool_function(tool).is_some())
+        });
     let Some(function) = tool.and_then(tool_function) else {
         return Answer::Text(echo(params.messages));
     };
@@ -283,6 +289,18 @@ mod tests {
         assert_eq!(calls[0].name, "get_weather");
         let arguments: Value = serde_json::from_str(&calls[0].arguments).unwrap();
         assert_eq!(arguments, json!({"city": "Paris", "unit": "celsius"}));
+    }
+
+    #[test]
+    fn tools_model_calls_the_first_function_tool_after_custom_ones() {
+        let body = json!({"model": "mock-tools", "messages": [{"role": "user", "content": "run it"}], "tools": [
+            {"type": "custom", "custom": {"name": "code_exec"}},
+            {"type": "function", "function": {"name": "get_time"}}
+        ]});
+        let Answer::ToolCalls(calls) = answer_for(body) else {
+            panic!("expected a tool call")
+        };
+        assert_eq!(calls[0].name, "get_time");
     }
 
     #[test]

@@ -126,24 +126,29 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
         Some(other) => return Err(invalid_type("tools", "an array", other)),
     };
     for (index, tool) in tools.iter().enumerate() {
+        // A function tool (`function.name`) or a custom tool (`custom.name`), as in the spec.
+        let kind = match tool.get("type").and_then(Value::as_str) {
+            Some(kind @ ("function" | "custom")) => kind,
+            None => return Err(missing(&format!("tools[{index}].type"))),
+            Some(_) => {
+                let param = format!("tools[{index}].type");
+                return Err(ErrorReply::invalid(
+                    Some(&param),
+                    Some("invalid_value"),
+                    format!("Invalid value for '{param}': expected 'function' or 'custom'."),
+                ));
+            }
+        };
         let name = tool
-            .get("function")
-            .and_then(|function| function.get("name"))
+            .get(kind)
+            .and_then(|definition| definition.get("name"))
             .and_then(Value::as_str);
         if name.is_none_or(str::is_empty) {
-            let param = format!("tools[{index}].function.name");
+            let param = format!("tools[{index}].{kind}.name");
             return Err(ErrorReply::invalid(
                 Some(&param),
                 Some("missing_required_parameter"),
                 format!("Missing required parameter: '{param}'."),
-            ));
-        }
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            let param = format!("tools[{index}].type");
-            return Err(ErrorReply::invalid(
-                Some(&param),
-                Some("invalid_value"),
-                format!("Invalid value for '{param}': expected 'function'."),
             ));
         }
     }
@@ -415,6 +420,29 @@ mod tests {
             assert_eq!(error.param.as_deref(), param, "{body}");
             assert_eq!(error.code.as_deref(), code, "{body}");
         }
+    }
+
+    #[test]
+    fn accepts_custom_tools_as_the_spec_does() {
+        // CreateChatCompletionRequest.tools: oneOf ChatCompletionTool, CustomToolChatCompletions.
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [
+            {"type": "custom", "custom": {"name": "code_exec", "format": {"type": "text"}}},
+            {"type": "function", "function": {"name": "get_weather"}}
+        ]});
+        let params = validate_chat(&body).unwrap();
+        assert_eq!(params.tools.len(), 2);
+        let nameless = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [
+            {"type": "custom", "custom": {}}
+        ]});
+        let error = rejection(nameless);
+        assert_eq!(error.param.as_deref(), Some("tools[0].custom.name"));
+        assert_eq!(error.code.as_deref(), Some("missing_required_parameter"));
+        let unknown = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [
+            {"type": "retrieval", "function": {"name": "f"}}
+        ]});
+        let error = rejection(unknown);
+        assert_eq!(error.param.as_deref(), Some("tools[0].type"));
+        assert_eq!(error.code.as_deref(), Some("invalid_value"));
     }
 
     #[test]
