@@ -201,6 +201,17 @@ fn validate_message(index: usize, message: &Value) -> Result<(), ErrorReply> {
         None if role == "assistant" && has_tool_calls => {}
         None if role == "assistant" && object.get("function_call").is_some() => {}
         None => return Err(missing(&format!("messages[{index}].content"))),
+        Some(Value::Array(parts)) if parts.is_empty() => {
+            // Every content array in the spec has `minItems: 1`.
+            let param = format!("messages[{index}].content");
+            return Err(ErrorReply::invalid(
+                Some(&param),
+                Some("empty_array"),
+                format!(
+                    "Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead."
+                ),
+            ));
+        }
         Some(Value::String(_) | Value::Array(_)) => {}
         Some(other) => {
             return Err(invalid_type(
@@ -377,6 +388,11 @@ mod tests {
                 json!({"model": "m", "messages": [{"role": "user"}]}),
                 Some("messages[0].content"),
                 Some("missing_required_parameter"),
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": []}]}),
+                Some("messages[0].content"),
+                Some("empty_array"),
             ),
             (
                 json!({"model": "m", "messages": user, "temperature": 2.5}),
