@@ -200,6 +200,8 @@ fn validate_message(index: usize, message: &Value) -> Result<(), ErrorReply> {
     match content {
         None if role == "assistant" && has_tool_calls => {}
         None if role == "assistant" && object.get("function_call").is_some() => {}
+        // A (deprecated) function message's content is required but may be null.
+        None if role == "function" && object.contains_key("content") => {}
         None => return Err(missing(&format!("messages[{index}].content"))),
         Some(Value::Array(parts)) if parts.is_empty() => {
             // Every content array in the spec has `minItems: 1`.
@@ -223,6 +225,9 @@ fn validate_message(index: usize, message: &Value) -> Result<(), ErrorReply> {
     }
     if role == "tool" && !object.get("tool_call_id").is_some_and(Value::is_string) {
         return Err(missing(&format!("messages[{index}].tool_call_id")));
+    }
+    if role == "function" && !object.get("name").is_some_and(Value::is_string) {
+        return Err(missing(&format!("messages[{index}].name")));
     }
     Ok(())
 }
@@ -459,6 +464,22 @@ mod tests {
         let error = rejection(unknown);
         assert_eq!(error.param.as_deref(), Some("tools[0].type"));
         assert_eq!(error.code.as_deref(), Some("invalid_value"));
+    }
+
+    #[test]
+    fn function_messages_may_have_null_content_but_need_a_name() {
+        // ChatCompletionRequestFunctionMessage: content is string or null, name required.
+        let body = json!({"model": "m", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "function", "name": "lookup", "content": null}
+        ]});
+        assert!(validate_chat(&body).is_ok());
+        let nameless = json!({"model": "m", "messages": [
+            {"role": "function", "content": "result"}
+        ]});
+        let error = rejection(nameless);
+        assert_eq!(error.param.as_deref(), Some("messages[0].name"));
+        assert_eq!(error.code.as_deref(), Some("missing_required_parameter"));
     }
 
     #[test]
