@@ -124,12 +124,14 @@ async fn serve(options: Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Listen before announcing the URL: whoever reads it may send SIGTERM at once.
+    let stop = StopSignals::listen();
     let code = write_out(&format!("{}\n", server.base_url()));
     if code != ExitCode::SUCCESS {
         server.shutdown().await;
         return code;
     }
-    wait_for_stop().await;
+    stop.wait().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
@@ -145,25 +147,66 @@ fn write_out(text: &str) -> ExitCode {
     }
 }
 
-/// Resolves on Ctrl-C, or on SIGTERM on Unix.
-async fn wait_for_stop() {
+/// Ctrl-C, and SIGTERM on Unix, listened for from [`StopSignals::listen`] on, so a
+/// signal that arrives before [`StopSignals::wait`] still stops the server cleanly.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Starts listening (inside the runtime).
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                terminate: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first stop signal.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                terminate,
+                interrupt,
+            } = self;
+            let terminate = async {
+                match terminate {
+                    Some(mut terminate) => {
+                        terminate.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let interrupt = async {
+                match interrupt {
+                    Some(mut interrupt) => {
+                        interrupt.recv().await;
+                    }
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = terminate => {}
+                () = interrupt => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -59,3 +59,32 @@ fn rejects_unknown_arguments() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--port"));
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_as_soon_as_the_url_is_printed_stops_it_cleanly() {
+    // A supervisor may send SIGTERM the moment it has read the base URL; the handler
+    // must already be listening then, or the default action kills the process.
+    for attempt in 0..100 {
+        let mut child = Command::new(BINARY)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut first_line = String::new();
+        BufReader::new(stdout).read_line(&mut first_line).unwrap();
+        assert!(first_line.starts_with("http://127.0.0.1:"), "{first_line}");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "attempt {attempt}: SIGTERM right after the URL line ended it with {status}"
+        );
+    }
+}
