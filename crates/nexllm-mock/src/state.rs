@@ -202,15 +202,18 @@ impl Shared {
         }
     }
 
-    /// Resolves a per-request fault, counting attempts under `key`.
+    /// Resolves a per-request fault, counting attempts under `key` when the fault has a
+    /// fail-first count (other faults leave the table alone).
     pub(crate) fn resolve_counted(&self, fault: &Fault, key: String) -> ResolvedFaults {
         let mut attempts = lock(&self.attempts);
-        if attempts.len() >= MAX_ATTEMPT_KEYS && !attempts.contains_key(&key) {
-            attempts.clear();
+        let previous = attempts.get(&key).copied().unwrap_or(0);
+        let (resolved, fail_first) = ResolvedFaults::resolve(fault, previous);
+        if fail_first > 0 {
+            if attempts.len() >= MAX_ATTEMPT_KEYS && !attempts.contains_key(&key) {
+                attempts.clear();
+            }
+            attempts.insert(key, previous.saturating_add(1));
         }
-        let previous = attempts.entry(key).or_insert(0);
-        let (resolved, _) = ResolvedFaults::resolve(fault, *previous);
-        *previous = previous.saturating_add(1);
         resolved
     }
 
@@ -219,5 +222,33 @@ impl Shared {
         lock(&self.recorded).clear();
         lock(&self.script).clear();
         lock(&self.attempts).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_without_fail_first_do_not_crowd_out_fail_first_counts() {
+        let shared = Shared::new(None, Vec::new(), Vec::new());
+        let fail_once = Fault::parse("fail-first=1;status=503").unwrap();
+        assert!(
+            shared
+                .resolve_counted(&fail_once, "spec:fail".to_owned())
+                .status
+                .is_some()
+        );
+        // Many requests with other faults (each call of a client has its own idempotency key).
+        for call in 0..MAX_ATTEMPT_KEYS {
+            shared.resolve_counted(&Fault::Crlf, format!("idempotency-key:{call}|crlf"));
+        }
+        assert!(
+            shared
+                .resolve_counted(&fail_once, "spec:fail".to_owned())
+                .status
+                .is_none(),
+            "the failed attempt was forgotten, so the call failed again"
+        );
     }
 }
