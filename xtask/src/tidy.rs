@@ -219,36 +219,46 @@ fn check_guides_are_doctests(root: &Path, problems: &mut Vec<String>) -> Result<
 }
 
 /// Fenced blocks name their language, and a Rust block is `ignore` only after [`IGNORE_MARKER`].
+///
+/// Fences are read as CommonMark reads them (and so rustdoc): three or more backticks
+/// or tildes open a block, which only a fence of the same character, at least as long
+/// and without an info string, closes.
 fn check_fences(name: &str, text: &str, problems: &mut Vec<String>) {
-    let mut open = false;
+    // The character and length of the fence of the block we are in.
+    let mut open: Option<(char, usize)> = None;
     let mut previous = "";
     for (number, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
-        if let Some(info) = trimmed.strip_prefix("```") {
+        if let Some((fence_char, fence_len, info)) = fence(trimmed) {
             let info = info.trim();
-            if open {
-                open = !info.is_empty();
-            } else {
-                open = true;
-                let tokens: Vec<&str> = info
-                    .split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|t| !t.is_empty())
-                    .collect();
-                if tokens.is_empty() {
-                    problems.push(format!(
-                        "{name}:{}: a fenced block without a language is Rust to rustdoc; write ```text (or the language)",
-                        number + 1
-                    ));
-                } else if is_rust_block(&tokens)
-                    && tokens
-                        .iter()
-                        .any(|t| *t == "ignore" || t.starts_with("ignore-"))
-                    && previous.trim() != IGNORE_MARKER
-                {
-                    problems.push(format!(
-                        "{name}:{}: an `ignore`d Rust block is not compiled; make it compile (`no_run` if it needs a server), or mark async-openai code with the line `{IGNORE_MARKER}` before it",
-                        number + 1
-                    ));
+            match open {
+                Some((c, len)) => {
+                    if fence_char == c && fence_len >= len && info.is_empty() {
+                        open = None;
+                    }
+                }
+                None => {
+                    open = Some((fence_char, fence_len));
+                    let tokens: Vec<&str> = info
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                    if tokens.is_empty() {
+                        problems.push(format!(
+                            "{name}:{}: a fenced block without a language is Rust to rustdoc; write ```text (or the language)",
+                            number + 1
+                        ));
+                    } else if is_rust_block(&tokens)
+                        && tokens
+                            .iter()
+                            .any(|t| *t == "ignore" || t.starts_with("ignore-"))
+                        && previous.trim() != IGNORE_MARKER
+                    {
+                        problems.push(format!(
+                            "{name}:{}: an `ignore`d Rust block is not compiled; make it compile (`no_run` if it needs a server), or mark async-openai code with the line `{IGNORE_MARKER}` before it",
+                            number + 1
+                        ));
+                    }
                 }
             }
         }
@@ -258,8 +268,18 @@ fn check_fences(name: &str, text: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// Whether rustdoc treats a block with these info-string tokens as Rust: the first
-/// token is `rust`, or every token is a doctest attribute.
+/// A code fence: three or more backticks or tildes, and the info string after them.
+fn fence(line: &str) -> Option<(char, usize, &str)> {
+    let c = line.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let len = line.chars().take_while(|x| *x == c).count();
+    let info = line.get(len..)?;
+    // A backtick fence's info string has no backtick (else it is inline code).
+    (len >= 3 && !(c == '`' && info.contains('`'))).then_some((c, len, info))
+}
+
+/// Whether rustdoc treats a block with these info-string tokens as Rust, as rustdoc
+/// decides it: `rust` makes it Rust; a doctest attribute does too when no unknown
+/// token came before it; a block of attributes alone is Rust.
 fn is_rust_block(tokens: &[&str]) -> bool {
     const ATTRIBUTES: &[&str] = &[
         "ignore",
@@ -269,10 +289,21 @@ fn is_rust_block(tokens: &[&str]) -> bool {
         "test_harness",
         "standalone_crate",
     ];
-    tokens.first().is_some_and(|t| *t == "rust")
-        || tokens
-            .iter()
-            .all(|t| ATTRIBUTES.contains(t) || t.starts_with("ignore-") || t.starts_with("edition"))
+    let mut seen_rust = false;
+    let mut seen_other = false;
+    for token in tokens {
+        if *token == "rust" {
+            seen_rust = true;
+        } else if ATTRIBUTES.contains(token)
+            || token.starts_with("ignore-")
+            || token.starts_with("edition")
+        {
+            seen_rust = !seen_other;
+        } else {
+            seen_other = true;
+        }
+    }
+    seen_rust || !seen_other
 }
 
 fn check_core_is_deterministic(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
@@ -429,6 +460,38 @@ mod tests {
         // Attributes alone make a Rust block too.
         assert_eq!(fence_problems("```ignore\nx\n```\n").len(), 1);
         assert_eq!(fence_problems("```no_run,ignore-wasm32\nx\n```\n").len(), 1);
+    }
+
+    #[test]
+    fn ignored_rust_is_found_whatever_the_token_order_or_fence() {
+        // Each of these is an ignored Rust doctest to rustdoc.
+        for block in [
+            "```ignore,rust\nx\n```\n",
+            "```text,ignore,rust\nx\n```\n",
+            "```ignore,text\nx\n```\n",
+            "~~~rust,ignore\nx\n~~~\n",
+            "````rust,ignore\nx\n````\n",
+        ] {
+            assert_eq!(fence_problems(block).len(), 1, "{block:?}");
+        }
+        // And these are not Rust at all.
+        for block in [
+            "```sh,ignore\nx\n```\n",
+            "```rust,text,ignore\nx\n```\n",
+            "```text,no_run,rust,ignore\nx\n```\n",
+        ] {
+            assert_eq!(fence_problems(block), Vec::<String>::new(), "{block:?}");
+        }
+        // An untyped tilde fence is Rust to rustdoc too.
+        assert_eq!(fence_problems("~~~\nx\n~~~\n").len(), 1);
+    }
+
+    #[test]
+    fn a_shorter_fence_inside_a_longer_one_does_not_close_it() {
+        let text = "````markdown\n```rust,ignore\nx\n```\n````\n\n```rust,ignore\ny\n```\n";
+        let problems = fence_problems(text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("guide.md:7:"), "{problems:?}");
     }
 
     #[test]
