@@ -23,6 +23,18 @@ const WEATHER_TOOL: &str = r#"{"type": "function", "function": {
 /// The question of the round trip.
 const WEATHER_QUESTION: &str = r#"{"role": "user", "content": "What is the weather in Paris?"}"#;
 
+/// Variables of the caller's environment the demo's `nexllm` runs must not see.
+const IGNORED_ENV: &[&str] = &[
+    "NEXLLM_API_KEY",
+    "NEXLLM_MODEL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
 /// What our pretend weather service answers.
 const WEATHER_RESULT: &str = "18°C and sunny";
 
@@ -151,6 +163,18 @@ impl Demo {
         Ok(())
     }
 
+    /// `nexllm args…` against the mock, whatever the caller's environment holds:
+    /// no key or model of theirs, and no proxy (the SDK honours `HTTP_PROXY` and
+    /// friends, which would send the loopback calls to a proxy, or fail them).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args).env("NEXLLM_BASE_URL", &self.base_url);
+        for var in IGNORED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
     /// Shows and runs `nexllm args…` (with `stdin` as a here-document), lets its
     /// output through, checks its exit status and returns its stdout.
     fn show(&self, args: &[&str], stdin: Option<&str>, want_status: i32) -> Result<String, String> {
@@ -161,18 +185,14 @@ impl Demo {
         }
         flush();
 
-        let mut cmd = Command::new(&self.binary);
-        cmd.args(args)
-            .env("NEXLLM_BASE_URL", &self.base_url)
-            .env_remove("NEXLLM_API_KEY")
-            .env_remove("NEXLLM_MODEL")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut cmd = self.command(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
@@ -290,6 +310,32 @@ fn flush() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runs_ignore_the_callers_key_model_and_proxy() {
+        let demo = Demo {
+            binary: PathBuf::from("nexllm"),
+            base_url: "http://127.0.0.1:9/v1".to_owned(),
+        };
+        let cmd = demo.command(&["models"]);
+        let envs: Vec<_> = cmd.get_envs().collect();
+        for var in [
+            "NEXLLM_API_KEY",
+            "NEXLLM_MODEL",
+            "HTTP_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+        ] {
+            assert!(
+                envs.contains(&(std::ffi::OsStr::new(var), None)),
+                "{var} is not removed: {envs:?}"
+            );
+        }
+        assert!(envs.contains(&(
+            std::ffi::OsStr::new("NEXLLM_BASE_URL"),
+            Some(std::ffi::OsStr::new("http://127.0.0.1:9/v1"))
+        )));
+    }
 
     #[test]
     fn parses_the_printed_tool_call() {
