@@ -1,14 +1,17 @@
 //! The server: binding, the accept loop, one task per connection, and shutdown.
 
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -22,6 +25,43 @@ use crate::state::{ConnectionGuard, Shared};
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// How much longer than the shutdown grace [`MockServer::shutdown_blocking`] waits for
+/// the server task of a server started with [`MockServerBuilder::start`].
+const SHUTDOWN_WAIT_MARGIN: Duration = Duration::from_secs(1);
+
+/// The listening socket, shared so that [`MockServer::shutdown_blocking`] and `Drop`
+/// can close it without waiting for the runtime that runs the accept loop.
+type ListenerSlot = Mutex<Option<TcpListener>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Tells a thread that the server task has ended (or was dropped with its runtime).
+#[derive(Debug, Default)]
+struct Finished {
+    done: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Finished {
+    /// Waits until the task has ended, for at most `timeout`.
+    fn wait(&self, timeout: Duration) {
+        let done = lock(&self.done);
+        let _ = self.signal.wait_timeout_while(done, timeout, |done| !*done);
+    }
+}
+
+/// Marks [`Finished`] when dropped, which is when the server task's future ends.
+#[derive(Debug)]
+struct FinishedGuard(Arc<Finished>);
+
+impl Drop for FinishedGuard {
+    fn drop(&mut self) {
+        *lock(&self.0.done) = true;
+        self.0.signal.notify_all();
+    }
+}
 
 /// A running mock server on `127.0.0.1`.
 ///
@@ -32,13 +72,18 @@ pub struct MockServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
+    grace: Duration,
     runner: Option<Runner>,
 }
 
 #[derive(Debug)]
 enum Runner {
     /// The accept loop runs on the caller's runtime.
-    Task(tokio::task::JoinHandle<()>),
+    Task {
+        task: tokio::task::JoinHandle<()>,
+        listener: Arc<ListenerSlot>,
+        finished: Arc<Finished>,
+    },
     /// The server runs its own runtime on this thread.
     Thread(std::thread::JoinHandle<()>),
 }
@@ -121,12 +166,24 @@ impl MockServerBuilder {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped, grace));
+        let listener = Arc::new(Mutex::new(Some(listener)));
+        let finished = Arc::new(Finished::default());
+        let guard = FinishedGuard(Arc::clone(&finished));
+        let serving = serve(Arc::clone(&listener), Arc::clone(&shared), stopped, grace);
+        let task = tokio::spawn(async move {
+            let _finished = guard;
+            serving.await;
+        });
         Ok(MockServer {
             shared,
             addr,
             stop,
-            runner: Some(Runner::Task(task)),
+            grace,
+            runner: Some(Runner::Task {
+                task,
+                listener,
+                finished,
+            }),
         })
     }
 
@@ -156,6 +213,7 @@ impl MockServerBuilder {
                         Ok(listener) => {
                             // The receiver only disappears if start_blocking itself was torn down.
                             let _ = ready_tx.send(Ok(()));
+                            let listener = Arc::new(Mutex::new(Some(listener)));
                             serve(listener, thread_shared, stopped, grace).await;
                         }
                         Err(error) => {
@@ -169,6 +227,7 @@ impl MockServerBuilder {
                 shared,
                 addr,
                 stop,
+                grace,
                 runner: Some(Runner::Thread(thread)),
             }),
             Ok(Err(error)) => {
@@ -279,7 +338,7 @@ impl MockServer {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         match self.runner.take() {
-            Some(Runner::Task(task)) => {
+            Some(Runner::Task { task, .. }) => {
                 let _ = task.await;
             }
             Some(Runner::Thread(thread)) => {
@@ -291,15 +350,32 @@ impl MockServer {
 
     /// [`MockServer::shutdown`] for code that is not async. Inside an async context,
     /// prefer `shutdown().await`: this blocks the calling thread.
+    ///
+    /// When it returns, nothing listens on the port any more. For a server started with
+    /// [`MockServerBuilder::start`] it also waits (for at most the shutdown grace plus one
+    /// second) until the server task has ended its connections, except on the thread of
+    /// a current-thread runtime: that runtime runs the task only once this thread is
+    /// back in async code, so the connections end then.
     pub fn shutdown_blocking(mut self) {
         let _ = self.stop.send(true);
         match self.runner.take() {
             Some(Runner::Thread(thread)) => {
                 let _ = thread.join();
             }
-            Some(Runner::Task(task)) => {
-                // The task runs on someone else's runtime; it ends on its own once signalled.
-                drop(task);
+            Some(Runner::Task {
+                listener, finished, ..
+            }) => {
+                // Closed here, not by the task, which may need this very thread to run.
+                drop(lock(&listener).take());
+                let bound = self.grace + SHUTDOWN_WAIT_MARGIN;
+                match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+                    Err(_) => finished.wait(bound),
+                    Ok(RuntimeFlavor::MultiThread) => {
+                        tokio::task::block_in_place(|| finished.wait(bound));
+                    }
+                    // Waiting could hold up the very runtime that runs the task.
+                    Ok(_) => {}
+                }
             }
             None => {}
         }
@@ -309,17 +385,34 @@ impl MockServer {
 impl Drop for MockServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(Runner::Thread(thread)) = self.runner.take() {
-            // Joining is quick: the thread stops accepting at once and drops its
-            // connections after the shutdown grace.
-            let _ = thread.join();
+        match self.runner.take() {
+            Some(Runner::Thread(thread)) => {
+                // Joining is quick: the thread stops accepting at once and drops its
+                // connections after the shutdown grace.
+                let _ = thread.join();
+            }
+            Some(Runner::Task { listener, .. }) => {
+                // The task ends its connections once its runtime runs it.
+                drop(lock(&listener).take());
+            }
+            None => {}
         }
     }
 }
 
+/// Accepts the next connection, or `None` once the listener has been closed.
+fn accept(
+    listener: &ListenerSlot,
+) -> impl Future<Output = Option<io::Result<(TcpStream, SocketAddr)>>> + '_ {
+    std::future::poll_fn(move |context| match lock(listener).as_ref() {
+        Some(listener) => listener.poll_accept(context).map(Some),
+        None => Poll::Ready(None),
+    })
+}
+
 /// Accepts connections until told to stop, then ends them and waits for their tasks.
 async fn serve(
-    listener: TcpListener,
+    listener: Arc<ListenerSlot>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
     grace: Duration,
@@ -335,16 +428,17 @@ async fn serve(
                     break;
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+            accepted = accept(&listener) => match accepted {
+                Some(Ok((stream, _peer))) => {
                     connections.spawn(serve_connection(stream, Arc::clone(&shared), stopped.clone()));
                 }
-                Err(_) => tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await,
+                Some(Err(_)) => tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await,
+                None => break,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    drop(listener);
+    drop(lock(&listener).take());
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, drain).await.is_err() {
         connections.abort_all();

@@ -647,3 +647,65 @@ fn dropping_a_blocking_server_stops_it() {
     drop(server);
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[tokio::test]
+async fn shutdown_blocking_closes_the_listener_of_an_async_server() {
+    // A current-thread runtime: the server task cannot run while shutdown_blocking blocks.
+    let server = MockServer::start().await.unwrap();
+    let addr = server.addr();
+    server.shutdown_blocking();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "nothing may listen once shutdown_blocking has returned"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_blocking_waits_for_the_connections_of_an_async_server() {
+    use std::io::Read;
+    let server = MockServer::start().await.unwrap();
+    let addr = server.addr();
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    while server.open_connections() == 0 {
+        tokio::task::yield_now().await;
+    }
+    server.shutdown_blocking();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+    // Already closed: the read does not wait for the timeout.
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    let read = idle.read(&mut [0u8; 16]);
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() < Duration::from_millis(100));
+}
+
+#[test]
+fn shutdown_blocking_from_a_plain_thread_waits_for_the_server_task() {
+    use std::io::Read;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(MockServer::start()).unwrap();
+    let addr = server.addr();
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    while server.open_connections() == 0 {
+        std::thread::yield_now();
+    }
+    server.shutdown_blocking();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    let read = idle.read(&mut [0u8; 16]);
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() < Duration::from_millis(100));
+}
+
+#[tokio::test]
+async fn dropping_an_async_server_closes_its_listener_at_once() {
+    let server = MockServer::start().await.unwrap();
+    let addr = server.addr();
+    drop(server);
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
