@@ -26,6 +26,10 @@ const ROLES: [&str; 6] = [
     "function",
 ];
 const MAX_N: u64 = 128;
+/// `top_logprobs`: `maximum: 20` in the spec.
+const MAX_TOP_LOGPROBS: u64 = 20;
+/// `stop`: up to 4 sequences (`maxItems: 4`).
+const MAX_STOP_SEQUENCES: usize = 4;
 
 /// Checks `body` as the real service does; the error is the 400 it would answer.
 pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> {
@@ -120,6 +124,38 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let logprobs = optional_bool(object.get("logprobs"), "logprobs")?.unwrap_or(false);
+    if let Some(top) = integer_in_range(object.get("top_logprobs"), "top_logprobs", 0, u64::MAX)? {
+        // The real service reports these two without a code.
+        if top > MAX_TOP_LOGPROBS {
+            return Err(ErrorReply::invalid(
+                Some("top_logprobs"),
+                None,
+                format!(
+                    "Invalid value for 'top_logprobs': must be less than or equal to {MAX_TOP_LOGPROBS}."
+                ),
+            ));
+        }
+        if !logprobs {
+            return Err(ErrorReply::invalid(
+                Some("top_logprobs"),
+                None,
+                "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            ));
+        }
+    }
+    if let Some(Value::Array(stop)) = object.get("stop") {
+        if stop.len() > MAX_STOP_SEQUENCES {
+            return Err(ErrorReply::invalid(
+                Some("stop"),
+                Some("array_above_max_length"),
+                format!(
+                    "Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP_SEQUENCES}, but got an array with length {} instead.",
+                    stop.len()
+                ),
+            ));
+        }
+    }
     let tools = match object.get("tools") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(tools)) => tools.as_slice(),
@@ -152,6 +188,24 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
             ));
         }
     }
+    let tool_choice = object.get("tool_choice").filter(|choice| !choice.is_null());
+    let parallel_tool_calls =
+        optional_bool(object.get("parallel_tool_calls"), "parallel_tool_calls")?;
+    if tools.is_empty() {
+        let needs_tools = [
+            ("tool_choice", tool_choice.is_some()),
+            ("parallel_tool_calls", parallel_tool_calls.is_some()),
+        ];
+        if let Some((param, _)) = needs_tools.iter().find(|(_, given)| *given) {
+            return Err(ErrorReply::invalid(
+                Some(param),
+                None,
+                format!(
+                    "Invalid value for '{param}': '{param}' is only allowed when 'tools' are specified."
+                ),
+            ));
+        }
+    }
     let n = u32::try_from(n).unwrap_or(1);
     Ok(ChatParams {
         model,
@@ -161,7 +215,7 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
         n,
         max_tokens,
         tools,
-        tool_choice: object.get("tool_choice").filter(|choice| !choice.is_null()),
+        tool_choice,
     })
 }
 
@@ -199,7 +253,10 @@ fn validate_message(index: usize, message: &Value) -> Result<(), ErrorReply> {
         .is_some_and(|calls| calls.as_array().is_some_and(|calls| !calls.is_empty()));
     match content {
         None if role == "assistant" && has_tool_calls => {}
-        None if role == "assistant" && object.get("function_call").is_some() => {}
+        None if role == "assistant"
+            && object
+                .get("function_call")
+                .is_some_and(|call| !call.is_null()) => {}
         // A (deprecated) function message's content is required but may be null.
         None if role == "function" && object.contains_key("content") => {}
         None => return Err(missing(&format!("messages[{index}].content"))),
@@ -480,6 +537,92 @@ mod tests {
         let error = rejection(nameless);
         assert_eq!(error.param.as_deref(), Some("messages[0].name"));
         assert_eq!(error.code.as_deref(), Some("missing_required_parameter"));
+    }
+
+    #[test]
+    fn rejects_parameters_openai_rejects_in_combination_or_out_of_range() {
+        let user = json!([{"role": "user", "content": "hi"}]);
+        let tools = json!([{"type": "function", "function": {"name": "f"}}]);
+        let cases = [
+            // top_logprobs: integer, minimum 0, maximum 20; `logprobs` must be true.
+            (
+                json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": 21}),
+                "top_logprobs",
+                None,
+                "Invalid value for 'top_logprobs': must be less than or equal to 20.",
+            ),
+            (
+                json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": -1}),
+                "top_logprobs",
+                Some("integer_below_min_value"),
+                "Invalid 'top_logprobs': integer below minimum value. Expected a value >= 0, but got -1 instead.",
+            ),
+            (
+                json!({"model": "m", "messages": user, "top_logprobs": 2}),
+                "top_logprobs",
+                None,
+                "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            ),
+            (
+                json!({"model": "m", "messages": user, "logprobs": false, "top_logprobs": 2}),
+                "top_logprobs",
+                None,
+                "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            ),
+            // tool_choice and parallel_tool_calls need tools.
+            (
+                json!({"model": "m", "messages": user, "tool_choice": "auto"}),
+                "tool_choice",
+                None,
+                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            ),
+            (
+                json!({"model": "m", "messages": user, "parallel_tool_calls": false}),
+                "parallel_tool_calls",
+                None,
+                "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.",
+            ),
+            // StopConfiguration: up to 4 sequences.
+            (
+                json!({"model": "m", "messages": user, "stop": ["a", "b", "c", "d", "e"]}),
+                "stop",
+                Some("array_above_max_length"),
+                "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 instead.",
+            ),
+            // An assistant message needs content unless it has tool calls or a function call.
+            (
+                json!({"model": "m", "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "function_call": null}
+                ]}),
+                "messages[1].content",
+                Some("missing_required_parameter"),
+                "Missing required parameter: 'messages[1].content'.",
+            ),
+        ];
+        for (body, param, code, message) in cases {
+            let error = rejection(body.clone());
+            assert_eq!(error.status, http::StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(error.error_type, "invalid_request_error", "{body}");
+            assert_eq!(error.param.as_deref(), Some(param), "{body}");
+            assert_eq!(error.code.as_deref(), code, "{body}");
+            assert_eq!(error.message, message, "{body}");
+        }
+        let accepted = [
+            json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": 20}),
+            json!({"model": "m", "messages": user, "logprobs": true, "top_logprobs": 0}),
+            json!({"model": "m", "messages": user, "tools": tools, "tool_choice": "required", "parallel_tool_calls": false}),
+            json!({"model": "m", "messages": user, "tool_choice": null, "parallel_tool_calls": null}),
+            json!({"model": "m", "messages": user, "stop": ["a", "b", "c", "d"]}),
+            json!({"model": "m", "messages": user, "stop": "a"}),
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}}
+            ]}),
+        ];
+        for body in accepted {
+            assert!(validate_chat(&body).is_ok(), "{body}");
+        }
     }
 
     #[test]
