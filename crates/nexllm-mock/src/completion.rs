@@ -11,6 +11,11 @@ pub(crate) const SYSTEM_FINGERPRINT: &str = "fp_nexllm_mock";
 pub(crate) const CREATED: u64 = 1_735_689_600;
 /// Characters per streamed tool call argument fragment.
 const ARGUMENT_FRAGMENT_CHARS: usize = 6;
+/// The most completion tokens one answer holds, shared equally by its `n` choices: a
+/// longer answer (an echoed prompt, tool call arguments, a scripted text) is cut with
+/// `finish_reason: "length"`, as `max_tokens` cuts it. Every chunk of a stream is built
+/// before the response head is sent, so this bounds the memory of any answer.
+pub const MAX_ANSWER_TOKENS: u64 = 16_384;
 
 /// Everything about one answer besides its content.
 #[derive(Debug, Clone)]
@@ -43,8 +48,8 @@ struct ShapedToolCall {
 }
 
 /// Splits text into words, each with the whitespace before it, so the pieces join back
-/// to the text exactly.
-pub(crate) fn word_pieces(text: &str) -> Vec<String> {
+/// to the text exactly; or only its first `limit` words.
+pub(crate) fn word_pieces(text: &str, limit: usize) -> Vec<String> {
     let mut pieces: Vec<String> = Vec::new();
     let mut start = 0;
     let mut previous: Option<char> = None;
@@ -54,6 +59,9 @@ pub(crate) fn word_pieces(text: &str) -> Vec<String> {
         let piece = text.get(start..index).unwrap_or_default();
         if word_ends && !piece.trim().is_empty() {
             pieces.push(piece.to_owned());
+            if pieces.len() >= limit {
+                return pieces;
+            }
             start = index;
         }
         previous = Some(character);
@@ -68,47 +76,62 @@ pub(crate) fn word_pieces(text: &str) -> Vec<String> {
 }
 
 fn shape(meta: &CompletionMeta, answer: &Answer, choice: u32) -> ShapedChoice {
+    let limit = (MAX_ANSWER_TOKENS / u64::from(meta.n.max(1))).max(1);
     match answer {
         Answer::Text(text) => {
-            let pieces = word_pieces(text);
             let total = count_tokens(text);
-            match meta.max_tokens {
-                Some(cap) if total > cap => {
-                    let keep =
-                        usize::try_from((cap.saturating_mul(3) / 4).max(1)).unwrap_or(usize::MAX);
-                    ShapedChoice {
-                        pieces: pieces.into_iter().take(keep).collect(),
-                        tool_calls: Vec::new(),
-                        finish_reason: "length",
-                        completion_tokens: cap,
-                    }
+            let cap = meta
+                .max_tokens
+                .map_or(limit, |max_tokens| max_tokens.min(limit));
+            if total > cap {
+                let keep =
+                    usize::try_from((cap.saturating_mul(3) / 4).max(1)).unwrap_or(usize::MAX);
+                ShapedChoice {
+                    pieces: word_pieces(text, keep),
+                    tool_calls: Vec::new(),
+                    finish_reason: "length",
+                    completion_tokens: cap,
                 }
-                _ => ShapedChoice {
-                    pieces,
+            } else {
+                ShapedChoice {
+                    pieces: word_pieces(text, usize::MAX),
                     tool_calls: Vec::new(),
                     finish_reason: "stop",
                     completion_tokens: total,
-                },
+                }
             }
         }
         Answer::ToolCalls(calls) => {
-            let tool_calls: Vec<ShapedToolCall> = calls
-                .iter()
-                .enumerate()
-                .map(|(index, call)| ShapedToolCall {
+            // Arguments past the limit (about four characters a token) are cut, as a
+            // model's are when it runs out of tokens; calls after that are left out.
+            let mut room = usize::try_from(limit.saturating_mul(4)).unwrap_or(usize::MAX);
+            let mut cut = false;
+            let mut tool_calls = Vec::new();
+            for (index, call) in calls.iter().enumerate() {
+                if cut {
+                    break;
+                }
+                let arguments: String = call.arguments.chars().take(room).collect();
+                cut = arguments.len() < call.arguments.len();
+                room = room.saturating_sub(arguments.chars().count());
+                tool_calls.push(ShapedToolCall {
                     id: format!("call_mock_{}_{choice}_{index}", meta.serial),
                     name: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                })
-                .collect();
-            let completion_tokens = tool_calls
-                .iter()
-                .map(|call| 3 + count_argument_tokens(&call.arguments))
-                .sum();
+                    arguments,
+                });
+            }
+            let completion_tokens = if cut {
+                limit
+            } else {
+                tool_calls
+                    .iter()
+                    .map(|call| 3 + count_argument_tokens(&call.arguments))
+                    .sum()
+            };
             ShapedChoice {
                 pieces: Vec::new(),
                 tool_calls,
-                finish_reason: "tool_calls",
+                finish_reason: if cut { "length" } else { "tool_calls" },
                 completion_tokens,
             }
         }
@@ -285,13 +308,14 @@ mod tests {
             "x",
             "héllo wörld ok",
         ] {
-            assert_eq!(word_pieces(text).concat(), text);
+            assert_eq!(word_pieces(text, usize::MAX).concat(), text);
         }
         assert_eq!(
-            word_pieces("Hello big world"),
+            word_pieces("Hello big world", usize::MAX),
             vec!["Hello", " big", " world"]
         );
-        assert_eq!(word_pieces("  a b  "), vec!["  a", " b  "]);
+        assert_eq!(word_pieces("  a b  ", usize::MAX), vec!["  a", " b  "]);
+        assert_eq!(word_pieces("Hello big world", 2), vec!["Hello", " big"]);
     }
 
     #[test]
@@ -329,6 +353,47 @@ mod tests {
         assert_eq!(whole["choices"][0]["finish_reason"], "length");
         assert_eq!(whole["choices"][0]["message"]["content"], "one two three");
         assert_eq!(whole["usage"]["completion_tokens"], 4);
+    }
+
+    #[test]
+    fn a_long_answer_is_cut_at_the_answer_limit() {
+        let answer = Answer::text("word ".repeat(20_000));
+        let keep = usize::try_from(MAX_ANSWER_TOKENS * 3 / 4).unwrap();
+        let streamed = chunks(&meta(1, None, true), &answer);
+        // The role chunk, one chunk a word, the finish chunk, the usage chunk.
+        assert_eq!(streamed.len(), 1 + keep + 2);
+        assert_eq!(streamed[keep + 1]["choices"][0]["finish_reason"], "length");
+        assert_eq!(
+            streamed[keep + 2]["usage"]["completion_tokens"],
+            MAX_ANSWER_TOKENS
+        );
+        // The choices share the limit.
+        let whole = completion(&meta(4, None, false), &answer);
+        for choice in whole["choices"].as_array().unwrap() {
+            let content = choice["message"]["content"].as_str().unwrap();
+            assert_eq!(content.split_whitespace().count(), keep / 4);
+            assert_eq!(choice["finish_reason"], "length");
+        }
+        assert_eq!(whole["usage"]["completion_tokens"], MAX_ANSWER_TOKENS);
+        // A smaller max_tokens still wins.
+        let capped = completion(&meta(1, Some(8), false), &answer);
+        assert_eq!(capped["usage"]["completion_tokens"], 8);
+        // Tool call arguments are cut too (about four characters a token).
+        let long_call = Answer::tool_call("f", format!("{{\"a\":\"{}\"}}", "x".repeat(100_000)));
+        let whole = completion(&meta(1, None, false), &long_call);
+        let arguments = whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            arguments.len(),
+            usize::try_from(MAX_ANSWER_TOKENS * 4).unwrap()
+        );
+        assert_eq!(whole["choices"][0]["finish_reason"], "length");
+        assert_eq!(whole["usage"]["completion_tokens"], MAX_ANSWER_TOKENS);
+        // Answers within the limit are untouched.
+        let short = completion(&meta(128, None, false), &Answer::text("a b c"));
+        assert_eq!(short["choices"][127]["message"]["content"], "a b c");
+        assert_eq!(short["choices"][127]["finish_reason"], "stop");
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod server;
 mod state;
 mod validate;
 
+pub use completion::MAX_ANSWER_TOKENS;
 pub use fault::{Fault, FaultSpecError, SplitPattern, StatusFault};
 pub use handler::{FAULT_HEADER, MAX_REQUEST_BODY_BYTES};
 pub use models::{DEFAULT_ALIASES, ECHO_MODEL, FAULT_MODEL_PREFIX, TOOLS_MODEL};

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{CHAT, RawRequest, chat_body};
-use nexllm_mock::{Answer, MockServer, Script};
+use nexllm_mock::{Answer, MAX_ANSWER_TOKENS, MockServer, Script};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
@@ -708,4 +708,30 @@ async fn dropping_an_async_server_closes_its_listener_at_once() {
     let addr = server.addr();
     drop(server);
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[tokio::test]
+async fn a_long_prompt_gets_a_bounded_echo() {
+    let server = MockServer::start().await.unwrap();
+    let words = 20_000;
+    let prompt = "word ".repeat(words);
+    let extra = json!({"stream": true, "stream_options": {"include_usage": true}});
+    let response = RawRequest::post(CHAT, chat_body("mock-echo", &prompt, extra))
+        .max_bytes(64 << 20)
+        .send(server.addr())
+        .await;
+    assert_eq!(response.status, 200);
+    assert!(response.complete && !response.truncated);
+    let keep = usize::try_from(MAX_ANSWER_TOKENS * 3 / 4).unwrap();
+    assert_eq!(response.streamed_text(0).split_whitespace().count(), keep);
+    let chunks = response.chunks();
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
+        "length"
+    );
+    assert_eq!(
+        chunks[chunks.len() - 1]["usage"]["completion_tokens"],
+        MAX_ANSWER_TOKENS
+    );
+    server.shutdown().await;
 }
