@@ -56,4 +56,4 @@ pub use models::{DEFAULT_ALIASES, ECHO_MODEL, FAULT_MODEL_PREFIX, TOOLS_MODEL};
 pub use recording::RecordedRequest;
 pub use script::{Answer, Script, ScriptStep, ScriptedToolCall};
 pub use server::{DEFAULT_SHUTDOWN_GRACE, MockServer, MockServerBuilder};
-pub use state::MAX_RECORDED_REQUESTS;
+pub use state::{MAX_RECORDED_BYTES, MAX_RECORDED_REQUESTS};

@@ -271,7 +271,8 @@ impl MockServer {
     }
 
     /// Every request received so far (the most recent
-    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS)), oldest first.
+    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS), and at most
+    /// [`MAX_RECORDED_BYTES`](crate::MAX_RECORDED_BYTES) of them), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
     }

@@ -14,6 +14,10 @@ use crate::script::{Answer, ScriptStep};
 /// How many requests are kept for [`MockServer::requests`](crate::MockServer::requests);
 /// older ones are dropped first.
 pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+/// How many bytes of recorded requests (bodies, headers, paths and queries) are kept
+/// for [`MockServer::requests`](crate::MockServer::requests); older requests are dropped
+/// first. The most recent request is always kept.
+pub const MAX_RECORDED_BYTES: usize = 64 * 1024 * 1024;
 /// How many distinct fail-first keys are remembered before the table is cleared.
 const MAX_ATTEMPT_KEYS: usize = 10_000;
 
@@ -99,6 +103,26 @@ impl Drop for ConnectionGuard<'_> {
     }
 }
 
+/// The recorded requests and their size in bytes.
+#[derive(Debug, Default)]
+struct Recordings {
+    requests: VecDeque<RecordedRequest>,
+    bytes: usize,
+}
+
+/// The bytes a recorded request counts for against [`MAX_RECORDED_BYTES`].
+fn recorded_bytes(request: &RecordedRequest) -> usize {
+    let headers: usize = request
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    request.body.len()
+        + headers
+        + request.path.len()
+        + request.query.as_ref().map_or(0, String::len)
+}
+
 /// Everything the server's tasks share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -107,7 +131,7 @@ pub(crate) struct Shared {
     pub(crate) connections: ConnectionStats,
     request_serial: AtomicU64,
     completion_serial: AtomicU64,
-    recorded: Mutex<VecDeque<RecordedRequest>>,
+    recorded: Mutex<Recordings>,
     script: Mutex<VecDeque<QueuedStep>>,
     attempts: Mutex<HashMap<String, u32>>,
 }
@@ -128,7 +152,7 @@ impl Shared {
             connections: ConnectionStats::default(),
             request_serial: AtomicU64::new(0),
             completion_serial: AtomicU64::new(0),
-            recorded: Mutex::new(VecDeque::new()),
+            recorded: Mutex::new(Recordings::default()),
             script: Mutex::new(
                 script
                     .into_iter()
@@ -153,19 +177,25 @@ impl Shared {
     }
 
     pub(crate) fn record(&self, request: RecordedRequest) {
-        let mut recorded = lock(&self.recorded);
-        if recorded.len() >= MAX_RECORDED_REQUESTS {
-            recorded.pop_front();
+        let mut guard = lock(&self.recorded);
+        let recorded = &mut *guard;
+        recorded.bytes += recorded_bytes(&request);
+        recorded.requests.push_back(request);
+        while recorded.requests.len() > MAX_RECORDED_REQUESTS
+            || (recorded.bytes > MAX_RECORDED_BYTES && recorded.requests.len() > 1)
+        {
+            if let Some(oldest) = recorded.requests.pop_front() {
+                recorded.bytes -= recorded_bytes(&oldest);
+            }
         }
-        recorded.push_back(request);
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.recorded).iter().cloned().collect()
+        lock(&self.recorded).requests.iter().cloned().collect()
     }
 
     pub(crate) fn clear_requests(&self) {
-        lock(&self.recorded).clear();
+        *lock(&self.recorded) = Recordings::default();
     }
 
     pub(crate) fn push_script(&self, step: ScriptStep) {
@@ -219,7 +249,7 @@ impl Shared {
 
     /// Forgets recorded requests, queued script steps and fail-first counts.
     pub(crate) fn reset(&self) {
-        lock(&self.recorded).clear();
+        *lock(&self.recorded) = Recordings::default();
         lock(&self.script).clear();
         lock(&self.attempts).clear();
     }
@@ -227,7 +257,54 @@ impl Shared {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use http::{HeaderMap, Method};
+
     use super::*;
+
+    fn recording(index: usize, body: &Bytes) -> RecordedRequest {
+        RecordedRequest {
+            method: Method::POST,
+            path: "/v1/chat/completions".to_owned(),
+            query: None,
+            headers: HeaderMap::new(),
+            body: body.clone(),
+            request_id: format!("req_mock_{index}"),
+        }
+    }
+
+    #[test]
+    fn recordings_are_bounded_in_bytes() {
+        let shared = Shared::new(None, Vec::new(), Vec::new());
+        let mebibyte = Bytes::from(vec![b'x'; 1 << 20]);
+        let count = MAX_RECORDED_BYTES / mebibyte.len() + 10;
+        for index in 0..count {
+            shared.record(recording(index, &mebibyte));
+        }
+        let kept = shared.requests();
+        let bytes: usize = kept
+            .iter()
+            .map(|request| request.body.len() + request.path.len())
+            .sum();
+        assert!(bytes <= MAX_RECORDED_BYTES, "{bytes} bytes kept");
+        assert_eq!(kept.len(), MAX_RECORDED_BYTES / mebibyte.len() - 1);
+        assert_eq!(
+            kept[kept.len() - 1].request_id,
+            format!("req_mock_{}", count - 1)
+        );
+        // The newest request is kept even when it alone is over the bound.
+        let huge = Bytes::from(vec![b'x'; MAX_RECORDED_BYTES + 1]);
+        shared.record(recording(count, &huge));
+        let kept = shared.requests();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].request_id, format!("req_mock_{count}"));
+        // Clearing forgets the byte count too.
+        shared.clear_requests();
+        for index in 0..3 {
+            shared.record(recording(index, &mebibyte));
+        }
+        assert_eq!(shared.requests().len(), 3);
+    }
 
     #[test]
     fn faults_without_fail_first_do_not_crowd_out_fail_first_counts() {
