@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use nexllm_mock::MockServer;
 
 use crate::command::{cargo, exec};
+use crate::loopback_env::without_proxy;
 
 /// The tool of the round trip, as the request body declares it.
 const WEATHER_TOOL: &str = r#"{"type": "function", "function": {
@@ -23,17 +24,9 @@ const WEATHER_TOOL: &str = r#"{"type": "function", "function": {
 /// The question of the round trip.
 const WEATHER_QUESTION: &str = r#"{"role": "user", "content": "What is the weather in Paris?"}"#;
 
-/// Variables of the caller's environment the demo's `nexllm` runs must not see.
-const IGNORED_ENV: &[&str] = &[
-    "NEXLLM_API_KEY",
-    "NEXLLM_MODEL",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-];
+/// Variables of the caller's environment the demo's `nexllm` runs must not
+/// see, besides the proxy ones ([`without_proxy`]).
+const IGNORED_ENV: &[&str] = &["NEXLLM_API_KEY", "NEXLLM_MODEL"];
 
 /// What our pretend weather service answers.
 const WEATHER_RESULT: &str = "18°C and sunny";
@@ -172,6 +165,7 @@ impl Demo {
         for var in IGNORED_ENV {
             cmd.env_remove(var);
         }
+        without_proxy(&mut cmd);
         cmd
     }
 

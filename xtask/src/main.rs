@@ -19,6 +19,7 @@ mod command;
 mod demo;
 mod fuzz;
 mod interop;
+mod loopback_env;
 mod tidy;
 
 use std::path::PathBuf;
