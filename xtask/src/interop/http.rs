@@ -1,6 +1,7 @@
 //! Plain HTTP/1.1 to the servers under test (ureq, statuses returned as
 //! responses), for readiness probes and for sending the exact requests the
-//! SDK encodes.
+//! SDK encodes. The servers are on loopback: the caller's proxy variables are
+//! ignored.
 
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
         .max_redirects(0)
+        // Not `HTTP_PROXY` and friends, which ureq reads by default.
+        .proxy(None)
         .build()
         .into()
 }
@@ -82,4 +85,24 @@ pub(crate) fn post_json(
         .body(body.to_vec())
         .map_err(|e| format!("{url}: {e}"))?;
     send(request, timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loopback_env::under_a_dead_proxy;
+
+    #[test]
+    fn loopback_calls_ignore_the_proxy_variables() {
+        if !under_a_dead_proxy("interop::http::tests::loopback_calls_ignore_the_proxy_variables") {
+            return;
+        }
+        assert!(agent(Duration::from_secs(1)).config().proxy().is_none());
+        let server = nexllm_mock::MockServer::start_blocking().unwrap();
+        let models = format!("{}/models", server.base_url());
+        let response = get(&models, Some("sk-test"), Duration::from_secs(30));
+        server.shutdown_blocking();
+        let response = response.unwrap();
+        assert!(response.status.is_success(), "{response:?}");
+    }
 }

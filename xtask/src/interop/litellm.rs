@@ -7,6 +7,9 @@
 //! chunk still has one choice with an empty delta; error `code`s are strings
 //! (`"429"`); the request id comes in `x-litellm-call-id`; a stream that
 //! fails midway carries `data: {"error": ...}` and ends without `[DONE]`.
+//!
+//! The programs run without the caller's proxy variables ([`without_proxy`]):
+//! their calls go to the proxy on loopback.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,6 +21,7 @@ use super::process::{Server, free_port};
 use super::report::{Report, ensure};
 use super::sdk::{self, Finished, Sdk, TRANSPORTS};
 use super::{Context, http};
+use crate::loopback_env::without_proxy;
 
 const SUITE: &str = "litellm";
 /// The key the custom-auth hook accepts without limits.
@@ -91,8 +95,14 @@ struct Proxy<'a> {
 }
 
 impl Proxy<'_> {
-    /// `nexllm chat ARGS` with this transport and key.
+    /// Runs `nexllm chat ARGS` with this transport and key.
     fn chat(&self, transport: &str, key: &str, args: &[&str]) -> Result<Finished, String> {
+        sdk::run(&mut self.chat_command(transport, key, args), RUN_TIMEOUT)
+    }
+
+    /// `nexllm chat ARGS` with this transport and key, against the proxy
+    /// whatever the caller's environment holds.
+    fn chat_command(&self, transport: &str, key: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.sdk.cli);
         cmd.arg("chat")
             .args(args)
@@ -101,17 +111,25 @@ impl Proxy<'_> {
             .env("NEXLLM_API_KEY", key)
             .env_remove("NEXLLM_BASE_URL")
             .env_remove("NEXLLM_MODEL");
-        sdk::run(&mut cmd, RUN_TIMEOUT)
+        without_proxy(&mut cmd);
+        cmd
     }
 
-    /// An example program with this model and key.
+    /// Runs an example program with this model and key.
     fn example(&self, program: &Path, model: &str, key: &str) -> Result<Finished, String> {
+        sdk::run(&mut self.example_command(program, model, key), RUN_TIMEOUT)
+    }
+
+    /// An example program with this model and key, against the proxy
+    /// whatever the caller's environment holds.
+    fn example_command(&self, program: &Path, model: &str, key: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.arg("Say hello")
             .env("NEXLLM_BASE_URL", &self.base)
             .env("NEXLLM_API_KEY", key)
             .env("NEXLLM_MODEL", model);
-        sdk::run(&mut cmd, RUN_TIMEOUT)
+        without_proxy(&mut cmd);
+        cmd
     }
 }
 
@@ -531,6 +549,21 @@ fn quirks(base: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loopback_env::assert_without_proxy;
+
+    #[test]
+    fn the_programs_ignore_the_callers_proxy() {
+        let sdk = Sdk {
+            cli: "nexllm".into(),
+            examples: Vec::new(),
+        };
+        let proxy = Proxy {
+            sdk: &sdk,
+            base: "http://127.0.0.1:9/v1".to_owned(),
+        };
+        assert_without_proxy(&proxy.chat_command("hyper", KEY, &["hi"]));
+        assert_without_proxy(&proxy.example_command(Path::new("chat"), "mock-chat", KEY));
+    }
 
     #[test]
     fn uuids_are_found_and_checked() {

@@ -4,13 +4,16 @@
 //! and prompt, `max_tokens` must end with `length`, a wrong key must be a
 //! 401, and killing the server mid-stream must give a truncated-stream error
 //! with the partial text kept.
+//!
+//! The CLI runs and the in-process client ignore the caller's proxy
+//! variables: the server is on loopback.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use nexllm_blocking::{
-    ChatCompletionRequest, Client, Config, Error, FinishReason, Message, StreamErrorKind,
+    ChatCompletionRequest, Client, Config, Error, FinishReason, Message, Proxy, StreamErrorKind,
 };
 use serde_json::json;
 
@@ -18,6 +21,7 @@ use super::process::{Server, free_port};
 use super::report::{Report, ensure};
 use super::sdk::{self, Finished, Running, Sdk, TRANSPORTS};
 use super::{Context, http};
+use crate::loopback_env::without_proxy;
 
 const SUITE: &str = "llama";
 const KEY: &str = "sk-llama-interop";
@@ -195,7 +199,7 @@ pub(crate) fn run(
     report.check(
         &format!("{SUITE}: the SDK's stream: killed mid-stream, the partial text is kept"),
         || {
-            let client = client(&base, KEY);
+            let client = client(&base, KEY)?;
             let request = ChatCompletionRequest::new(MODEL, vec![Message::user(LONG_PROMPT)])
                 .max_tokens(2000)
                 .include_usage(true);
@@ -275,7 +279,7 @@ impl Llama<'_> {
 
 /// The SDK's own stream: many content chunks, then a usage chunk without choices.
 fn stream_shape(base: &str) -> Result<(), String> {
-    let client = client(base, KEY);
+    let client = client(base, KEY)?;
     let request = ChatCompletionRequest::new(
         MODEL,
         vec![Message::user(
@@ -355,12 +359,17 @@ fn expect_truncated_cli(out: &Finished) -> Result<(), String> {
     }
 }
 
-fn client(base: &str, key: &str) -> Client {
-    Client::new(
-        Config::new(key)
-            .base_url(base)
-            .total_timeout(Some(Duration::from_secs(120))),
-    )
+/// The blocking client, without a proxy whatever the environment says.
+fn client(base: &str, key: &str) -> Result<Client, String> {
+    Client::builder()
+        .config(
+            Config::new(key)
+                .base_url(base)
+                .total_timeout(Some(Duration::from_secs(120))),
+        )
+        .proxy(Proxy::none())
+        .build()
+        .map_err(|e| format!("cannot build the client: {e}"))
 }
 
 fn content(completion: &nexllm_blocking::ChatCompletion) -> String {
@@ -380,6 +389,7 @@ fn cli_command(sdk: &Sdk, base: &str, transport: &str, key: &str, args: &[&str])
         .env("NEXLLM_API_KEY", key)
         .env_remove("NEXLLM_BASE_URL")
         .env_remove("NEXLLM_MODEL");
+    without_proxy(&mut cmd);
     cmd
 }
 
@@ -399,4 +409,34 @@ fn cli(
 fn path_str(path: &Path) -> Result<&str, String> {
     path.to_str()
         .ok_or_else(|| format!("{} is not UTF-8", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loopback_env::{assert_without_proxy, under_a_dead_proxy};
+
+    #[test]
+    fn the_cli_runs_ignore_the_callers_proxy() {
+        let sdk = Sdk {
+            cli: "nexllm".into(),
+            examples: Vec::new(),
+        };
+        let cmd = cli_command(&sdk, "http://127.0.0.1:9/v1", "blocking", KEY, &["hi"]);
+        assert_without_proxy(&cmd);
+    }
+
+    #[test]
+    fn the_client_ignores_the_proxy_variables() {
+        if !under_a_dead_proxy("interop::llama::tests::the_client_ignores_the_proxy_variables") {
+            return;
+        }
+        let server = nexllm_mock::MockServer::start_blocking().unwrap();
+        let models = client(&server.base_url(), "sk-test")
+            .unwrap()
+            .models()
+            .list();
+        server.shutdown_blocking();
+        assert!(!models.unwrap().data.is_empty());
+    }
 }
