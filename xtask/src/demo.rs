@@ -4,9 +4,10 @@
 //!
 //! The mock runs in this process; each step runs the binary as a user would,
 //! shows the command line, and lets its output through to the terminal. A step
-//! whose exit status is not the expected one fails the demo.
+//! whose exit status is not the expected one fails the demo, and so does an
+//! error step whose error is not the one it provokes.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -120,7 +121,9 @@ impl Demo {
         let step1 = format!(
             "{{\n  \"model\": \"mock-tools\",\n  \"messages\": [{WEATHER_QUESTION}],\n  \"tools\": [{WEATHER_TOOL}]\n}}"
         );
-        let answer = self.show(&["chat", "--request", "-"], Some(&step1), 0)?;
+        let answer = self
+            .show(&["chat", "--request", "-"], Some(&step1), 0)?
+            .stdout;
         let call = ToolCall::parse(&answer)
             .ok_or_else(|| format!("step 1 printed no tool call: {answer:?}"))?;
 
@@ -139,7 +142,7 @@ impl Demo {
         self.show(&["chat", "--request", "-"], Some(&step2), 0)?;
 
         section("Errors are one line on stderr, with the request id and exit status 1");
-        self.show(
+        let failed = self.show(
             &[
                 "chat",
                 "-m",
@@ -153,7 +156,7 @@ impl Demo {
             None,
             1,
         )?;
-        Ok(())
+        expect_rate_limit_error(&failed.stderr)
     }
 
     /// `nexllm args…` against the mock, whatever the caller's environment holds:
@@ -170,8 +173,8 @@ impl Demo {
     }
 
     /// Shows and runs `nexllm args…` (with `stdin` as a here-document), lets its
-    /// output through, checks its exit status and returns its stdout.
-    fn show(&self, args: &[&str], stdin: Option<&str>, want_status: i32) -> Result<String, String> {
+    /// output through, checks its exit status and returns its output.
+    fn show(&self, args: &[&str], stdin: Option<&str>, want_status: i32) -> Result<Ran, String> {
         let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
         match stdin {
             Some(body) => println!("$ nexllm {} <<'EOF'\n{body}\nEOF", shown.join(" ")),
@@ -186,7 +189,7 @@ impl Demo {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
@@ -194,7 +197,23 @@ impl Demo {
             pipe.write_all(body.as_bytes())
                 .map_err(|e| format!("cannot write the request body: {e}"))?;
         }
-        let stdout = pass_through(&mut child)?;
+        // stderr is copied by a thread of its own, so that neither pipe fills up
+        // while the other is read.
+        let stderr = child
+            .stderr
+            .take()
+            .map(|from| std::thread::spawn(move || pass_through(from, std::io::stderr())));
+        let stdout = match child.stdout.take() {
+            Some(from) => pass_through(from, std::io::stdout()),
+            None => Ok(String::new()),
+        };
+        let stderr = match stderr {
+            Some(copier) => copier
+                .join()
+                .unwrap_or_else(|_| Err("the stderr copier panicked".to_owned())),
+            None => Ok(String::new()),
+        };
+        let (stdout, stderr) = (stdout?, stderr?);
         let status = child
             .wait()
             .map_err(|e| format!("nexllm did not finish: {e}"))?;
@@ -203,7 +222,7 @@ impl Demo {
                 if code != 0 {
                     println!("(exit status {code})");
                 }
-                Ok(stdout)
+                Ok(Ran { stdout, stderr })
             }
             _ => Err(format!(
                 "`nexllm {}` ended with {status}, expected exit status {want_status}",
@@ -213,29 +232,56 @@ impl Demo {
     }
 }
 
-/// Copies the child's stdout to ours as it arrives (so a stream shows live)
-/// and returns all of it.
-fn pass_through(child: &mut std::process::Child) -> Result<String, String> {
-    use std::io::Read;
+/// What a `nexllm` run printed.
+struct Ran {
+    stdout: String,
+    stderr: String,
+}
+
+/// Copies a child's output to ours as it arrives (so a stream shows live) and
+/// returns all of it.
+fn pass_through(mut from: impl Read, mut to: impl Write) -> Result<String, String> {
     let mut seen = Vec::new();
-    let Some(mut out) = child.stdout.take() else {
-        return Ok(String::new());
-    };
     let mut buf = [0u8; 4096];
-    let stdout = std::io::stdout();
     loop {
-        let n = out
+        let n = from
             .read(&mut buf)
             .map_err(|e| format!("cannot read nexllm's output: {e}"))?;
         let Some(bytes) = buf.get(..n).filter(|b| !b.is_empty()) else {
             break;
         };
         seen.extend_from_slice(bytes);
-        let mut lock = stdout.lock();
-        let _ = lock.write_all(bytes);
-        let _ = lock.flush();
+        let _ = to.write_all(bytes);
+        let _ = to.flush();
     }
     Ok(String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// The error step's stderr: the rate limit the `x-mock-fault` header asks the
+/// mock for, in one line, with the request id, after the one retry
+/// `--max-retries 1` allows. Any other failure (a refused connection, a
+/// proxy, a bad flag) fails the demo.
+fn expect_rate_limit_error(stderr: &str) -> Result<(), String> {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error: "))
+        .collect();
+    let ok = match errors.as_slice() {
+        [line] => {
+            line.starts_with("error: 429 Too Many Requests (rate_limit_exceeded): ")
+                && line.contains("[request id ")
+                && line.ends_with("after 2 attempts")
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the error step should fail with one `error: 429 Too Many Requests \
+             (rate_limit_exceeded): … [request id …] after 2 attempts` line; stderr was {stderr:?}"
+        ))
+    }
 }
 
 /// A tool call as `nexllm chat` prints it: `[tool call ID] NAME(ARGUMENTS)`.
@@ -329,6 +375,25 @@ mod tests {
             std::ffi::OsStr::new("NEXLLM_BASE_URL"),
             Some(std::ffi::OsStr::new("http://127.0.0.1:9/v1"))
         )));
+    }
+
+    #[test]
+    fn the_error_step_wants_the_rate_limit_it_provokes() {
+        let printed = "error: 429 Too Many Requests (rate_limit_exceeded): Rate limit reached for \
+            requests per min (RPM): Limit 10000. Please try again in 1s. (retry after 200ms) \
+            [request id req_mock_7] after 2 attempts\n";
+        assert_eq!(expect_rate_limit_error(printed), Ok(()));
+        for other in [
+            "",
+            "error: the proxy failed: Connection refused (os error 111)\n",
+            "error: cannot connect to http://127.0.0.1:9/v1: Connection refused\n",
+            "error: unexpected argument '--max-retries'\n",
+            // Not retried as --max-retries 1 asks.
+            "error: 429 Too Many Requests (rate_limit_exceeded): Rate limit reached \
+             [request id req_mock_1]\n",
+        ] {
+            assert!(expect_rate_limit_error(other).is_err(), "{other:?}");
+        }
     }
 
     #[test]
