@@ -36,6 +36,8 @@ impl Shape {
 pub struct Corpus {
     /// The `text/event-stream` body.
     pub body: Vec<u8>,
+    /// Its length (also when the body was not kept).
+    pub len: u64,
     /// How many events carry data (chunks, the usage chunk and `[DONE]`).
     pub events: u64,
     /// How many of them are chat chunks (every event but `[DONE]`).
@@ -54,9 +56,23 @@ pub const SEED: u64 = 0x6e65_786c_6c6d_2131;
 /// A stream of `deltas` content (or argument) chunks, plus the role, finish and usage
 /// chunks and `[DONE]`.
 pub fn generate(shape: Shape, deltas: usize) -> Corpus {
+    build(shape, deltas, true)
+}
+
+/// The size of the body [`generate`] makes and its chunk count, without keeping the
+/// body or the text: for a loopback client, whose peak RSS must not include a copy
+/// of the corpus (6.6 MB at 20,000 chunks) that the client it measures never holds.
+pub fn size(shape: Shape, deltas: usize) -> (u64, u64) {
+    let corpus = build(shape, deltas, false);
+    (corpus.len, corpus.chunks)
+}
+
+fn build(shape: Shape, deltas: usize, keep: bool) -> Corpus {
     let mut rng = SplitMix64(SEED ^ deltas as u64);
     let mut out = Writer {
-        body: String::with_capacity(deltas * 330),
+        body: String::with_capacity(if keep { deltas * 330 } else { 0 }),
+        len: 0,
+        keep,
         line_end: if shape == Shape::Crlf { "\r\n" } else { "\n" },
         events: 0,
     };
@@ -79,14 +95,18 @@ pub fn generate(shape: Shape, deltas: usize) -> Corpus {
     for i in 0..deltas {
         let delta = if tool {
             let piece = arguments.get(i).map(String::as_str).unwrap_or_default();
-            text.push_str(piece);
+            if keep {
+                text.push_str(piece);
+            }
             format!(
                 r#"{{"tool_calls":[{{"index":0,"function":{{"arguments":{}}}}}]}}"#,
                 json_string(piece, false)
             )
         } else {
             let piece = content_piece(&mut rng, i == 0);
-            text.push_str(&piece);
+            if keep {
+                text.push_str(&piece);
+            }
             // One delta in eight is escaped the way Python's json.dumps does by
             // default (ensure_ascii), as vLLM and other Python servers send it.
             let ascii = rng.below(8) == 0;
@@ -105,6 +125,7 @@ pub fn generate(shape: Shape, deltas: usize) -> Corpus {
     let events = out.events;
     Corpus {
         body: out.body.into_bytes(),
+        len: out.len,
         events,
         chunks: events - 1,
         text,
@@ -113,17 +134,25 @@ pub fn generate(shape: Shape, deltas: usize) -> Corpus {
 
 struct Writer {
     body: String,
+    /// The body's length, counted also when it is not kept.
+    len: u64,
+    /// Whether to keep the body (`false`: only count it).
+    keep: bool,
     line_end: &'static str,
     events: u64,
 }
 
 impl Writer {
     fn event(&mut self, data: &str) {
+        self.len += (6 + data.len() + 2 * self.line_end.len()) as u64;
+        self.events += 1;
+        if !self.keep {
+            return;
+        }
         self.body.push_str("data: ");
         self.body.push_str(data);
         self.body.push_str(self.line_end);
         self.body.push_str(self.line_end);
-        self.events += 1;
     }
 
     fn chunk(&mut self, id: &str, delta: &str, finish: &str, usage: &str, rng: &mut SplitMix64) {
@@ -331,6 +360,17 @@ mod tests {
             let (chunks, text) = decode(&corpus);
             assert_eq!(chunks, corpus.chunks, "{shape:?}");
             assert_eq!(text, corpus.text, "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn size_matches_the_generated_body() {
+        for shape in [Shape::Content, Shape::ToolCall, Shape::Crlf] {
+            for deltas in [0, 1, 200, 2_000] {
+                let corpus = generate(shape, deltas);
+                assert_eq!(corpus.len, corpus.body.len() as u64);
+                assert_eq!(size(shape, deltas), (corpus.len, corpus.chunks), "{shape:?} {deltas}");
+            }
         }
     }
 
