@@ -328,7 +328,10 @@ fn rounds(kind: Kind, port: u16, streams: usize) -> Result<Round, String> {
     let base = format!("http://127.0.0.1:{port}/v1");
     match kind {
         Kind::Ureq => {
+            // No proxy, as nexllm-blocking is configured: ureq otherwise takes one
+            // from HTTP_PROXY / ALL_PROXY and the floor would measure the proxy.
             let agent: ureq::Agent = ureq::Agent::config_builder()
+                .proxy(None)
                 .http_status_as_error(false)
                 .max_idle_connections_per_host(streams.max(1))
                 .build()
