@@ -369,7 +369,11 @@ mod tests {
             for deltas in [0, 1, 200, 2_000] {
                 let corpus = generate(shape, deltas);
                 assert_eq!(corpus.len, corpus.body.len() as u64);
-                assert_eq!(size(shape, deltas), (corpus.len, corpus.chunks), "{shape:?} {deltas}");
+                assert_eq!(
+                    size(shape, deltas),
+                    (corpus.len, corpus.chunks),
+                    "{shape:?} {deltas}"
+                );
             }
         }
     }

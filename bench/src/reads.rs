@@ -119,8 +119,8 @@ pub struct Contender<'a> {
 /// Runs every contender `runs` times, interleaved (so that a noisy moment hurts them
 /// all alike), then once more with allocation counting on, and returns one row each.
 ///
-/// `events` is what the scenario holds; a contender that reports another count (other
-/// than a floor, which counts lines) is flagged in its name.
+/// `events` is what the scenario holds; a contender that reports another count is
+/// flagged in its name, and no target is met on its row.
 pub fn compete(
     section: Section,
     scenario: &str,
@@ -151,8 +151,12 @@ pub fn compete(
             let allocations = counting.stop();
             let nanos = median(&times[i]);
             let mut name = contender.name.to_owned();
-            if contender.role != Role::Floor && seen[i] != events {
-                name.push_str(&format!(" (saw {} of {events} events!)", seen[i]));
+            if seen[i] != events {
+                name.push_str(&format!(
+                    " (saw {} of {events}{})",
+                    seen[i],
+                    crate::report::MISSED_EVENTS
+                ));
             }
             Row {
                 section,
@@ -186,6 +190,28 @@ mod tests {
             assert_eq!(joined, body, "{size:?}");
         }
         assert_eq!(Reads::new(body, ReadSize::PerEvent).pieces.len(), 3);
+    }
+
+    #[test]
+    fn compete_flags_any_row_with_the_wrong_event_count_floors_too() {
+        let contenders = [
+            Contender {
+                role: Role::Floor,
+                name: "floor",
+                run: Box::new(|| 0),
+            },
+            Contender {
+                role: Role::Ours,
+                name: "ours",
+                run: Box::new(|| 7),
+            },
+        ];
+        let rows = compete(Section::Decode, "s", 10, 7, 1, &contenders);
+        assert_eq!(
+            rows[0].name,
+            format!("floor (saw 0 of 7{})", crate::report::MISSED_EVENTS)
+        );
+        assert_eq!(rows[1].name, "ours");
     }
 
     #[test]

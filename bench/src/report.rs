@@ -311,14 +311,14 @@ struct Check {
 fn render_targets(out: &mut String, rows: &[Row], build: &BuildFacts) {
     let mut checks = Vec::new();
     let time_of = |section, scenario: &str, name: &str| {
-        find_named(rows, section, scenario, name).map(|r| r.ns_per_event)
+        find_named(rows, section, scenario, name).map(checked_time)
     };
     let ours_of = |section, scenario: &str| find(rows, section, scenario, Role::Ours);
 
     for scenario in scenarios(rows, Section::Decode) {
-        let ours = ours_of(Section::Decode, &scenario).map(|r| r.ns_per_event);
+        let ours = ours_of(Section::Decode, &scenario).map(checked_time);
         if scenario.contains("16 KiB") {
-            let scan = find(rows, Section::Decode, &scenario, Role::Floor).map(|r| r.ns_per_event);
+            let scan = find(rows, Section::Decode, &scenario, Role::Floor).map(checked_time);
             let lines =
                 find(rows, Section::Decode, &scenario, Role::Reference).map(|r| r.ns_per_event);
             checks.push(at_most(
@@ -355,7 +355,7 @@ fn render_targets(out: &mut String, rows: &[Row], build: &BuildFacts) {
         checks.push(at_least(
             format!("decode+parse+accumulate ≥ 3.5× faster than async-openai's path ({scenario})"),
             time_of(Section::Parse, &scenario, "eventsource-stream"),
-            ours.map(|r| r.ns_per_event),
+            ours.map(checked_time),
             3.5,
         ));
         if scenario.starts_with("content") {
@@ -363,7 +363,7 @@ fn render_targets(out: &mut String, rows: &[Row], build: &BuildFacts) {
                 checks.push(Check {
                     target: format!("≤ 4 allocations per content chunk ({scenario})"),
                     measured: format!("{:.2}", ours.allocs_per_event),
-                    met: Some(ours.allocs_per_event <= 4.0),
+                    met: Some(saw_every_event(ours) && ours.allocs_per_event <= 4.0),
                 });
             }
         }
@@ -453,9 +453,37 @@ fn render_targets(out: &mut String, rows: &[Row], build: &BuildFacts) {
     out.push('\n');
 }
 
+/// The marker `compete` (reads.rs) appends to the name of a contender that did not
+/// see every event of its scenario: "(saw N of M events!)".
+pub const MISSED_EVENTS: &str = " events!)";
+
+/// Whether the row's contender saw every event (its time means something).
+fn saw_every_event(row: &Row) -> bool {
+    !row.name.ends_with(MISSED_EVENTS)
+}
+
+/// The row's time, or NaN when it did not see every event: a target over it fails.
+fn checked_time(row: &Row) -> f64 {
+    if saw_every_event(row) {
+        row.ns_per_event
+    } else {
+        f64::NAN
+    }
+}
+
+/// The check of a target whose rows did not see every event.
+fn events_missing(target: String) -> Check {
+    Check {
+        target,
+        measured: "events missing".to_owned(),
+        met: Some(false),
+    }
+}
+
 /// `value / base ≤ limit`.
 fn at_most(target: String, value: Option<f64>, base: Option<f64>, limit: f64) -> Check {
     match (value, base) {
+        (Some(v), Some(b)) if v.is_nan() || b.is_nan() => events_missing(target),
         (Some(v), Some(b)) if b > 0.0 => Check {
             target,
             measured: format!("{:.2}×", v / b),
@@ -472,6 +500,7 @@ fn at_most(target: String, value: Option<f64>, base: Option<f64>, limit: f64) ->
 /// `slower / faster ≥ limit` (how many times faster `faster` is).
 fn at_least(target: String, slower: Option<f64>, faster: Option<f64>, limit: f64) -> Check {
     match (slower, faster) {
+        (Some(s), Some(f)) if s.is_nan() || f.is_nan() => events_missing(target),
         (Some(s), Some(f)) if f > 0.0 => Check {
             target,
             measured: format!("{:.2}×", s / f),
@@ -594,5 +623,30 @@ mod tests {
             ),
             "{text}"
         );
+    }
+}
+
+#[cfg(test)]
+mod correctness_tests {
+    use super::*;
+
+    #[test]
+    fn a_row_that_missed_events_meets_no_target() {
+        let row = |role, name: &str, ns| Row {
+            section: Section::Decode,
+            scenario: "content, 16 KiB reads".into(),
+            role,
+            name: name.into(),
+            ns_per_event: ns,
+            ..Row::default()
+        };
+        // `compete` flags a contender that saw the wrong number of events in its name.
+        let rows = vec![
+            row(Role::Floor, "memchr", 10.0),
+            row(Role::Ours, "SseDecoder (saw 0 of 20004 events!)", 1.0),
+            row(Role::Peer, "sse-stream", 60.0),
+        ];
+        let text = render(&rows, &BuildFacts::default());
+        assert!(!text.contains("| yes |"), "{text}");
     }
 }
