@@ -18,8 +18,8 @@ use crate::report::{Role, Row, Section};
 /// is checked against the events like every other row.
 pub fn newline_scan(reads: &Reads) -> u64 {
     let mut lines = 0;
-    for piece in &reads.pieces {
-        lines += memchr::memchr_iter(b'\n', black_box(piece)).count() as u64;
+    for piece in reads.handles() {
+        lines += memchr::memchr_iter(b'\n', black_box(&piece)).count() as u64;
     }
     lines / 2
 }
@@ -28,8 +28,8 @@ pub fn newline_scan(reads: &Reads) -> u64 {
 /// `each` with every complete line, without its line end.
 pub fn for_each_line(reads: &Reads, mut each: impl FnMut(&[u8])) {
     let mut carry: Vec<u8> = Vec::new();
-    for piece in &reads.pieces {
-        let mut rest: &[u8] = piece;
+    for piece in reads.handles() {
+        let mut rest: &[u8] = &piece;
         while let Some(end) = memchr(b'\n', rest) {
             let (head, tail) = rest.split_at(end);
             if carry.is_empty() {
@@ -71,10 +71,10 @@ pub fn line_floor(reads: &Reads) -> u64 {
 pub fn shared_floor(reads: &Reads) -> u64 {
     let mut lines = 0;
     let mut carry: Vec<u8> = Vec::new();
-    for piece in &reads.pieces {
+    for piece in reads.handles() {
         let mut start = 0;
         if !carry.is_empty() {
-            match memchr::memchr2(b'\r', b'\n', piece) {
+            match memchr::memchr2(b'\r', b'\n', &piece) {
                 Some(end) => {
                     carry.extend_from_slice(&piece[..end]);
                     if let Ok(text) = simdutf8::basic::from_utf8(&carry) {
@@ -85,7 +85,7 @@ pub fn shared_floor(reads: &Reads) -> u64 {
                     start = end + 1;
                 }
                 None => {
-                    carry.extend_from_slice(piece);
+                    carry.extend_from_slice(&piece);
                     continue;
                 }
             }
@@ -112,23 +112,23 @@ pub fn shared_floor(reads: &Reads) -> u64 {
 /// `SseDecoder` with borrowed events: feed each read, drain `next_event_ref`
 /// (no allocation per event; the data is read from the decoder's buffer).
 pub fn sse_decoder_borrowed(reads: &Reads) -> u64 {
-    borrowed_events(reads, |decoder, piece| decoder.feed(piece))
+    borrowed_events(reads, |decoder, piece| decoder.feed(&piece))
 }
 
 /// `SseDecoder` with borrowed events, each read handed over as the `Bytes` it is
 /// (`feed_bytes`): complete lines are decoded where they are, not copied.
 pub fn sse_decoder_bytes(reads: &Reads) -> u64 {
-    borrowed_events(reads, |decoder, piece| decoder.feed_bytes(piece.clone()))
+    borrowed_events(reads, |decoder, piece| decoder.feed_bytes(piece))
 }
 
 /// Feeds every read with `feed`, drains `next_event_ref` after each and at the
 /// end, and adds up the data lengths. Returns the events.
 #[inline(always)]
-fn borrowed_events(reads: &Reads, mut feed: impl FnMut(&mut SseDecoder, &Bytes)) -> u64 {
+fn borrowed_events(reads: &Reads, mut feed: impl FnMut(&mut SseDecoder, Bytes)) -> u64 {
     let mut decoder = SseDecoder::new();
     let mut events = 0;
     let mut bytes = 0;
-    for piece in &reads.pieces {
+    for piece in reads.handles() {
         feed(&mut decoder, piece);
         while let Ok(Some(event)) = decoder.next_event_ref() {
             bytes += event.data().len();
@@ -149,8 +149,8 @@ pub fn sse_decoder(reads: &Reads) -> u64 {
     let mut decoder = SseDecoder::new();
     let mut events = 0;
     let mut bytes = 0;
-    for piece in &reads.pieces {
-        decoder.feed(piece);
+    for piece in reads.handles() {
+        decoder.feed(&piece);
         while let Ok(Some(event)) = decoder.next_event() {
             bytes += event.data().len();
             events += 1;
@@ -267,7 +267,7 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
         rows.extend(compete(
             Section::Decode,
             &scenario,
-            reads.len,
+            &reads,
             corpus.events,
             runs,
             &contenders,

@@ -34,14 +34,14 @@ pub fn json_floor(reads: &Reads) -> u64 {
 /// This SDK: `ChatStreamDecoder` fed each read, every chunk pushed into a
 /// `StreamAccumulator`. Returns the events (chunks and `[DONE]`).
 pub fn nexllm(reads: &Reads) -> u64 {
-    decode_and_accumulate(reads, |decoder, piece| decoder.feed(piece))
+    decode_and_accumulate(reads, |decoder, piece| decoder.feed(&piece))
 }
 
 /// [`nexllm`] with each read handed over as the `Bytes` it is
 /// (`ChatStreamDecoder::feed_bytes`): the complete lines of a large read are
 /// decoded where they are instead of being copied into the decoder's buffer.
 pub fn nexllm_bytes(reads: &Reads) -> u64 {
-    decode_and_accumulate(reads, |decoder, piece| decoder.feed_bytes(piece.clone()))
+    decode_and_accumulate(reads, |decoder, piece| decoder.feed_bytes(piece))
 }
 
 /// Feeds every read with `feed`, pushes each chunk into a `StreamAccumulator`
@@ -49,11 +49,11 @@ pub fn nexllm_bytes(reads: &Reads) -> u64 {
 #[inline(always)]
 fn decode_and_accumulate(
     reads: &Reads,
-    mut feed: impl FnMut(&mut ChatStreamDecoder, &Bytes),
+    mut feed: impl FnMut(&mut ChatStreamDecoder, Bytes),
 ) -> u64 {
     let mut decoder = ChatStreamDecoder::new();
     let mut accumulator = StreamAccumulator::new();
-    for piece in &reads.pieces {
+    for piece in reads.handles() {
         feed(&mut decoder, piece);
         while let Ok(Some(chunk)) = decoder.next_chunk() {
             accumulator.push(&chunk);
@@ -223,7 +223,7 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
             rows.extend(compete(
                 Section::Parse,
                 &scenario,
-                reads.len,
+                &reads,
                 corpus.events,
                 runs,
                 &contenders,

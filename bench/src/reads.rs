@@ -1,6 +1,7 @@
 //! How a body is cut into reads, and the plumbing shared by the in-process rows:
 //! driving an always-ready `Stream` without a runtime, and timing runs.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -41,6 +42,8 @@ pub struct Reads {
     pub pieces: Vec<Bytes>,
     /// Their total length.
     pub len: usize,
+    /// Handles made by [`Reads::prepare`] for the next run, outside its timing.
+    prepared: RefCell<Vec<Bytes>>,
 }
 
 impl Reads {
@@ -85,14 +88,38 @@ impl Reads {
         Reads {
             pieces,
             len: whole.len(),
+            prepared: RefCell::new(Vec::new()),
         }
     }
 
-    /// The reads as the byte stream an HTTP client hands to a stream-based decoder:
-    /// each item a new handle on the shared buffer (a reference-count increment, as an
-    /// HTTP client's frames cost), made as it is polled.
+    /// Makes the handles the next [`Reads::handles`] hands out, so that `compete`
+    /// can make them before it starts the clock: making a frame is the HTTP
+    /// client's work, not the decoder's.
+    pub fn prepare(&self) {
+        let mut prepared = self.prepared.borrow_mut();
+        prepared.clear();
+        prepared.extend(self.pieces.iter().cloned());
+    }
+
+    /// The reads as an HTTP client hands them over: each an owned handle on the
+    /// shared buffer, which the contender drops when it is done with it (a
+    /// reference-count decrement, as an HTTP client's frames cost). Every
+    /// in-process contender takes its reads this way, so that this cost is the
+    /// same in every row. The handles made by [`Reads::prepare`] if any, else made
+    /// here as they are taken (the `profile` command and the tests).
+    pub fn handles(&self) -> impl Iterator<Item = Bytes> + '_ {
+        let prepared = std::mem::take(&mut *self.prepared.borrow_mut());
+        let fresh = if prepared.is_empty() {
+            &self.pieces[..]
+        } else {
+            &[]
+        };
+        prepared.into_iter().chain(fresh.iter().cloned())
+    }
+
+    /// [`Reads::handles`] as the byte stream a stream-based decoder reads.
     pub fn stream(&self) -> impl Stream<Item = Result<Bytes, Infallible>> + Unpin + '_ {
-        futures_util::stream::iter(self.pieces.iter().cloned().map(Ok))
+        futures_util::stream::iter(self.handles().map(Ok))
     }
 }
 
@@ -124,19 +151,22 @@ pub struct Contender<'a> {
 pub fn compete(
     section: Section,
     scenario: &str,
-    bytes: usize,
+    reads: &Reads,
     events: u64,
     runs: usize,
     contenders: &[Contender<'_>],
 ) -> Vec<Row> {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let mut seen = vec![0u64; contenders.len()];
+    let bytes = reads.len;
     // One untimed pass warms caches and the allocator.
     for contender in contenders {
+        reads.prepare();
         std::hint::black_box((contender.run)());
     }
     for _ in 0..runs {
         for (i, contender) in contenders.iter().enumerate() {
+            reads.prepare();
             let start = thread_cpu();
             seen[i] = std::hint::black_box((contender.run)());
             times[i].push((thread_cpu() - start).as_nanos() as f64);
@@ -146,6 +176,7 @@ pub fn compete(
         .iter()
         .enumerate()
         .map(|(i, contender)| {
+            reads.prepare();
             let counting = Counting::start();
             std::hint::black_box((contender.run)());
             let allocations = counting.stop();
@@ -206,12 +237,23 @@ mod tests {
                 run: Box::new(|| 7),
             },
         ];
-        let rows = compete(Section::Decode, "s", 10, 7, 1, &contenders);
+        let reads = Reads::new(b"0123456789", ReadSize::Fixed(4));
+        let rows = compete(Section::Decode, "s", &reads, 7, 1, &contenders);
         assert_eq!(
             rows[0].name,
             format!("floor (saw 0 of 7{})", crate::report::MISSED_EVENTS)
         );
         assert_eq!(rows[1].name, "ours");
+    }
+
+    #[test]
+    fn prepared_handles_are_handed_out_once_then_made_afresh() {
+        let reads = Reads::new(b"abcdef", ReadSize::Fixed(2));
+        reads.prepare();
+        assert_eq!(reads.handles().count(), 3);
+        assert_eq!(reads.handles().count(), 3);
+        let joined: Vec<u8> = reads.handles().flat_map(|p| p.to_vec()).collect();
+        assert_eq!(joined, b"abcdef");
     }
 
     #[test]
