@@ -136,9 +136,14 @@ mod tests {
             &with("x-should-retry", " TRUE "),
             None
         ));
-        // Anything else is ignored.
+        // Anything else is ignored: the status rule decides, either way.
         assert!(!status_is_retryable(
             StatusCode::BAD_REQUEST,
+            &with("x-should-retry", "maybe"),
+            None
+        ));
+        assert!(status_is_retryable(
+            StatusCode::INTERNAL_SERVER_ERROR,
             &with("x-should-retry", "maybe"),
             None
         ));
