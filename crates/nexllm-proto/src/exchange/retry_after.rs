@@ -176,6 +176,45 @@ mod tests {
     }
 
     #[test]
+    fn http_date_fields_at_the_edges_of_their_ranges() {
+        let at = |secs: u64| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        // 2026-11-25 00:00:00 UTC.
+        let midnight = 1_795_564_800;
+        // A two-digit RFC 850 year is this century's.
+        assert_eq!(
+            parse_http_date("Wednesday, 25-Nov-26 09:00:00 GMT"),
+            at(midnight + 9 * 3600)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), at(0));
+        // January and February count from March (the leap day ends the year).
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
+            at(1_709_208_000)
+        );
+        assert_eq!(
+            parse_http_date("Fri, 01 Mar 2024 00:00:00 GMT"),
+            at(1_709_251_200)
+        );
+        assert_eq!(
+            parse_http_date("Wed, 25 Nov 2026 23:59:59 GMT"),
+            at(midnight + 86_399)
+        );
+        // A leap second (RFC 9110: second is 00 to 60) is the next minute's first.
+        assert_eq!(
+            parse_http_date("Wed, 25 Nov 2026 08:59:60 GMT"),
+            at(midnight + 9 * 3600)
+        );
+        for bad in [
+            "Wed, 25 Nov 2026 24:00:00 GMT",
+            "Wed, 25 Nov 2026 09:60:00 GMT",
+            "Wed, 25 Nov 2026 09:00:61 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn delay_sources_in_order_of_precedence() {
         let now = UNIX_EPOCH + Duration::from_secs(1_795_597_200);
         type Case<'a> = (
