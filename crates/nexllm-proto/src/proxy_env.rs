@@ -174,6 +174,45 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_url_without_a_scheme_is_http() {
+        assert_eq!(with_default_scheme("proxy:3128"), "http://proxy:3128");
+        assert_eq!(with_default_scheme("10.0.0.1"), "http://10.0.0.1");
+        assert_eq!(
+            with_default_scheme("http://proxy:3128"),
+            "http://proxy:3128"
+        );
+        assert_eq!(
+            with_default_scheme("socks5://proxy:1080"),
+            "socks5://proxy:1080"
+        );
+    }
+
+    #[test]
+    fn only_http_proxy_urls_with_a_host_are_usable() {
+        for good in [
+            "http://proxy:3128",
+            "http://user:pw@proxy:3128",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(check_proxy_url(good), Ok(()), "{good:?}");
+        }
+        assert_eq!(check_proxy_url(&with_default_scheme("proxy:3128")), Ok(()));
+        for bad in [
+            "https://proxy:3128",
+            "socks5://proxy:1080",
+            "proxy:3128",
+            "/just/a/path",
+        ] {
+            assert_eq!(
+                check_proxy_url(bad),
+                Err("must be an http:// URL with a host"),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(check_proxy_url("http://pro xy"), Err("is not a valid URL"));
+    }
+
+    #[test]
     fn no_proxy_lists() {
         let table = [
             ("example.com", "example.com", true),
@@ -191,6 +230,9 @@ mod tests {
             ("10.0.0.0/99", "10.1.2.3", false),
             ("::1", "[::1]", true),
             ("fd00::/8", "[fd12::1]", true),
+            ("fd00::/8", "[fe80::1]", false),
+            ("::1", "[::2]", false),
+            ("fd00::/129", "[fd12::1]", false),
             ("localhost", "127.0.0.1", false),
         ];
         for (list, host, want) in table {
