@@ -303,6 +303,7 @@ fn set_text(target: &mut Option<String>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Role;
 
     fn chunk(model: &SharedStr, fingerprint: &SharedStr, content: &str) -> ChatCompletionChunk {
         serde_json::from_value::<ChatCompletionChunk>(serde_json::json!({
@@ -335,6 +336,123 @@ mod tests {
         // Equal text in a different allocation changes nothing.
         accumulator.push(&chunk(&SharedStr::from("m2"), &SharedStr::from("fp2"), ""));
         assert_eq!(accumulator.completion().model, "m2");
+    }
+
+    fn from_json(value: serde_json::Value) -> ChatCompletionChunk {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn id_and_created_come_from_the_first_chunk_and_an_empty_model_keeps_the_last() {
+        let mut accumulator = StreamAccumulator::new();
+        assert_eq!(accumulator.chunks(), 0);
+        for (id, created, model, content) in [
+            ("chatcmpl-1", 1_700_000_000, "gpt-4o", "a"),
+            ("chatcmpl-2", 1_700_000_001, "", "b"),
+            ("", 1_700_000_002, "", "c"),
+        ] {
+            accumulator.push(&from_json(serde_json::json!({
+                "id": id, "created": created, "model": model,
+                "choices": [{"index": 0, "delta": {"content": content}}]
+            })));
+        }
+        assert_eq!(accumulator.chunks(), 3);
+        let completion = accumulator.completion();
+        assert_eq!(completion.id, "chatcmpl-1");
+        assert_eq!(completion.created, 1_700_000_000);
+        assert_eq!(completion.model, "gpt-4o");
+        assert_eq!(accumulator.text(), "abc");
+    }
+
+    #[test]
+    fn the_role_is_taken_from_the_first_delta_that_has_one() {
+        let mut accumulator = StreamAccumulator::new();
+        for delta in [
+            serde_json::json!({"role": "model", "content": ""}),
+            serde_json::json!({"role": "assistant", "content": "Hi"}),
+        ] {
+            accumulator.push(&from_json(serde_json::json!({
+                "choices": [{"index": 0, "delta": delta}]
+            })));
+        }
+        let message = &accumulator.completion().choices[0].message;
+        assert_eq!(message.role, Role::Other("model".to_owned()));
+        assert_eq!(message.content.as_deref(), Some("Hi"));
+    }
+
+    #[test]
+    fn a_null_extra_field_keeps_what_arrived_before_it() {
+        // DeepSeek-style reasoning: `reasoning_content` streams first, then
+        // turns null while the answer streams in `content`.
+        let mut accumulator = StreamAccumulator::new();
+        for delta in [
+            serde_json::json!({"role": "assistant", "reasoning_content": "Think", "content": null}),
+            serde_json::json!({"reasoning_content": "ing.", "content": null}),
+            serde_json::json!({"reasoning_content": null, "content": "Done"}),
+        ] {
+            accumulator.push(&from_json(serde_json::json!({
+                "choices": [{"index": 0, "delta": delta}]
+            })));
+        }
+        let message = &accumulator.completion().choices[0].message;
+        assert_eq!(
+            message.extra.get("reasoning_content"),
+            Some(&Value::String("Thinking.".to_owned()))
+        );
+        assert_eq!(message.content.as_deref(), Some("Done"));
+    }
+
+    #[test]
+    fn log_probabilities_of_all_chunks_are_concatenated() {
+        let mut accumulator = StreamAccumulator::new();
+        for (token, logprob) in [("Hel", -0.25), ("lo", -0.5)] {
+            accumulator.push(&from_json(serde_json::json!({
+                "choices": [{
+                    "index": 0,
+                    "delta": {"content": token},
+                    "logprobs": {
+                        "content": [{"token": token, "logprob": logprob, "top_logprobs": []}],
+                        "refusal": null
+                    }
+                }]
+            })));
+        }
+        let logprobs = accumulator.completion().choices[0]
+            .logprobs
+            .clone()
+            .unwrap();
+        let tokens: Vec<(&str, f64)> = logprobs
+            .content
+            .as_deref()
+            .unwrap()
+            .iter()
+            .map(|t| (t.token.as_str(), t.logprob))
+            .collect();
+        assert_eq!(tokens, [("Hel", -0.25), ("lo", -0.5)]);
+        assert_eq!(logprobs.refusal, None);
+    }
+
+    #[test]
+    fn a_streamed_custom_tool_call_keeps_its_type() {
+        let mut accumulator = StreamAccumulator::new();
+        accumulator.push(&from_json(serde_json::json!({
+            "choices": [{"index": 0, "delta": {"tool_calls": [{
+                "index": 0, "id": "call_1", "type": "custom",
+                "custom": {"name": "grep", "input": "TODO"}
+            }]}}]
+        })));
+        let calls = accumulator.completion().choices[0]
+            .message
+            .tool_calls
+            .clone()
+            .unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].id, "call_1");
+        assert_eq!(calls[0].r#type, "custom");
+        assert_eq!(
+            calls[0].extra.get("custom"),
+            Some(&serde_json::json!({"name": "grep", "input": "TODO"}))
+        );
     }
 
     #[test]
