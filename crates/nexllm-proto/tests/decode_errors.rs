@@ -169,6 +169,96 @@ fn cases() -> Vec<Case> {
             code: None,
         },
         Case {
+            name: "FastAPI detail string unlike the reason",
+            status: 404,
+            body: r#"{"detail": "Model gpt-9 does not exist"}"#,
+            kind: ApiErrorKind::NotFound,
+            message: "Model gpt-9 does not exist",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "FastAPI detail list of strings",
+            status: 422,
+            body: r#"{"detail": ["messages is empty", "model is required"]}"#,
+            kind: ApiErrorKind::UnprocessableEntity,
+            message: "messages is empty; model is required",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "FastAPI validation item with an empty location",
+            status: 422,
+            body: r#"{"detail": [{"type": "missing", "loc": [], "msg": "Field required"}]}"#,
+            kind: ApiErrorKind::UnprocessableEntity,
+            message: "Field required",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "detail object with a message",
+            status: 400,
+            body: r#"{"detail": {"message": "context too long", "code": "context_length_exceeded"}}"#,
+            kind: ApiErrorKind::BadRequest,
+            message: "context too long",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "error array of objects",
+            status: 400,
+            body: r#"{"error": [{"message": "quota exceeded", "code": "insufficient_quota"}]}"#,
+            kind: ApiErrorKind::BadRequest,
+            message: "quota exceeded",
+            error_type: None,
+            param: None,
+            code: text("insufficient_quota"),
+        },
+        Case {
+            name: "error array of strings",
+            status: 503,
+            body: r#"{"error": ["model is overloaded"]}"#,
+            kind: ApiErrorKind::InternalServer,
+            message: "model is overloaded",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "numeric param",
+            status: 400,
+            body: r#"{"error": {"message": "Invalid tool", "type": "invalid_request_error", "param": 2}}"#,
+            kind: ApiErrorKind::BadRequest,
+            message: "Invalid tool",
+            error_type: Some("invalid_request_error"),
+            param: Some("2"),
+            code: None,
+        },
+        Case {
+            name: "flat code only",
+            status: 429,
+            body: r#"{"code": "quota_exceeded"}"#,
+            kind: ApiErrorKind::RateLimit,
+            message: "Too Many Requests",
+            error_type: None,
+            param: None,
+            code: text("quota_exceeded"),
+        },
+        Case {
+            name: "JSON array of plain text",
+            status: 503,
+            body: r#"["service unavailable, retry later"]"#,
+            kind: ApiErrorKind::InternalServer,
+            message: "service unavailable, retry later",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
             name: "flat message/type/code",
             status: 403,
             body: r#"{"message": "Model not allowed for this key", "type": "permission_error", "code": "model_not_allowed"}"#,
@@ -224,6 +314,46 @@ fn cases() -> Vec<Case> {
             body: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
             kind: ApiErrorKind::InternalServer,
             message: "502 Bad Gateway",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "HTML with only a doctype",
+            status: 503,
+            body: "<!DOCTYPE html>\n<h1>Upstream unavailable</h1>\n",
+            kind: ApiErrorKind::InternalServer,
+            message: "Upstream unavailable",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "HTML with only an html tag",
+            status: 502,
+            body: "<html><h1>Gateway down</h1></html>",
+            kind: ApiErrorKind::InternalServer,
+            message: "Gateway down",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "HTML head after some text",
+            status: 502,
+            body: "Proxy error\n<head><title>Origin unreachable</title></head>",
+            kind: ApiErrorKind::InternalServer,
+            message: "Origin unreachable",
+            error_type: None,
+            param: None,
+            code: None,
+        },
+        Case {
+            name: "HTML that is only a title",
+            status: 504,
+            body: "<title>Upstream timed out</title><p>try again</p>",
+            kind: ApiErrorKind::InternalServer,
+            message: "Upstream timed out",
             error_type: None,
             param: None,
             code: None,
@@ -287,6 +417,16 @@ fn cases() -> Vec<Case> {
             error_type: Some("invalid_request_error"),
             param: None,
             code: None,
+        },
+        Case {
+            name: "error with an empty object message",
+            status: 500,
+            body: r#"{"error": {"message": {}, "code": "server_error"}}"#,
+            kind: ApiErrorKind::InternalServer,
+            message: "Internal Server Error",
+            error_type: None,
+            param: None,
+            code: text("server_error"),
         },
         Case {
             name: "error object without a message",
@@ -355,6 +495,20 @@ fn a_huge_html_page_is_not_the_message() {
     let err = api_error(StatusCode::FORBIDDEN, &HeaderMap::new(), page.as_bytes());
     assert_eq!(err.message, "Just a moment...");
     assert!(err.raw_body.chars().count() <= nexllm_proto::error::RAW_EXCERPT_CHARS + 1);
+}
+
+#[test]
+fn a_title_after_a_long_head_is_found() {
+    let page = format!(
+        "<!DOCTYPE html><html><head><style>{}</style><title>Service paused</title></head></html>",
+        "body { margin: 0 } ".repeat(200)
+    );
+    let err = api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &HeaderMap::new(),
+        page.as_bytes(),
+    );
+    assert_eq!(err.message, "Service paused");
 }
 
 #[test]
@@ -483,4 +637,53 @@ fn error_from_value_recognises_only_errors() {
     .unwrap();
     assert_eq!(gemini.code, Some(ErrorCode::Number(503)));
     assert_eq!(gemini.error_type.as_deref(), Some("UNAVAILABLE"));
+}
+
+/// Error bodies are searched four levels deep (`MAX_ERROR_DEPTH`): a message
+/// at that depth is found, one level deeper is not (the status reason is the
+/// message then), whichever way the nesting is built.
+#[test]
+fn error_search_depth_is_bounded() {
+    let api_table = [
+        // Nested arrays of text.
+        (r#"[[[["at the limit"]]]]"#, "at the limit"),
+        (r#"[[[[["too deep"]]]]]"#, "Bad Request"),
+        // An `errors` list (Cloudflare) of nested arrays.
+        (
+            r#"{"errors": [[[[{"error": {"message": "at the limit"}}]]]]}"#,
+            "at the limit",
+        ),
+        (
+            r#"{"errors": [[[[[{"error": {"message": "too deep"}}]]]]]}"#,
+            "Bad Request",
+        ),
+        // The same under a `detail` object, one level down.
+        (
+            r#"{"detail": {"errors": [[[{"error": {"message": "at the limit"}}]]]}}"#,
+            "at the limit",
+        ),
+        (
+            r#"{"detail": {"errors": [[[[{"error": {"message": "too deep"}}]]]]}}"#,
+            "Bad Request",
+        ),
+    ];
+    for (body, message) in api_table {
+        let err = api_error(StatusCode::BAD_REQUEST, &HeaderMap::new(), body.as_bytes());
+        assert_eq!(err.message, message, "{body}");
+    }
+    let found = [
+        json!([[[[{"error": {"message": "at the limit"}}]]]]),
+        json!({"error": [{"error": [{"error": [{"error": [{"error": "at the limit"}]}]}]}]}),
+    ];
+    for value in found {
+        let err = error_from_value(&value).unwrap_or_else(|| panic!("{value}"));
+        assert_eq!(err.message, "at the limit", "{value}");
+    }
+    let too_deep = [
+        json!([[[[[{"error": {"message": "too deep"}}]]]]]),
+        json!({"error": [{"error": [{"error": [{"error": [{"error": [{"error": "too deep"}]}]}]}]}]}),
+    ];
+    for value in too_deep {
+        assert!(error_from_value(&value).is_none(), "{value}");
+    }
 }

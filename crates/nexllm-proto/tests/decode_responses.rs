@@ -294,7 +294,7 @@ fn a_success_status_with_an_error_body_is_an_api_error() {
 
 #[test]
 fn bodies_that_are_not_completions_are_decode_errors_quoting_them() {
-    let table: [(&[u8], &str); 10] = [
+    let table: [(&[u8], &str); 12] = [
         (b"", "empty"),
         (b"   \n", "empty"),
         (b"\xff\xfe not utf-8", "UTF-8"),
@@ -304,6 +304,9 @@ fn bodies_that_are_not_completions_are_decode_errors_quoting_them() {
         (b"null", "got null"),
         (br#"{"detail": "Not Found"}"#, "not a chat completion"),
         (br#"{"status": "ok"}"#, "not a chat completion"),
+        // An `id` or a `model` alone is not enough: it takes both.
+        (br#"{"id": "x"}"#, "not a chat completion"),
+        (br#"{"model": "m"}"#, "not a chat completion"),
         (
             br#"{"id": "x", "choices": "nope"}"#,
             "not a valid chat completion",
