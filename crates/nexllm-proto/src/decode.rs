@@ -52,7 +52,8 @@ const MAX_MESSAGE_CHARS: usize = 512;
 /// The message of an error object that has none.
 const NO_MESSAGE: &str = "the server reported an error without a message";
 
-/// How deep error objects are searched for a message (`[{"error": {..}}]` is 2).
+/// How deep error objects are searched for a message: the body is depth 0, so in
+/// `[{"error": {..}}]` the object holding `error` is at depth 1.
 const MAX_ERROR_DEPTH: usize = 4;
 
 /// The request id of a response: `x-request-id`, else the first of the other
@@ -338,7 +339,8 @@ fn fields_from_body(value: &Value, depth: usize) -> Option<ErrorFields> {
             .take(8)
             .find_map(|v| fields_from_body(v, depth + 1)),
         Value::Object(map) => {
-            let mut fields = fields_from_flat_object(map);
+            // (`detail` was read by `fields_from_flat_object`, as deep as it goes.)
+            let fields = fields_from_flat_object(map);
             if fields.message.is_none() {
                 if let Some(Value::Array(errors)) = map.get("errors") {
                     if let Some(first) = errors
@@ -347,9 +349,6 @@ fn fields_from_body(value: &Value, depth: usize) -> Option<ErrorFields> {
                     {
                         return Some(first);
                     }
-                }
-                if let Some(detail) = map.get("detail") {
-                    fields.message = detail_message(detail, depth + 1);
                 }
             }
             Some(fields)
