@@ -597,18 +597,10 @@ mod tests {
 
     #[test]
     fn targets_compare_the_right_rows() {
-        let row = |role, name: &str, ns| Row {
-            section: Section::Decode,
-            scenario: "content, 16 KiB reads".into(),
-            role,
-            name: name.into(),
-            ns_per_event: ns,
-            ..Row::default()
-        };
         let rows = vec![
-            row(Role::Floor, "memchr", 10.0),
-            row(Role::Ours, "SseDecoder", 30.0),
-            row(Role::Peer, "sse-stream", 60.0),
+            decode_row(Role::Floor, "memchr", 10.0),
+            decode_row(Role::Ours, "SseDecoder", 30.0),
+            decode_row(Role::Peer, "sse-stream", 60.0),
         ];
         let text = render(&rows, &BuildFacts::default());
         assert!(
@@ -624,29 +616,28 @@ mod tests {
             "{text}"
         );
     }
-}
-
-#[cfg(test)]
-mod correctness_tests {
-    use super::*;
 
     #[test]
     fn a_row_that_missed_events_meets_no_target() {
-        let row = |role, name: &str, ns| Row {
+        // `compete` flags a contender that saw the wrong number of events in its name.
+        let rows = vec![
+            decode_row(Role::Floor, "memchr", 10.0),
+            decode_row(Role::Ours, "SseDecoder (saw 0 of 20004 events!)", 1.0),
+            decode_row(Role::Peer, "sse-stream", 60.0),
+        ];
+        let text = render(&rows, &BuildFacts::default());
+        assert!(!text.contains("| yes |"), "{text}");
+    }
+
+    /// A part 1 row of the content corpus at 16 KiB reads.
+    fn decode_row(role: Role, name: &str, ns: f64) -> Row {
+        Row {
             section: Section::Decode,
             scenario: "content, 16 KiB reads".into(),
             role,
             name: name.into(),
             ns_per_event: ns,
             ..Row::default()
-        };
-        // `compete` flags a contender that saw the wrong number of events in its name.
-        let rows = vec![
-            row(Role::Floor, "memchr", 10.0),
-            row(Role::Ours, "SseDecoder (saw 0 of 20004 events!)", 1.0),
-            row(Role::Peer, "sse-stream", 60.0),
-        ];
-        let text = render(&rows, &BuildFacts::default());
-        assert!(!text.contains("| yes |"), "{text}");
+        }
     }
 }

@@ -9,20 +9,12 @@
 
 use std::process::Command;
 
-/// The proxy variables of the caller's environment.
-pub(crate) const PROXY_ENV: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-];
+use nexllm_proto::proxy_env::PROXY_VARIABLES;
 
 /// Removes the proxy variables from `cmd`'s environment, so that its calls to
 /// a loopback server go straight to it.
 pub(crate) fn without_proxy(cmd: &mut Command) -> &mut Command {
-    for var in PROXY_ENV {
+    for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
     cmd
@@ -33,7 +25,7 @@ pub(crate) fn without_proxy(cmd: &mut Command) -> &mut Command {
 #[track_caller]
 pub(crate) fn assert_without_proxy(cmd: &Command) {
     let envs: Vec<_> = cmd.get_envs().collect();
-    for var in PROXY_ENV {
+    for var in PROXY_VARIABLES {
         assert!(
             envs.contains(&(std::ffi::OsStr::new(var), None)),
             "{var} is not removed: {envs:?}"
@@ -60,7 +52,7 @@ pub(crate) fn under_a_dead_proxy(test: &str) -> bool {
         .env(MARKER, "1")
         .env_remove("NO_PROXY")
         .env_remove("no_proxy");
-    for var in PROXY_ENV {
+    for var in PROXY_VARIABLES {
         // Port 1 on loopback: nothing listens, every connection is refused.
         child.env(var, "http://127.0.0.1:1");
     }

@@ -23,19 +23,16 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn run(name: &str, server: &MockServer, args: &[&str]) -> Output {
-    let output = Command::new(example(name))
+    let mut command = Command::new(example(name));
+    command
         .args(args)
         .env("NEXLLM_BASE_URL", server.base_url())
         .env("NEXLLM_API_KEY", KEY)
-        .env_remove("NEXLLM_MODEL")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .output()
-        .unwrap();
+        .env_remove("NEXLLM_MODEL");
+    for var in nexllm_proto::proxy_env::PROXY_VARIABLES {
+        command.env_remove(var);
+    }
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "{name} failed: {}",

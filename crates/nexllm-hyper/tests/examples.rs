@@ -50,14 +50,7 @@ fn run(example: &str, args: &[&str]) -> (String, MockServer) {
         .env("NEXLLM_API_KEY", KEY)
         .env("NEXLLM_BASE_URL", server.base_url())
         .env_remove("NEXLLM_MODEL");
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
+    for var in nexllm_proto::proxy_env::PROXY_VARIABLES {
         command.env_remove(var);
     }
     let output = command.output().unwrap();

@@ -6,17 +6,17 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use common::{CHAT, RawRequest, chat_body};
 use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_nexllm-mock");
 
-#[tokio::test]
-async fn prints_its_base_url_and_serves() {
+/// Starts the binary with `args` and reads the first line it prints (its base URL).
+fn start(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BINARY)
-        .args(["--port", "0", "--api-key", "sk-bin"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -24,6 +24,12 @@ async fn prints_its_base_url_and_serves() {
     let stdout = child.stdout.take().unwrap();
     let mut first_line = String::new();
     BufReader::new(stdout).read_line(&mut first_line).unwrap();
+    (child, first_line)
+}
+
+#[tokio::test]
+async fn prints_its_base_url_and_serves() {
+    let (mut child, first_line) = start(&["--port", "0", "--api-key", "sk-bin"]);
     let base_url = first_line.trim_end();
     let authority = base_url
         .strip_prefix("http://")
@@ -66,15 +72,7 @@ fn sigterm_as_soon_as_the_url_is_printed_stops_it_cleanly() {
     // A supervisor may send SIGTERM the moment it has read the base URL; the handler
     // must already be listening then, or the default action kills the process.
     for attempt in 0..100 {
-        let mut child = Command::new(BINARY)
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut first_line = String::new();
-        BufReader::new(stdout).read_line(&mut first_line).unwrap();
+        let (mut child, first_line) = start(&["--port", "0"]);
         assert!(first_line.starts_with("http://127.0.0.1:"), "{first_line}");
         let sent = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

@@ -8,6 +8,18 @@ use core::net::IpAddr;
 
 use http::Uri;
 
+/// The variables that can set a proxy ([`for_destination`] reads them; `NO_PROXY`
+/// only exempts hosts): a program that must reach a loopback server directly
+/// removes these from its children's environment.
+pub const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
 /// Why a proxy URL cannot be used, if it cannot.
 pub fn check_proxy_url(url: &str) -> Result<(), &'static str> {
     let uri: Uri = url.parse().map_err(|_| "is not a valid URL")?;

@@ -76,13 +76,10 @@ pub(crate) fn command() -> Command {
         "NEXLLM_BASE_URL",
         "NEXLLM_MODEL",
         "RUST_LOG",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
+    ]
+    .into_iter()
+    .chain(nexllm_proto::proxy_env::PROXY_VARIABLES)
+    {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
