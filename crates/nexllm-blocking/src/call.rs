@@ -177,7 +177,7 @@ impl Call {
     fn wait(&mut self, wait: Wait) {
         match std::mem::replace(&mut self.in_flight, InFlight::Idle) {
             InFlight::ToSend { attempt, request } => self.send(attempt, request, wait.until),
-            InFlight::Body { attempt, reader } => self.read(attempt, reader),
+            InFlight::Body { attempt, reader } => self.read(attempt, reader, wait),
             InFlight::Idle => self.pause(wait),
         }
     }
@@ -232,11 +232,14 @@ impl Call {
         }
     }
 
-    /// Reads the next piece of the body.
-    fn read(&mut self, attempt: AttemptId, mut reader: BodyReader<'static>) {
+    /// Reads the next piece of the body. The idle deadline counts from now (not
+    /// from the exchange's last read, which the caller's own work may have
+    /// pushed into the past); the drain deadline after `[DONE]` is the exchange's.
+    fn read(&mut self, attempt: AttemptId, mut reader: BodyReader<'static>, wait: Wait) {
         let started = Instant::now();
         let idle_deadline = self.idle_timeout.and_then(|idle| started.checked_add(idle));
-        let deadline = earliest(idle_deadline, self.total_deadline);
+        let drain_deadline = wait.until.filter(|_| wait.reason == WaitReason::Drain);
+        let deadline = earliest(earliest(idle_deadline, self.total_deadline), drain_deadline);
         let result = loop {
             let _deadline = IoDeadline::enter(deadline);
             match reader.read(&mut self.buffer) {

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use nexllm_blocking::nexllm_proto::exchange::MAX_DRAIN_TIME;
 use nexllm_blocking::{
     ChatCompletionRequest, ChatStream, Client, Config, Error, Limits, Message, Proxy,
     StreamErrorKind, TimeoutKind, TransportErrorKind,
@@ -341,6 +342,33 @@ fn the_idle_timeout_fires_after_the_configured_gap() {
         1,
         "the first chunk is kept"
     );
+    wait_for_closed(&server, 1);
+}
+
+#[test]
+fn a_body_held_open_after_done_ends_the_stream_well_after_the_drain_time() {
+    // The mock sends `[DONE]`, then a keep-alive comment every 100 ms and never
+    // ends the body. Neither the idle deadline (an hour) nor a total deadline
+    // (none) would ever end the stream; the drain limit does, and the
+    // connection, whose body was not read to its end, is closed.
+    let server = server();
+    let config = faulty(&server, "keep-open-after-done")
+        .idle_timeout(Some(Duration::from_secs(3600)))
+        .total_timeout(None);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut stream = stream(config, WORDS).unwrap();
+        let (text, error) = drain(&mut stream);
+        let _ = sender.send((text, error, started.elapsed()));
+    });
+    // A guard against hanging forever, far beyond the 1 s drain time.
+    let (text, error, waited) = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the stream never ended");
+    assert_eq!(error.map(|e| e.to_string()), None);
+    assert_eq!(text, WORDS);
+    assert!(waited >= MAX_DRAIN_TIME, "ended after {waited:?}");
     wait_for_closed(&server, 1);
 }
 

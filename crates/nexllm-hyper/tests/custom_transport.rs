@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
+use nexllm_hyper::nexllm_proto::exchange::MAX_DRAIN_TIME;
 use nexllm_hyper::{
     Body, ChatCompletionRequest, Client, Config, Error, Message, SendError, TimeoutKind, Transport,
     TransportError, TransportErrorKind,
@@ -227,6 +228,37 @@ async fn retry_after_is_waited_on_tokio_clock() {
         .collect();
     assert_eq!(keys[0], keys[1]);
     assert!(requests[0].1.headers()["authorization"].is_sensitive());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_held_open_after_done_ends_the_stream_after_the_drain_time() {
+    // `[DONE]`, then keep-alive comments every 300 ms for a minute and a body
+    // that never ends: the stream ends well MAX_DRAIN_TIME after `[DONE]`,
+    // not when the idle deadline (30 s after the last comment) passes.
+    let mut frames = vec![(
+        Duration::ZERO,
+        format!("{}data: [DONE]\n\n", chunk("all", Some("stop"))),
+    )];
+    frames.extend((0..200).map(|_| (Duration::from_millis(300), ": keep-alive\n\n".to_owned())));
+    let transport = Scripted::new(vec![Reply::Timed {
+        head_after: Duration::ZERO,
+        frames,
+    }]);
+    let config = Config::new("sk-double").idle_timeout(Some(Duration::from_secs(30)));
+    let client = client(transport, config);
+    let mut stream = client.chat().create_stream(&request()).await.unwrap();
+    let chunk = stream.next_chunk().await.unwrap().unwrap();
+    assert_eq!(chunk.choices[0].delta.content.as_deref(), Some("all"));
+    let done_at = Instant::now();
+    assert!(stream.next_chunk().await.is_none(), "the stream ends well");
+    let waited = done_at.elapsed();
+    assert!(
+        waited >= MAX_DRAIN_TIME && waited < MAX_DRAIN_TIME + Duration::from_millis(50),
+        "{waited:?}"
+    );
+    assert!(stream.is_ended());
+    assert_eq!(stream.error(), None);
+    assert_eq!(stream.accumulated().content(), Some("all"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -24,6 +24,8 @@ pub(crate) enum BodyStep {
     Abort,
     /// Send this block again and again, forever.
     Endless(Bytes),
+    /// Send this block after every pause of this length, forever.
+    Every(Duration, Bytes),
 }
 
 /// The error that makes hyper abort a connection mid-body.
@@ -62,7 +64,7 @@ impl ScriptedBody {
             steps.iter().try_fold(0u64, |total, step| match step {
                 BodyStep::Data(bytes) => Some(total + bytes.len() as u64),
                 BodyStep::Pause(_) | BodyStep::Flush => Some(total),
-                BodyStep::Abort | BodyStep::Endless(_) => None,
+                BodyStep::Abort | BodyStep::Endless(_) | BodyStep::Every(..) => None,
             })
         } else {
             None
@@ -131,6 +133,17 @@ impl Body for ScriptedBody {
                     return Poll::Ready(Some(Err(InjectedAbort)));
                 }
                 BodyStep::Endless(block) => {
+                    return Poll::Ready(Some(Ok(Frame::data(block.clone()))));
+                }
+                BodyStep::Every(pause, block) => {
+                    let pause = *pause;
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.sleep = None;
                     return Poll::Ready(Some(Ok(Frame::data(block.clone()))));
                 }
             }

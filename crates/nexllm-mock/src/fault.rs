@@ -60,6 +60,9 @@ pub enum Fault {
     JsonErrorForStream,
     /// End the stream without the final `data: [DONE]` event.
     NoDone,
+    /// After `data: [DONE]`, keep the body open, sending a `: keep-alive` comment
+    /// every 100 ms, until the client hangs up (streams only).
+    KeepOpenAfterDone,
     /// Apply all of these faults together.
     All(Vec<Fault>),
 }
@@ -357,6 +360,7 @@ impl Fault {
                 "endless-line" => others.push(Fault::EndlessLine),
                 "json-error-200" => others.push(Fault::JsonErrorForStream),
                 "no-done" => others.push(Fault::NoDone),
+                "keep-open-after-done" => others.push(Fault::KeepOpenAfterDone),
                 _ => return Err(err("unknown key (see the nexllm-mock README for the list)")),
             }
         }
@@ -436,6 +440,7 @@ pub(crate) struct Delivery {
     pub(crate) endless_line: bool,
     pub(crate) json_error_200: bool,
     pub(crate) no_done: bool,
+    pub(crate) keep_open_after_done: bool,
 }
 
 impl ResolvedFaults {
@@ -474,6 +479,7 @@ impl ResolvedFaults {
             Fault::EndlessLine => delivery.endless_line = true,
             Fault::JsonErrorForStream => delivery.json_error_200 = true,
             Fault::NoDone => delivery.no_done = true,
+            Fault::KeepOpenAfterDone => delivery.keep_open_after_done = true,
             Fault::All(faults) => {
                 for fault in faults {
                     self.add(fault, previous_attempts, max_attempts);
@@ -520,13 +526,13 @@ mod tests {
     #[test]
     fn parses_every_stream_fault() {
         let fault = Fault::parse(
-            "close-after=3;stall=200ms;error-event-after=2;malformed-after=1;split=3,5;crlf;one-byte;endless-line;json-error-200;no-done;close-before-head;delay-head=2s",
+            "close-after=3;stall=200ms;error-event-after=2;malformed-after=1;split=3,5;crlf;one-byte;endless-line;json-error-200;no-done;keep-open-after-done;close-before-head;delay-head=2s",
         )
         .unwrap();
         let Fault::All(faults) = fault else {
             panic!("expected All")
         };
-        assert_eq!(faults.len(), 12);
+        assert_eq!(faults.len(), 13);
         assert_eq!(faults.first(), Some(&Fault::CloseAfterChunks(3)));
         assert_eq!(
             faults.get(1),
@@ -536,8 +542,9 @@ mod tests {
             faults.get(4),
             Some(&Fault::SplitFrames(SplitPattern::Sizes(vec![3, 5])))
         );
+        assert_eq!(faults.get(10), Some(&Fault::KeepOpenAfterDone));
         assert_eq!(
-            faults.get(11),
+            faults.get(12),
             Some(&Fault::DelayHead(Duration::from_secs(2)))
         );
         assert_eq!(

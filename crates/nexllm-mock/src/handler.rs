@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
@@ -28,6 +29,8 @@ pub const FAULT_HEADER: &str = "x-mock-fault";
 const RATE_LIMIT_REQUESTS: u64 = 10_000;
 const RATE_LIMIT_TOKENS: u64 = 2_000_000;
 const ENDLESS_BLOCK_BYTES: usize = 8 * 1024;
+/// How often `keep-open-after-done` sends its comment.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_millis(100);
 
 /// Returned by the service to make hyper drop the connection without a response.
 #[derive(Debug)]
@@ -567,6 +570,10 @@ fn stream_steps(meta: &CompletionMeta, answer: &Answer, delivery: &Delivery) -> 
     }
     if !delivery.no_done {
         push(&mut steps, event("[DONE]"));
+    }
+    if delivery.keep_open_after_done {
+        let comment = Bytes::from(format!(": keep-alive{line_end}{line_end}"));
+        steps.push(BodyStep::Every(KEEP_ALIVE_EVERY, comment));
     }
     finish(steps, delivery)
 }

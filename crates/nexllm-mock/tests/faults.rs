@@ -481,6 +481,36 @@ async fn no_done_ends_cleanly_without_done() {
 }
 
 #[tokio::test]
+async fn keep_open_after_done_sends_comments_after_done_until_the_client_leaves() {
+    let server = MockServer::start().await.unwrap();
+    let normal = RawRequest::post(CHAT, stream_body("a b"))
+        .send(server.addr())
+        .await;
+    assert!(normal.complete);
+    // Room for the same answer and a few comments: then the client hangs up.
+    let response = RawRequest::post(CHAT, stream_body("a b"))
+        .header("x-mock-fault", "keep-open-after-done")
+        .max_bytes(normal.raw.len() + 60)
+        .send(server.addr())
+        .await;
+    assert!(response.truncated, "the body never ended");
+    assert!(!response.complete);
+    let text = response.text();
+    let done = text.find("data: [DONE]\n\n").expect("[DONE] was sent");
+    let tail = &text[done + "data: [DONE]\n\n".len()..];
+    assert!(tail.matches(": keep-alive\n\n").count() >= 2, "{tail:?}");
+    assert_eq!(
+        text[..done].matches("data: ").count(),
+        normal.text().matches("data: ").count() - 1,
+        "the whole answer came before [DONE]"
+    );
+    assert!(
+        server.wait_for_closed(2, Duration::from_secs(5)).await,
+        "the server stops once the client leaves"
+    );
+}
+
+#[tokio::test]
 async fn faults_combine() {
     let server = MockServer::start().await.unwrap();
     server.push_script(Fault::All(vec![

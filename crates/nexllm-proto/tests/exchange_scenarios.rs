@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
+use nexllm_proto::exchange::{
+    Action, AttemptId, Exchange, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, Outcome, Wait, WaitReason,
+};
 use nexllm_proto::types::{ChatCompletionChunk, ChatCompletionRequest, Message};
 use nexllm_proto::{
     Config, Error, StreamErrorKind, TimeoutKind, TransportError, TransportErrorKind,
@@ -554,7 +556,7 @@ fn a_stream_ends_after_done_and_the_rest_of_the_body() {
     ));
     assert_eq!(h.chunks.len(), 2);
     assert!(h.done.is_none(), "waits for the end of the body");
-    assert_eq!(h.last_wait.unwrap().reason, WaitReason::Idle);
+    assert_eq!(h.last_wait.unwrap().reason, WaitReason::Drain);
     let a = h.current();
     h.ex.handle_end(a, h.now);
     h.drain();
@@ -790,6 +792,110 @@ fn the_total_deadline_after_done_ends_the_call_well() {
         h.done
     );
     assert_eq!(h.abandoned, [h.current()]);
+}
+
+#[test]
+fn a_body_held_open_after_done_ends_the_call_well_at_the_drain_deadline() {
+    // `[DONE]` came, then the server keeps the body open and sends keep-alive
+    // comments: reads do not move the drain deadline (they would the idle
+    // one), so the finished stream ends MAX_DRAIN_TIME after `[DONE]`, not at
+    // the idle deadline 60 s after the last comment.
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.now += Duration::from_secs(3);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("all", Some("stop"))
+    ));
+    let done_at = h.now;
+    assert_eq!(h.chunks.len(), 1);
+    assert!(h.done.is_none(), "still reading the tail");
+    let wait = h.last_wait.expect("waiting");
+    assert_eq!(wait.reason, WaitReason::Drain);
+    assert_eq!(wait.until, Some(done_at + MAX_DRAIN_TIME));
+    for _ in 0..3 {
+        h.now += MAX_DRAIN_TIME / 4;
+        h.body(": keep-alive\n\n");
+        assert!(h.done.is_none());
+        assert_eq!(
+            h.last_wait.expect("waiting").until,
+            Some(done_at + MAX_DRAIN_TIME)
+        );
+    }
+    assert_eq!(h.fire_wait(), WaitReason::Drain);
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.abandoned, [h.current()], "the connection is not reused");
+    assert_eq!(accumulated_text(&h), "all");
+}
+
+#[test]
+fn bytes_after_the_drain_deadline_end_the_call_without_a_timeout() {
+    // A transport whose reads keep returning bytes may never see its wait
+    // time out: the first read after the drain deadline ends the call.
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("x", Some("stop"))
+    ));
+    h.now += MAX_DRAIN_TIME - Duration::from_millis(1);
+    h.body(": keep-alive\n\n");
+    assert!(h.done.is_none());
+    h.now += Duration::from_millis(1);
+    h.body(": keep-alive\n\n");
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.abandoned, [h.current()]);
+}
+
+#[test]
+fn a_tail_after_done_longer_than_max_drain_bytes_is_abandoned() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("x", Some("stop"))
+    ));
+    let tail = ":".repeat(MAX_DRAIN_BYTES / 2);
+    h.body(&tail);
+    h.body(&tail);
+    assert!(h.done.is_none(), "exactly MAX_DRAIN_BYTES is still read");
+    assert!(h.abandoned.is_empty());
+    h.body(":");
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.abandoned, [h.current()]);
+}
+
+#[test]
+fn a_body_that_ends_soon_after_done_keeps_its_connection() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("x", Some("stop"))
+    ));
+    h.now += MAX_DRAIN_TIME / 2;
+    h.body(": bye\n\n");
+    let a = h.current();
+    h.ex.handle_end(a, h.now);
+    h.drain();
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert!(h.abandoned.is_empty(), "the body was read to its end");
 }
 
 #[test]

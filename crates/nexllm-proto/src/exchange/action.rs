@@ -84,6 +84,11 @@ pub enum WaitReason {
     Total,
     /// Waiting for input with no deadline at all.
     Input,
+    /// `[DONE]` came and the answer is complete; the rest of the body is read
+    /// so that the connection can be reused, until [`MAX_DRAIN_TIME`](super::MAX_DRAIN_TIME)
+    /// after `[DONE]`. When the deadline passes the call ends well and the
+    /// connection is abandoned.
+    Drain,
 }
 
 /// What a successful call produced.

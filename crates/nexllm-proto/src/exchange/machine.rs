@@ -25,6 +25,17 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// The header that tells the server which retry this is (`0` on the first attempt).
 pub const RETRY_COUNT_HEADER: &str = "x-nexllm-retry-count";
 
+/// After `[DONE]`, the rest of the body is read for at most this long, so that
+/// the connection can be reused; then the call ends and the connection is
+/// abandoned. A server ends the body right after `[DONE]`; one that keeps it
+/// open (keep-alive comments, a stall) would otherwise hold the caller's
+/// finished stream until the idle or total deadline.
+pub const MAX_DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// After `[DONE]`, at most this many bytes of the rest of the body are read
+/// (and dropped) before the connection is abandoned instead.
+pub const MAX_DRAIN_BYTES: usize = 64 * 1024;
+
 /// What the call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
@@ -70,10 +81,14 @@ enum State {
         needs_bytes: bool,
     },
     /// `[DONE]` was seen; reading the rest of the body so the connection can
-    /// be reused (as the official SDKs do). Its end, or its idle deadline, ends the call.
+    /// be reused (as the official SDKs do). Its end ends the call; so does
+    /// passing [`MAX_DRAIN_TIME`] (from `[DONE]`, `until`) or [`MAX_DRAIN_BYTES`]
+    /// (`drained`), or the idle deadline, which abandon the connection.
     Draining {
         attempt: AttemptId,
         last_read: Instant,
+        until: Instant,
+        drained: usize,
     },
     /// Pausing before the next attempt.
     Backoff { until: Instant },
@@ -392,7 +407,20 @@ impl Exchange {
             State::Draining {
                 attempt: a,
                 last_read,
-            } if *a == attempt => *last_read = now,
+                until,
+                drained,
+            } if *a == attempt => {
+                *last_read = now;
+                *drained = drained.saturating_add(piece.as_slice().len());
+                if *drained > MAX_DRAIN_BYTES || now >= *until {
+                    // The answer is complete; a tail past the drain limits is not
+                    // read. The time is checked here too: bytes that keep coming
+                    // may never let the transport's wait time out.
+                    let attempt = *a;
+                    self.queue.push_back(Action::Abandon(attempt));
+                    self.finish(Ok(Outcome::StreamEnded));
+                }
+            }
             _ => {}
         }
     }
@@ -502,13 +530,20 @@ impl Exchange {
                     }
                 }
             }
-            State::Draining { attempt, last_read } => {
-                if let Some(limit) = self.timeouts.idle {
-                    if now >= deadline_after(*last_read, limit) {
-                        // The answer is complete; only the tail of the body is missing.
-                        self.queue.push_back(Action::Abandon(*attempt));
-                        self.finish(Ok(Outcome::StreamEnded));
-                    }
+            State::Draining {
+                attempt,
+                last_read,
+                until,
+                ..
+            } => {
+                let idle_passed = self
+                    .timeouts
+                    .idle
+                    .is_some_and(|limit| now >= deadline_after(*last_read, limit));
+                if now >= *until || idle_passed {
+                    // The answer is complete; only the tail of the body is missing.
+                    self.queue.push_back(Action::Abandon(*attempt));
+                    self.finish(Ok(Outcome::StreamEnded));
                 }
             }
             _ => {}
@@ -617,6 +652,8 @@ impl Exchange {
                     self.state = State::Draining {
                         attempt: *attempt,
                         last_read: *last_read,
+                        until: deadline_after(self.now, MAX_DRAIN_TIME),
+                        drained: 0,
                     };
                 }
                 return self.poll();
@@ -668,9 +705,15 @@ impl Exchange {
                     consider(deadline_after(*sent_at, limit), WaitReason::FirstByte);
                 }
             }
-            State::ReadingBody { last_read, .. }
-            | State::Streaming { last_read, .. }
-            | State::Draining { last_read, .. } => {
+            State::ReadingBody { last_read, .. } | State::Streaming { last_read, .. } => {
+                if let Some(limit) = self.timeouts.idle {
+                    consider(deadline_after(*last_read, limit), WaitReason::Idle);
+                }
+            }
+            State::Draining {
+                last_read, until, ..
+            } => {
+                consider(*until, WaitReason::Drain);
                 if let Some(limit) = self.timeouts.idle {
                     consider(deadline_after(*last_read, limit), WaitReason::Idle);
                 }

@@ -40,7 +40,7 @@
 //! ```text
 //!            poll: Send                head 2xx (stream)        [DONE]
 //!  Ready ───────────────► AwaitingHead ───────────────► Streaming ──────► Draining
-//!    ▲                         │  head (other)              │  end / idle      │ end / idle
+//!    ▲                         │  head (other)              │  end / idle      │ end / drain
 //!    │ backoff over            ▼                            ▼                  ▼
 //!  Backoff ◄──── retryable ── ReadingBody ──── end ──────► Done ◄─────────────┘
 //!          failure, retries left,        (completion, models or final error)
@@ -65,6 +65,12 @@
 //! - **first byte** (default none): from sending to the response head.
 //! - **idle** (default 60 s): the longest gap between body reads; for streams,
 //!   between chunks. openai-python applies its 600 s read timeout here.
+//! - **drain** ([`MAX_DRAIN_TIME`], 1 s, and [`MAX_DRAIN_BYTES`]): after
+//!   `[DONE]` the answer is complete and the rest of the body is read only so
+//!   that the connection can be reused. A server that keeps the body open
+//!   (keep-alive comments after `[DONE]`, or a stall) ends the call well once
+//!   either limit passes, and the connection is abandoned; openai-python reads
+//!   such a tail until the server ends it.
 
 mod action;
 mod backoff;
@@ -75,6 +81,8 @@ mod retry_after;
 
 pub use action::{Action, AttemptId, Outcome, Wait, WaitReason};
 pub use backoff::{INITIAL_RETRY_DELAY, JITTER_FRACTION, MAX_RETRY_DELAY};
-pub use machine::{Exchange, IDEMPOTENCY_KEY_HEADER, RETRY_COUNT_HEADER};
+pub use machine::{
+    Exchange, IDEMPOTENCY_KEY_HEADER, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, RETRY_COUNT_HEADER,
+};
 pub use retry::status_is_retryable;
 pub use retry_after::{parse_http_date, server_retry_delay};
