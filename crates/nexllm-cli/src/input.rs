@@ -8,6 +8,11 @@ use nexllm_proto::types::ChatCompletionRequest;
 use crate::failure::Failure;
 use crate::request::parse_request_body;
 
+/// The most bytes read for a prompt or a `--request` body (64 MiB): far more
+/// than any API accepts, and a bound on memory when stdin or the file never
+/// ends (`yes | nexllm chat`, `--request /dev/zero`).
+pub(crate) const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Where the prompt of a one-shot chat comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PromptSource {
@@ -59,8 +64,9 @@ pub(crate) fn read_request_file(path: &Path) -> Result<ChatCompletionRequest, Fa
     let text = if is_stdin(path) {
         read_stdin("the --request body")?
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("--request {origin}: {e}")))?
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::usage(format!("--request {origin}: {e}")))?;
+        read_limited(file, &format!("--request {origin}"))?
     };
     parse_request_body(&text, &origin)
 }
@@ -70,12 +76,24 @@ fn is_stdin(path: &Path) -> bool {
 }
 
 fn read_stdin(what: &str) -> Result<String, Failure> {
-    let mut text = String::new();
-    io::stdin()
-        .lock()
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::usage(format!("cannot read {what} from stdin: {e}")))?;
-    Ok(text)
+    read_limited(io::stdin().lock(), &format!("{what} on stdin"))
+}
+
+/// Reads `input` to its end as UTF-8 text, refusing more than [`MAX_INPUT_BYTES`].
+fn read_limited(input: impl Read, what: &str) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::usage(format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Failure::usage(format!(
+            "{what} is over {} MiB",
+            MAX_INPUT_BYTES / (1024 * 1024)
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| Failure::usage(format!("cannot read {what}: not UTF-8 text ({e})")))
 }
 
 #[cfg(test)]
@@ -130,6 +148,28 @@ mod tests {
         );
         assert!(matches!(read(" \n"), Err(Failure::Usage(_))));
         assert_eq!(PromptSource::Nothing.read().unwrap(), None);
+    }
+
+    #[test]
+    fn input_is_read_up_to_its_limit() {
+        let limit = usize::try_from(MAX_INPUT_BYTES).unwrap();
+        let text = read_limited(io::repeat(b'a').take(MAX_INPUT_BYTES), "the prompt").unwrap();
+        assert_eq!(text.len(), limit);
+        let err = read_limited(io::repeat(b'a').take(MAX_INPUT_BYTES + 1), "the prompt");
+        assert!(
+            matches!(err, Err(Failure::Usage(ref m)) if m == "the prompt is over 64 MiB"),
+            "{err:?}"
+        );
+        // An input that never ends is refused too (`yes | nexllm chat`).
+        assert!(matches!(
+            read_limited(io::repeat(b'y'), "the prompt"),
+            Err(Failure::Usage(_))
+        ));
+        let err = read_limited(&b"caf\xe9"[..], "the prompt on stdin");
+        assert!(
+            matches!(err, Err(Failure::Usage(ref m)) if m.starts_with("cannot read the prompt on stdin: not UTF-8")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -512,3 +512,29 @@ fn ctrl_c_stops_a_streamed_answer_cleanly() {
         );
     }
 }
+
+#[test]
+fn stdin_over_the_input_limit_is_refused_before_sending() {
+    let server = MockServer::start_blocking().unwrap();
+    // One byte over 64 MiB: without a limit it would be read whole and sent.
+    let big = "a".repeat(64 * 1024 * 1024 + 1);
+    for (args, want) in [
+        (
+            &["chat", "-m", "mock-echo"][..],
+            "error: the prompt on stdin is over 64 MiB",
+        ),
+        (
+            &["chat", "-m", "mock-echo", "--request", "-", "hi"][..],
+            "error: the --request body on stdin is over 64 MiB",
+        ),
+    ] {
+        let run = nexllm_with_stdin(&server, args, &big);
+        assert_eq!(run.failure(2), want, "{args:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "{:?}",
+        server.requests().len()
+    );
+}
