@@ -1,10 +1,10 @@
 //! The interactive chat: a conversation on a terminal, history kept, each
 //! answer streamed; Ctrl-C stops an answer, Ctrl-D leaves.
 
-use std::io;
+use std::io::{self, Write};
 
 use nexllm_proto::types::{ChatCompletion, ChatCompletionRequest, Message};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 
 use crate::answer::{Display, Ending, ctrl_c, get_answer};
 use crate::backend::Backend;
@@ -17,6 +17,18 @@ pub(crate) async fn run(
     backend: &Backend,
     options: &RequestOptions,
     show_usage: bool,
+) -> Result<(), Failure> {
+    let stdin = BufReader::new(tokio::io::stdin());
+    converse(backend, options, show_usage, stdin, &mut io::stdout()).await
+}
+
+/// The conversation: lines from `input`, answers to `out`, notices to stderr.
+async fn converse(
+    backend: &Backend,
+    options: &RequestOptions,
+    show_usage: bool,
+    mut input: impl AsyncBufRead + Unpin,
+    out: &mut impl Write,
 ) -> Result<(), Failure> {
     let model = options
         .model
@@ -41,26 +53,34 @@ pub(crate) async fn run(
     stderr_line(&format!(
         "Chatting with {model}. Ctrl-C stops an answer, Ctrl-D leaves."
     ));
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut line = Vec::new();
     loop {
         stderr_text("> ");
-        // `next_line` is cancellation safe: a Ctrl-C here loses no input.
-        let line = tokio::select! {
-            line = lines.next_line() => line,
+        // `read_until` is cancellation safe: what it read stays in `line`.
+        let read = tokio::select! {
+            read = input.read_until(b'\n', &mut line) => read,
             () = ctrl_c() => {
+                // The terminal drops a line typed but not entered; so do we.
+                line.clear();
                 stderr_line("\n(Ctrl-D leaves)");
                 continue;
             }
         };
-        let line = match line {
-            Ok(Some(line)) => line,
-            Ok(None) => {
+        match read {
+            Ok(0) => {
                 stderr_line("");
                 return Ok(());
             }
+            Ok(_) => {}
             Err(e) => return Err(Failure::usage(format!("cannot read stdin: {e}"))),
+        }
+        // A line that is not UTF-8 (a pasted binary, a Latin-1 terminal) is
+        // not sent; the conversation goes on.
+        let Ok(text) = String::from_utf8(std::mem::take(&mut line)) else {
+            stderr_line("(that line is not UTF-8 text: not sent)");
+            continue;
         };
-        let prompt = line.trim();
+        let prompt = text.trim();
         if prompt.is_empty() {
             continue;
         }
@@ -68,14 +88,7 @@ pub(crate) async fn run(
         conversation.ask(prompt);
         let base = ChatCompletionRequest::new(model.clone(), conversation.messages().to_vec());
         let request = build_request(Some(base), &turn_options, None)?;
-        let answer = get_answer(
-            backend,
-            &request,
-            Display::Text,
-            io::stdout().lock(),
-            ctrl_c(),
-        )
-        .await?;
+        let answer = get_answer(backend, &request, Display::Text, &mut *out, ctrl_c()).await?;
         match answer.ending {
             Ending::Complete => {
                 if show_usage {
@@ -176,6 +189,33 @@ mod tests {
                 "{options:?}: {result:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_is_skipped_and_the_chat_goes_on() {
+        let server = nexllm_mock::MockServer::start().await.unwrap();
+        let config = nexllm_proto::Config::without_key().base_url(server.base_url());
+        let backend = Backend::new(crate::cli::Transport::Hyper, config).unwrap();
+        let options = RequestOptions {
+            model: Some("mock-echo".to_owned()),
+            ..RequestOptions::default()
+        };
+        let mut out = Vec::new();
+        let input = &b"caf\xe9 au lait\n\none two\nthree"[..];
+        let result = converse(&backend, &options, false, input, &mut out).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(String::from_utf8(out).unwrap(), "one two\nthree\n");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        assert_eq!(
+            requests[1].body_json().unwrap()["messages"],
+            json!([
+                {"role": "user", "content": "one two"},
+                {"role": "assistant", "content": "one two"},
+                {"role": "user", "content": "three"}
+            ])
+        );
+        server.shutdown().await;
     }
 
     #[test]
