@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Chat with any NexLLM / OpenAI-compatible model from a terminal or a script.
 #[derive(Debug, Parser)]
@@ -19,6 +20,25 @@ pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments as [`Parser::parse`] does (printing
+    /// help, the version or a usage error and exiting), and notes which
+    /// values came from the environment rather than the command line.
+    pub(crate) fn parse_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.format(&mut Cli::command()).exit(),
+        };
+        if let (Command::Chat(args), Some(("chat", chat))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            args.model_from_env = chat.value_source("model") == Some(ValueSource::EnvVariable);
+        }
+        cli
+    }
 }
 
 /// The subcommands.
@@ -38,9 +58,15 @@ pub(crate) struct ChatArgs {
     #[arg(value_name = "PROMPT")]
     pub(crate) prompt: Option<String>,
 
-    /// The model id, e.g. `gpt-4o` or `aws/claude-haiku-4-5`.
+    /// The model id, e.g. `gpt-4o` or `aws/claude-haiku-4-5` (overrides the
+    /// model of `--request`; `NEXLLM_MODEL` only when it has none).
     #[arg(short, long, env = "NEXLLM_MODEL")]
     pub(crate) model: Option<String>,
+
+    /// `model` came from `NEXLLM_MODEL`, not `-m`: a default, which a
+    /// `--request` body's own model overrides.
+    #[arg(skip)]
+    pub(crate) model_from_env: bool,
 
     /// A system message, sent before the prompt.
     #[arg(short, long, value_name = "TEXT")]

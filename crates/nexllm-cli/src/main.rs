@@ -18,7 +18,6 @@ mod request;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
@@ -27,7 +26,7 @@ use crate::render::stderr_line;
 
 fn main() -> ExitCode {
     // Usage errors exit with status 2, `--help` and `--version` with 0.
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     init_tracing(cli.verbose);
 
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -1,7 +1,8 @@
 //! The request `nexllm chat` sends: a `--request` body, if any, with the options laid over it.
 //!
 //! Precedence, lowest first: the fields of the `--request` file (unknown ones
-//! are kept and sent as they are), then `-m`, `--max-tokens`, `--temperature`,
+//! are kept and sent as they are), then `-m` (`NEXLLM_MODEL` only where the
+//! file names no model), `--max-tokens`, `--temperature`,
 //! `-s` (replaces a leading system message or adds one), the prompt (appended
 //! as a user message) and `--no-stream`.
 
@@ -14,8 +15,10 @@ use crate::failure::Failure;
 /// The options that shape the request body (a view of [`ChatArgs`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct RequestOptions {
-    /// `-m`.
+    /// `-m` (or `NEXLLM_MODEL`).
     pub(crate) model: Option<String>,
+    /// `model` is `NEXLLM_MODEL`'s: a default, not an override of the `--request` body's model.
+    pub(crate) model_from_env: bool,
     /// `-s`.
     pub(crate) system: Option<String>,
     /// `--max-tokens`.
@@ -33,6 +36,7 @@ impl RequestOptions {
     pub(crate) fn from_args(args: &ChatArgs) -> Self {
         RequestOptions {
             model: args.model.clone(),
+            model_from_env: args.model_from_env,
             system: args.system.clone(),
             max_tokens: args.max_tokens,
             temperature: args.temperature,
@@ -72,8 +76,10 @@ pub(crate) fn build_request(
     let from_file = base.is_some();
     let mut request = base.unwrap_or_default();
 
+    // `-m` overrides the body's model; `NEXLLM_MODEL` only stands in for a missing one.
+    let keep_body_model = options.model_from_env && !request.model.trim().is_empty();
     if let Some(model) = options.model.as_deref().map(str::trim) {
-        if !model.is_empty() {
+        if !model.is_empty() && !keep_body_model {
             request.model = model.to_owned();
         }
     }
@@ -158,6 +164,7 @@ mod tests {
             temperature: Some(0.3),
             no_stream: true,
             want_usage: true,
+            ..RequestOptions::default()
         };
         let json =
             serde_json::to_value(build_request(None, &opts, Some("Q".into())).unwrap()).unwrap();
@@ -229,6 +236,24 @@ mod tests {
         let base = parse_request_body(r#"{"model": "file-model"}"#, "-").unwrap();
         let req = build_request(Some(base), &RequestOptions::default(), Some("p".into())).unwrap();
         assert_eq!(req.model, "file-model");
+    }
+
+    #[test]
+    fn the_environment_model_is_only_a_default_for_a_request_file() {
+        let from_env = RequestOptions {
+            model_from_env: true,
+            ..options("env-model")
+        };
+        let with_model = || parse_request_body(r#"{"model": "file-model"}"#, "f").unwrap();
+        let req = build_request(Some(with_model()), &from_env, Some("p".into())).unwrap();
+        assert_eq!(req.model, "file-model");
+        let req = build_request(Some(with_model()), &options("flag"), Some("p".into())).unwrap();
+        assert_eq!(req.model, "flag");
+        let without_model = parse_request_body("{}", "f").unwrap();
+        let req = build_request(Some(without_model), &from_env, Some("p".into())).unwrap();
+        assert_eq!(req.model, "env-model");
+        let req = build_request(None, &from_env, Some("p".into())).unwrap();
+        assert_eq!(req.model, "env-model");
     }
 
     #[test]

@@ -198,6 +198,32 @@ fn the_model_can_come_from_the_environment() {
 }
 
 #[test]
+fn the_environment_model_does_not_override_a_request_file() {
+    let server = MockServer::start_blocking().unwrap();
+    let file = temp_file(
+        "env-model.json",
+        &json!({"model": "mock-echo", "messages": [{"role": "user", "content": "file"}]})
+            .to_string(),
+    );
+    let file = file.to_str().unwrap();
+    for (flag, want) in [
+        (None, "mock-echo"),
+        (Some("aws/claude-haiku-4-5"), "aws/claude-haiku-4-5"),
+    ] {
+        let mut cmd = common::command();
+        cmd.env("NEXLLM_BASE_URL", server.base_url())
+            .env("NEXLLM_MODEL", "gpt-4o")
+            .args(["chat", "--request", file]);
+        if let Some(model) = flag {
+            cmd.args(["-m", model]);
+        }
+        assert_eq!(common::run(cmd).success(), "file\n", "{flag:?}");
+        let body = server.requests().last().unwrap().body_json().unwrap();
+        assert_eq!(body["model"], want, "-m {flag:?}");
+    }
+}
+
+#[test]
 fn the_prompt_can_come_from_stdin() {
     let server = MockServer::start_blocking().unwrap();
     for args in [
