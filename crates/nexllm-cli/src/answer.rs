@@ -144,8 +144,10 @@ async fn stream_answer<W: Write>(
     let completion = accumulator.into_completion();
     if let Some(printer) = printer.as_mut() {
         match ending {
-            Ending::Complete => printer.finish(&completion)?,
-            Ending::Failed(_) | Ending::Stopped => printer.interrupted()?,
+            // A stream that failed still shows the tool calls and other
+            // choices it received: they were not printed as they arrived.
+            Ending::Complete | Ending::Failed(_) => printer.finish(&completion)?,
+            Ending::Stopped => printer.interrupted()?,
         }
     }
     Ok(Answer {

@@ -47,8 +47,8 @@ impl<W: Write> StreamPrinter<W> {
         Ok(())
     }
 
-    /// Ends the answer: the tool calls and other choices of the assembled
-    /// completion, then a final newline.
+    /// Ends the answer (complete, or cut short by an error): the tool calls
+    /// and other choices of the assembled completion, then a final newline.
     pub(crate) fn finish(&mut self, completion: &ChatCompletion) -> io::Result<()> {
         for choice in completion.choices.iter().filter(|c| c.index == 0) {
             for call in choice.message.tool_calls.iter().flatten() {
@@ -70,8 +70,8 @@ impl<W: Write> StreamPrinter<W> {
         self.out.flush()
     }
 
-    /// Ends the line after a stream that stopped early (error or Ctrl-C), so
-    /// that what follows starts on a line of its own.
+    /// Ends the line after a stream that Ctrl-C stopped, so that what
+    /// follows starts on a line of its own.
     pub(crate) fn interrupted(&mut self) -> io::Result<()> {
         self.end_line()?;
         self.out.flush()

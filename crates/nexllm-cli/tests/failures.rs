@@ -3,8 +3,11 @@
 
 mod common;
 
-use common::{TRANSPORTS, command, dead_base_url, nexllm, nexllm_with_stdin, run, temp_file};
+use common::{
+    TRANSPORTS, command, dead_base_url, nexllm, nexllm_with_stdin, run, temp_file, weather_request,
+};
 use nexllm_mock::MockServer;
+use serde_json::json;
 
 #[test]
 fn a_rate_limit_is_retried_then_reported_in_one_line() {
@@ -209,6 +212,59 @@ fn a_stream_cut_midway_keeps_what_was_printed() {
         );
         assert!(!line.contains("attempts"), "not retried: {line}");
         assert_eq!(run.stdout, "one two\n", "{transport}");
+    }
+}
+
+#[test]
+fn a_stream_cut_midway_shows_the_other_choices_and_tool_calls_received() {
+    let server = MockServer::start_blocking().unwrap();
+    let several = temp_file(
+        "cut-choices.json",
+        &json!({"model": "mock-fault:close-after=5", "n": 2,
+                "messages": [{"role": "user", "content": "one two three four"}]})
+        .to_string(),
+    );
+    let tools = temp_file("cut-tools.json", &weather_request().to_string());
+    for transport in TRANSPORTS {
+        // Chunks: two roles, "one" for each choice, " two" for the first, then the abort.
+        let run = nexllm(
+            &server,
+            &[
+                "chat",
+                "--transport",
+                transport,
+                "--request",
+                several.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            run.failure(1).contains("cut short"),
+            "{transport}: {run:#?}"
+        );
+        assert_eq!(run.stdout, "one two\n[choice 1]\none\n", "{transport}");
+
+        // Chunks: the call's id and name, then two pieces of its arguments.
+        let run = nexllm(
+            &server,
+            &[
+                "chat",
+                "--transport",
+                transport,
+                "-H",
+                "x-mock-fault: close-after=3",
+                "--request",
+                tools.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            run.failure(1).contains("cut short"),
+            "{transport}: {run:#?}"
+        );
+        assert!(
+            run.stdout.starts_with("[tool call call_mock_")
+                && run.stdout.ends_with("] get_weather({\"city\":\"Par)\n"),
+            "{transport}: {run:#?}"
+        );
     }
 }
 
