@@ -22,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
-use crate::render::stderr_line;
+use crate::render::{error_line, stderr_line};
 
 fn main() -> ExitCode {
     // Usage errors exit with status 2, `--help` and `--version` with 0.
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if let Some(message) = failure.message() {
-                stderr_line(&format!("error: {message}"));
+                stderr_line(&error_line(&message));
             }
             failure.exit_code()
         }

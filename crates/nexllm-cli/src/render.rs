@@ -169,6 +169,21 @@ pub(crate) fn write_models(out: &mut impl Write, models: &ModelList, json: bool)
     out.flush()
 }
 
+/// The `error: ` line for `message`, kept to one line: control characters
+/// (newlines, terminal escapes), which a server may put in its error message,
+/// are written escaped (`\n`, `\u{1b}`).
+pub(crate) fn error_line(message: &str) -> String {
+    let mut line = String::from("error: ");
+    for c in message.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
 /// Writes one line to stderr (notices, the usage line, error lines). A
 /// failure to write to stderr is ignored: there is nowhere left to report it.
 pub(crate) fn stderr_line(text: &str) {
@@ -264,6 +279,18 @@ mod tests {
         let want = "[tool call call_1] get_weather({\"city\":\"Paris\"})\n";
         assert_eq!(String::from_utf8(streamed).unwrap(), want);
         assert_eq!(String::from_utf8(whole).unwrap(), want);
+    }
+
+    #[test]
+    fn an_error_line_is_one_line_without_control_characters() {
+        assert_eq!(
+            error_line("429 Too Many Requests: slow down, señor"),
+            "error: 429 Too Many Requests: slow down, señor"
+        );
+        assert_eq!(
+            error_line("one\r\ntwo\t\u{1b}[31mred\u{7}"),
+            "error: one\\r\\ntwo\\t\\u{1b}[31mred\\u{7}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use crate::answer::{Display, Ending, ctrl_c, get_answer};
 use crate::backend::Backend;
 use crate::failure::Failure;
-use crate::render::{stderr_line, stderr_text, usage_line};
+use crate::render::{error_line, stderr_line, stderr_text, usage_line};
 use crate::request::{RequestOptions, build_request, set_system};
 
 /// Runs the conversation until stdin ends (Ctrl-D).
@@ -96,7 +96,7 @@ async fn converse(
                 }
             }
             Ending::Stopped => stderr_line("[stopped]"),
-            Ending::Failed(error) => stderr_line(&format!("error: {error}")),
+            Ending::Failed(error) => stderr_line(&error_line(&error.to_string())),
         }
         conversation.answered(answer.completion);
     }

@@ -143,6 +143,36 @@ fn api_errors_exit_with_status_1() {
 }
 
 #[test]
+fn an_error_message_with_newlines_and_escapes_stays_on_one_line() {
+    let server = MockServer::start_blocking().unwrap();
+    let file = temp_file(
+        "multiline-error.json",
+        &json!({
+            "model": "mock-fault:status=400;message=line one\nline two \u{1b}[31mred",
+            "messages": [{"role": "user", "content": "hi"}]
+        })
+        .to_string(),
+    );
+    for transport in TRANSPORTS {
+        let run = nexllm(
+            &server,
+            &[
+                "chat",
+                "--transport",
+                transport,
+                "--request",
+                file.to_str().unwrap(),
+            ],
+        );
+        let line = run.failure(1);
+        assert!(
+            line.contains("line one\\nline two \\u{1b}[31mred"),
+            "{transport}: {line}"
+        );
+    }
+}
+
+#[test]
 fn connection_failures_and_timeouts_exit_with_status_1() {
     let server = MockServer::start_blocking().unwrap();
     let dead = dead_base_url();
