@@ -80,6 +80,8 @@ fn read_stdin(what: &str) -> Result<String, Failure> {
 }
 
 /// Reads `input` to its end as UTF-8 text, refusing more than [`MAX_INPUT_BYTES`].
+/// A leading byte order mark (as Windows editors write) is dropped: it is no
+/// part of the text, and JSON may not start with it.
 fn read_limited(input: impl Read, what: &str) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     input
@@ -92,9 +94,15 @@ fn read_limited(input: impl Read, what: &str) -> Result<String, Failure> {
             MAX_INPUT_BYTES / (1024 * 1024)
         )));
     }
-    String::from_utf8(bytes)
-        .map_err(|e| Failure::usage(format!("cannot read {what}: not UTF-8 text ({e})")))
+    let mut text = String::from_utf8(bytes)
+        .map_err(|e| Failure::usage(format!("cannot read {what}: not UTF-8 text ({e})")))?;
+    if text.starts_with(BYTE_ORDER_MARK) {
+        text.drain(..BYTE_ORDER_MARK.len_utf8());
+    }
+    Ok(text)
 }
+
+const BYTE_ORDER_MARK: char = '\u{feff}';
 
 #[cfg(test)]
 mod tests {
@@ -170,6 +178,27 @@ mod tests {
             matches!(err, Err(Failure::Usage(ref m)) if m.starts_with("cannot read the prompt on stdin: not UTF-8")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped() {
+        let read = |bytes: &[u8]| read_limited(bytes, "the prompt").unwrap();
+        assert_eq!(
+            read(b"\xef\xbb\xbf{\"model\": \"m\"}"),
+            "{\"model\": \"m\"}"
+        );
+        assert_eq!(read(b"\xef\xbb\xbf"), "");
+        // Only a leading one: elsewhere it is text.
+        assert_eq!(read(b"a\xef\xbb\xbf"), "a\u{feff}");
+        let file = std::env::temp_dir().join(format!("nexllm-bom-{}.json", std::process::id()));
+        std::fs::write(
+            &file,
+            b"\xef\xbb\xbf{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}",
+        )
+        .unwrap();
+        let request = read_request_file(&file);
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(request.unwrap().model, "m");
     }
 
     #[test]
