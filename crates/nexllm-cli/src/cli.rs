@@ -54,7 +54,9 @@ pub(crate) enum Command {
 /// `nexllm chat`.
 #[derive(Debug, Args)]
 pub(crate) struct ChatArgs {
-    /// The prompt. Read from stdin when absent (and stdin is not a terminal) or `-`.
+    /// The prompt. `-`: read from stdin. Absent: read from stdin, except with
+    /// `--request` (its messages are the conversation) or a terminal on stdin
+    /// (an interactive chat).
     #[arg(value_name = "PROMPT")]
     pub(crate) prompt: Option<String>,
 
