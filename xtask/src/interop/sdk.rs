@@ -121,8 +121,8 @@ pub(crate) struct Finished {
 }
 
 impl Finished {
-    /// The error the CLI prints when a call fails: `error: <Display>` (which
-    /// spans several lines when the server's message does), to the end.
+    /// The error the CLI prints when a call fails: `error: <Display>`, one
+    /// line (the CLI escapes control characters of a server's message), to the end.
     pub(crate) fn error_line(&self) -> Option<&str> {
         let start = if self.stderr.starts_with("error: ") {
             0
