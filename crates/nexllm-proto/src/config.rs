@@ -87,7 +87,13 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest non-streaming response body accepted. Default 64 MiB.
+    /// The largest non-streaming response body accepted, and the most a
+    /// stream's assembled answer may hold
+    /// ([`StreamAccumulator::held_bytes`](crate::stream::StreamAccumulator::held_bytes):
+    /// its text plus 64 bytes per choice of a chunk, tool-call fragment and
+    /// log probability entry); a stream that would pass it ends with
+    /// `Error::LimitExceeded` naming `"streamed answer"`, keeping what came
+    /// before. Default 64 MiB.
     pub max_body_bytes: usize,
     /// The largest single SSE line or event accepted. Default 16 MiB.
     pub max_event_bytes: usize,

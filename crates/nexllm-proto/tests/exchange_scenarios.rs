@@ -899,6 +899,33 @@ fn a_body_that_ends_soon_after_done_keeps_its_connection() {
 }
 
 #[test]
+fn a_stream_that_would_outgrow_the_body_limit_ends_with_what_it_held() {
+    // A server that streams without end: the assembled answer is bounded by
+    // `max_body_bytes` (text plus 64 bytes per choice of a chunk), the chunks
+    // before the limit are delivered and kept, and the connection is dropped.
+    let mut limits = nexllm_proto::Limits::default();
+    limits.max_body_bytes = 1000;
+    let mut h = Harness::new(Config::new("k").limits(limits), true);
+    h.head(200);
+    let word = "x".repeat(100);
+    for _ in 0..10 {
+        h.body(&chunk_event(&word, None));
+    }
+    // 164 bytes a chunk: six fit in 1000, the seventh does not.
+    assert_eq!(h.chunks.len(), 6);
+    match h.error() {
+        Error::LimitExceeded(e) => {
+            assert_eq!(e.what, "streamed answer");
+            assert_eq!(e.limit, 1000);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(accumulated_text(&h), word.repeat(6));
+    assert_eq!(h.abandoned, [h.current()]);
+    assert_eq!(h.sent.len(), 1, "not retried");
+}
+
+#[test]
 fn a_retry_after_beyond_any_wait_fails_at_once() {
     // However large the number, it asks for more than `max_retry_after`.
     for value in ["120", "100000000", "99999999999999999999"] {

@@ -625,8 +625,16 @@ impl Exchange {
             }
             let next = decoder.next_chunk();
             if let Ok(Some(chunk)) = &next {
-                if let Some(acc) = &mut self.accumulator {
-                    acc.push(chunk);
+                let limit = self.limits.max_body_bytes;
+                let within =
+                    (self.accumulator.as_mut()).is_none_or(|acc| acc.push_within(chunk, limit));
+                if !within {
+                    // A server that streams without end: the answer so far is kept.
+                    let attempt = *attempt;
+                    self.queue.push_back(Action::Abandon(attempt));
+                    let error = LimitError::new("streamed answer", limit);
+                    self.fail_final(Error::LimitExceeded(error));
+                    return self.poll();
                 }
                 self.chunks_delivered += 1;
             }

@@ -34,7 +34,14 @@ pub struct StreamAccumulator {
     last_model: SharedStr,
     last_fingerprint: Option<SharedStr>,
     last_tier: Option<SharedStr>,
+    /// The sum of [`weight`] over the chunks pushed.
+    held: usize,
 }
+
+/// What [`StreamAccumulator::held_bytes`] counts for each choice of a chunk,
+/// tool-call fragment, log probability entry and alternative, on top of text:
+/// about what each may add to the completion besides its text.
+pub(crate) const ENTRY_BYTES: usize = 64;
 
 impl StreamAccumulator {
     /// An empty accumulator.
@@ -49,11 +56,29 @@ impl StreamAccumulator {
             last_model: SharedStr::default(),
             last_fingerprint: None,
             last_tier: None,
+            held: 0,
         }
+    }
+
+    /// Adds `chunk` unless that would take [`held_bytes`](Self::held_bytes)
+    /// past `limit`; false then, and nothing changed.
+    pub(crate) fn push_within(&mut self, chunk: &ChatCompletionChunk, limit: usize) -> bool {
+        let held = self.held.saturating_add(weight(chunk));
+        if held > limit {
+            return false;
+        }
+        self.add(chunk);
+        self.held = held;
+        true
     }
 
     /// Adds one chunk.
     pub fn push(&mut self, chunk: &ChatCompletionChunk) {
+        self.held = self.held.saturating_add(weight(chunk));
+        self.add(chunk);
+    }
+
+    fn add(&mut self, chunk: &ChatCompletionChunk) {
         self.chunks += 1;
         let c = &mut self.completion;
         if c.id.is_empty() && !chunk.id.is_empty() {
@@ -118,6 +143,18 @@ impl StreamAccumulator {
     /// How many chunks have been pushed.
     pub fn chunks(&self) -> u64 {
         self.chunks
+    }
+
+    /// About how many bytes the chunks pushed may have added to the
+    /// completion: the text they carry (content, refusal, tool-call ids, names
+    /// and arguments, log probability tokens, other fields of the delta) plus
+    /// 64 bytes for each choice of a chunk, tool-call fragment and log
+    /// probability entry. An upper bound of the completion's growth, cheap to
+    /// keep; [`Exchange`](crate::exchange::Exchange) bounds it by
+    /// [`Limits::max_body_bytes`](crate::Limits::max_body_bytes), so that a
+    /// server that streams without end cannot grow it without end.
+    pub fn held_bytes(&self) -> usize {
+        self.held
     }
 
     /// The content of the first choice so far (empty when there is none).
@@ -265,6 +302,69 @@ fn apply_tool_call_fragment(
     }
     if let Some(function) = &fragment.function {
         apply_function_call(&mut call.function, function);
+    }
+}
+
+/// What `chunk` may add to the completion, in bytes (see
+/// [`StreamAccumulator::held_bytes`]).
+pub(crate) fn weight(chunk: &ChatCompletionChunk) -> usize {
+    let text = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+    let mut bytes = 0usize;
+    for choice in &chunk.choices {
+        let delta = &choice.delta;
+        bytes = bytes
+            .saturating_add(ENTRY_BYTES)
+            .saturating_add(text(&delta.content))
+            .saturating_add(text(&delta.refusal))
+            .saturating_add(extra_weight(&delta.extra));
+        for fragment in delta.tool_calls.iter().flatten() {
+            let function = fragment.function.as_ref();
+            bytes = bytes
+                .saturating_add(ENTRY_BYTES)
+                .saturating_add(fragment.id.as_ref().map_or(0, |id| id.len()))
+                .saturating_add(fragment.r#type.as_ref().map_or(0, |t| t.len()))
+                .saturating_add(function.map_or(0, |f| text(&f.name) + text(&f.arguments)))
+                .saturating_add(function.map_or(0, |f| extra_weight(&f.extra)))
+                .saturating_add(extra_weight(&fragment.extra));
+        }
+        if let Some(logprobs) = &choice.logprobs {
+            let entries = logprobs.content.iter().chain(&logprobs.refusal).flatten();
+            for entry in entries {
+                let alternatives = entry.top_logprobs.iter().map(|top| {
+                    ENTRY_BYTES + top.token.len() + top.bytes.as_ref().map_or(0, Vec::len)
+                });
+                bytes = bytes
+                    .saturating_add(ENTRY_BYTES)
+                    .saturating_add(entry.token.len())
+                    .saturating_add(entry.bytes.as_ref().map_or(0, Vec::len))
+                    .saturating_add(alternatives.fold(0, usize::saturating_add))
+                    .saturating_add(extra_weight(&entry.extra));
+            }
+            bytes = bytes.saturating_add(extra_weight(&logprobs.extra));
+        }
+    }
+    bytes
+}
+
+/// About what the fields of an `extra` map hold, in bytes.
+fn extra_weight(extra: &serde_json::Map<String, Value>) -> usize {
+    extra.iter().fold(0, |bytes, (key, value)| {
+        bytes
+            .saturating_add(key.len())
+            .saturating_add(value_weight(value))
+    })
+}
+
+/// About what a JSON value holds, in bytes: its strings, and 16 per other value.
+/// (Parsed JSON is at most 128 levels deep, so the recursion is bounded.)
+fn value_weight(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items
+            .iter()
+            .fold(16, |bytes, item| bytes.saturating_add(value_weight(item))),
+        Value::Object(fields) => extra_weight(fields).saturating_add(16),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 16,
     }
 }
 
@@ -525,5 +625,56 @@ mod tests {
                 ("call_c", "f2", "{}")
             ]
         );
+    }
+
+    fn parsed(chunk: serde_json::Value) -> ChatCompletionChunk {
+        serde_json::from_value(chunk).unwrap()
+    }
+
+    #[test]
+    fn held_bytes_counts_the_text_and_each_entry_a_chunk_may_add() {
+        let mut accumulator = StreamAccumulator::new();
+        assert_eq!(accumulator.held_bytes(), 0);
+        accumulator.push(&parsed(serde_json::json!({
+            "choices": [{"index": 0, "delta": {"content": "abc", "refusal": "no"}}]
+        })));
+        assert_eq!(accumulator.held_bytes(), ENTRY_BYTES + 3 + 2);
+        // A chunk without choices (the usage chunk) adds nothing that grows.
+        accumulator.push(&parsed(
+            serde_json::json!({"choices": [], "usage": {"total_tokens": 1}}),
+        ));
+        assert_eq!(accumulator.held_bytes(), ENTRY_BYTES + 5);
+        let before = accumulator.held_bytes();
+        accumulator.push(&parsed(serde_json::json!({"choices": [
+            {"index": 1, "delta": {
+                "reasoning_content": "hmm",
+                "tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                                "function": {"name": "f", "arguments": "{\"a\":"}}]
+            },
+            "logprobs": {"content": [{"token": "hi", "logprob": -0.5, "bytes": [104, 105],
+                                       "top_logprobs": [{"token": "yo", "logprob": -1.0}]}]}}
+        ]})));
+        let choice = ENTRY_BYTES + "reasoning_content".len() + 3;
+        let call = ENTRY_BYTES + 2 + "function".len() + 1 + 5;
+        let logprob = ENTRY_BYTES + 2 + 2 + (ENTRY_BYTES + 2);
+        assert_eq!(accumulator.held_bytes() - before, choice + call + logprob);
+    }
+
+    #[test]
+    fn push_within_refuses_a_chunk_past_the_limit_and_changes_nothing() {
+        let chunk = parsed(serde_json::json!({
+            "choices": [{"index": 0, "delta": {"content": "0123456789"}}]
+        }));
+        let each = ENTRY_BYTES + 10;
+        let mut accumulator = StreamAccumulator::new();
+        assert!(accumulator.push_within(&chunk, 2 * each));
+        assert!(
+            accumulator.push_within(&chunk, 2 * each),
+            "exactly the limit"
+        );
+        assert!(!accumulator.push_within(&chunk, 2 * each));
+        assert_eq!(accumulator.held_bytes(), 2 * each);
+        assert_eq!(accumulator.chunks(), 2);
+        assert_eq!(accumulator.text(), "01234567890123456789");
     }
 }
