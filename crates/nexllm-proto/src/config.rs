@@ -91,9 +91,9 @@ pub struct Limits {
     /// stream's assembled answer may hold
     /// ([`StreamAccumulator::held_bytes`](crate::stream::StreamAccumulator::held_bytes):
     /// its text plus 64 bytes per choice of a chunk, tool-call fragment and
-    /// log probability entry); a stream that would pass it ends with
-    /// `Error::LimitExceeded` naming `"streamed answer"`, keeping what came
-    /// before. Default 64 MiB.
+    /// log probability entry); a stream ends with `Error::LimitExceeded`
+    /// naming `"streamed answer"` after the chunk that passed it (so by at
+    /// most one event), keeping every chunk it delivered. Default 64 MiB.
     pub max_body_bytes: usize,
     /// The largest single SSE line or event accepted. Default 16 MiB.
     pub max_event_bytes: usize,

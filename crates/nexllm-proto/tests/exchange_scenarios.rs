@@ -901,8 +901,9 @@ fn a_body_that_ends_soon_after_done_keeps_its_connection() {
 #[test]
 fn a_stream_that_would_outgrow_the_body_limit_ends_with_what_it_held() {
     // A server that streams without end: the assembled answer is bounded by
-    // `max_body_bytes` (text plus 64 bytes per choice of a chunk), the chunks
-    // before the limit are delivered and kept, and the connection is dropped.
+    // `max_body_bytes` (text plus 64 bytes per choice of a chunk); the chunks
+    // up to the one that passed it are delivered and kept, and the connection
+    // is dropped.
     let mut limits = nexllm_proto::Limits::default();
     limits.max_body_bytes = 1000;
     let mut h = Harness::new(Config::new("k").limits(limits), true);
@@ -911,8 +912,8 @@ fn a_stream_that_would_outgrow_the_body_limit_ends_with_what_it_held() {
     for _ in 0..10 {
         h.body(&chunk_event(&word, None));
     }
-    // 164 bytes a chunk: six fit in 1000, the seventh does not.
-    assert_eq!(h.chunks.len(), 6);
+    // 164 bytes a chunk: six fit in 1000, the seventh passes it.
+    assert_eq!(h.chunks.len(), 7);
     match h.error() {
         Error::LimitExceeded(e) => {
             assert_eq!(e.what, "streamed answer");
@@ -920,7 +921,7 @@ fn a_stream_that_would_outgrow_the_body_limit_ends_with_what_it_held() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(accumulated_text(&h), word.repeat(6));
+    assert_eq!(accumulated_text(&h), word.repeat(7));
     assert_eq!(h.abandoned, [h.current()]);
     assert_eq!(h.sent.len(), 1, "not retried");
 }

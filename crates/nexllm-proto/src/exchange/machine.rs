@@ -623,18 +623,19 @@ impl Exchange {
             if *needs_bytes {
                 return Some(Action::Wait(self.next_wait()));
             }
+            let limit = self.limits.max_body_bytes;
+            if (self.accumulator.as_ref()).is_some_and(|acc| acc.held_bytes() > limit) {
+                // A server that streams without end: the answer so far is kept.
+                let attempt = *attempt;
+                self.queue.push_back(Action::Abandon(attempt));
+                let error = LimitError::new("streamed answer", limit);
+                self.fail_final(Error::LimitExceeded(error));
+                return self.poll();
+            }
             let next = decoder.next_chunk();
             if let Ok(Some(chunk)) = &next {
-                let limit = self.limits.max_body_bytes;
-                let within =
-                    (self.accumulator.as_mut()).is_none_or(|acc| acc.push_within(chunk, limit));
-                if !within {
-                    // A server that streams without end: the answer so far is kept.
-                    let attempt = *attempt;
-                    self.queue.push_back(Action::Abandon(attempt));
-                    let error = LimitError::new("streamed answer", limit);
-                    self.fail_final(Error::LimitExceeded(error));
-                    return self.poll();
+                if let Some(acc) = &mut self.accumulator {
+                    acc.push(chunk);
                 }
                 self.chunks_delivered += 1;
             }

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::types::{
-    ChatCompletion, ChatCompletionChunk, Choice, Delta, FunctionCall, FunctionCallDelta, Logprobs,
-    SharedStr, ToolCall, ToolCallDelta, Usage,
+    ChatCompletion, ChatCompletionChunk, Choice, Delta, Extra, FunctionCall, FunctionCallDelta,
+    Logprobs, SharedStr, ToolCall, ToolCallDelta, Usage,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -41,7 +41,7 @@ pub struct StreamAccumulator {
 /// What [`StreamAccumulator::held_bytes`] counts for each choice of a chunk,
 /// tool-call fragment, log probability entry and alternative, on top of text:
 /// about what each may add to the completion besides its text.
-pub(crate) const ENTRY_BYTES: usize = 64;
+const ENTRY_BYTES: usize = 64;
 
 impl StreamAccumulator {
     /// An empty accumulator.
@@ -60,25 +60,8 @@ impl StreamAccumulator {
         }
     }
 
-    /// Adds `chunk` unless that would take [`held_bytes`](Self::held_bytes)
-    /// past `limit`; false then, and nothing changed.
-    pub(crate) fn push_within(&mut self, chunk: &ChatCompletionChunk, limit: usize) -> bool {
-        let held = self.held.saturating_add(weight(chunk));
-        if held > limit {
-            return false;
-        }
-        self.add(chunk);
-        self.held = held;
-        true
-    }
-
     /// Adds one chunk.
     pub fn push(&mut self, chunk: &ChatCompletionChunk) {
-        self.held = self.held.saturating_add(weight(chunk));
-        self.add(chunk);
-    }
-
-    fn add(&mut self, chunk: &ChatCompletionChunk) {
         self.chunks += 1;
         let c = &mut self.completion;
         if c.id.is_empty() && !chunk.id.is_empty() {
@@ -123,10 +106,13 @@ impl StreamAccumulator {
             if choice.finish_reason.is_some() {
                 target.finish_reason.clone_from(&choice.finish_reason);
             }
+            let mut added = ENTRY_BYTES;
             if let Some(logprobs) = &choice.logprobs {
-                merge_logprobs(&mut target.logprobs, logprobs);
+                added = added.saturating_add(merge_logprobs(&mut target.logprobs, logprobs));
             }
-            apply_delta(target, &mut self.states[slot], &choice.delta);
+            added =
+                added.saturating_add(apply_delta(target, &mut self.states[slot], &choice.delta));
+            self.held = self.held.saturating_add(added);
         }
     }
 
@@ -149,8 +135,8 @@ impl StreamAccumulator {
     /// completion: the text they carry (content, refusal, tool-call ids, names
     /// and arguments, log probability tokens, other fields of the delta) plus
     /// 64 bytes for each choice of a chunk, tool-call fragment and log
-    /// probability entry. An upper bound of the completion's growth, cheap to
-    /// keep; [`Exchange`](crate::exchange::Exchange) bounds it by
+    /// probability entry (and alternative). An upper bound of the
+    /// completion's growth, cheap to keep; [`Exchange`](crate::exchange::Exchange) bounds it by
     /// [`Limits::max_body_bytes`](crate::Limits::max_body_bytes), so that a
     /// server that streams without end cannot grow it without end.
     pub fn held_bytes(&self) -> usize {
@@ -195,7 +181,10 @@ struct ChoiceState {
     tool_call_indices: Vec<Option<u32>>,
 }
 
-fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) {
+/// Applies one delta; returns what it may have added (see
+/// [`StreamAccumulator::held_bytes`]), without the choice's own entry.
+fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> usize {
+    let mut added = 0usize;
     let message = &mut choice.message;
     if let Some(role) = &delta.role {
         if !state.role_seen {
@@ -208,60 +197,87 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) {
             .content
             .get_or_insert_with(String::new)
             .push_str(text);
+        added = added.saturating_add(text.len());
     }
     if let Some(text) = &delta.refusal {
         message
             .refusal
             .get_or_insert_with(String::new)
             .push_str(text);
+        added = added.saturating_add(text.len());
     }
     for (key, value) in &delta.extra {
         if key == "function_call" {
             // The deprecated function call streams like a tool call's function.
             if let Ok(fragment) = FunctionCallDelta::deserialize(value) {
-                apply_function_call(
+                added = added.saturating_add(apply_function_call(
                     message.function_call.get_or_insert_with(Default::default),
                     &fragment,
-                );
+                ));
                 continue;
             }
         }
         match (message.extra.get_mut(key), value) {
             (_, Value::Null) => {}
-            (Some(Value::String(existing)), Value::String(more)) => existing.push_str(more),
+            (Some(Value::String(existing)), Value::String(more)) => {
+                existing.push_str(more);
+                added = added.saturating_add(more.len());
+            }
             _ => {
                 message.extra.insert(key.clone(), value.clone());
+                added = added.saturating_add(key.len().saturating_add(value_weight(value)));
             }
         }
     }
     if let Some(fragments) = &delta.tool_calls {
         let calls = message.tool_calls.get_or_insert_with(Vec::new);
         for fragment in fragments {
-            apply_tool_call_fragment(calls, &mut state.tool_call_indices, fragment);
+            added = added.saturating_add(apply_tool_call_fragment(
+                calls,
+                &mut state.tool_call_indices,
+                fragment,
+            ));
         }
     }
+    added
 }
 
-/// Adds a fragment of a function call: the first name wins, argument pieces are joined.
-fn apply_function_call(call: &mut FunctionCall, fragment: &FunctionCallDelta) {
+/// Adds a fragment of a function call: the first name wins, argument pieces
+/// are joined. Returns what it may have added.
+fn apply_function_call(call: &mut FunctionCall, fragment: &FunctionCallDelta) -> usize {
+    let mut added = 0usize;
     if let Some(name) = fragment.name.as_deref().filter(|n| !n.is_empty()) {
         if call.name.is_empty() {
             call.name = name.to_owned();
+            added = name.len();
         }
     }
     if let Some(arguments) = &fragment.arguments {
         call.arguments.push_str(arguments);
+        added = added.saturating_add(arguments.len());
     }
-    for (key, value) in &fragment.extra {
-        call.extra.insert(key.clone(), value.clone());
-    }
+    added.saturating_add(insert_extra(&mut call.extra, &fragment.extra))
 }
 
+/// Inserts the fields of `more` into `extra`; returns what they may add.
+#[inline]
+fn insert_extra(extra: &mut Extra, more: &Extra) -> usize {
+    let mut added = 0usize;
+    for (key, value) in more {
+        extra.insert(key.clone(), value.clone());
+        added = added.saturating_add(key.len().saturating_add(value_weight(value)));
+    }
+    added
+}
+
+/// Adds a tool-call fragment; returns what it may have added (with the
+/// fragment's own entry).
 fn apply_tool_call_fragment(
     calls: &mut Vec<ToolCall>,
     indices: &mut Vec<Option<u32>>,
     fragment: &ToolCallDelta,
-) {
+) -> usize {
+    let mut added = ENTRY_BYTES;
     let position = match fragment.index {
         Some(index) => indices.iter().position(|i| *i == Some(index)),
         None => {
@@ -292,63 +308,52 @@ fn apply_tool_call_fragment(
     if let Some(id) = fragment.id.as_deref().filter(|id| !id.is_empty()) {
         if call.id.is_empty() {
             call.id = id.to_owned();
+            added = added.saturating_add(id.len());
         }
     }
     if let Some(kind) = fragment.r#type.as_deref().filter(|t| !t.is_empty()) {
         call.r#type = kind.to_owned();
+        added = added.saturating_add(kind.len());
     }
-    for (key, value) in &fragment.extra {
-        call.extra.insert(key.clone(), value.clone());
-    }
+    added = added.saturating_add(insert_extra(&mut call.extra, &fragment.extra));
     if let Some(function) = &fragment.function {
-        apply_function_call(&mut call.function, function);
+        added = added.saturating_add(apply_function_call(&mut call.function, function));
     }
+    added
 }
 
-/// What `chunk` may add to the completion, in bytes (see
-/// [`StreamAccumulator::held_bytes`]).
-pub(crate) fn weight(chunk: &ChatCompletionChunk) -> usize {
-    let text = |text: &Option<String>| text.as_ref().map_or(0, String::len);
-    let mut bytes = 0usize;
-    for choice in &chunk.choices {
-        let delta = &choice.delta;
+/// What the log probabilities of one choice of a chunk may add.
+fn logprobs_weight(logprobs: &Logprobs) -> usize {
+    let mut bytes = extra_weight(&logprobs.extra);
+    for entry in logprobs.content.iter().chain(&logprobs.refusal).flatten() {
         bytes = bytes
             .saturating_add(ENTRY_BYTES)
-            .saturating_add(text(&delta.content))
-            .saturating_add(text(&delta.refusal))
-            .saturating_add(extra_weight(&delta.extra));
-        for fragment in delta.tool_calls.iter().flatten() {
-            let function = fragment.function.as_ref();
+            .saturating_add(entry.token.len())
+            .saturating_add(entry.bytes.as_ref().map_or(0, Vec::len))
+            .saturating_add(extra_weight(&entry.extra));
+        for top in &entry.top_logprobs {
             bytes = bytes
                 .saturating_add(ENTRY_BYTES)
-                .saturating_add(fragment.id.as_ref().map_or(0, |id| id.len()))
-                .saturating_add(fragment.r#type.as_ref().map_or(0, |t| t.len()))
-                .saturating_add(function.map_or(0, |f| text(&f.name) + text(&f.arguments)))
-                .saturating_add(function.map_or(0, |f| extra_weight(&f.extra)))
-                .saturating_add(extra_weight(&fragment.extra));
-        }
-        if let Some(logprobs) = &choice.logprobs {
-            let entries = logprobs.content.iter().chain(&logprobs.refusal).flatten();
-            for entry in entries {
-                let alternatives = entry.top_logprobs.iter().map(|top| {
-                    ENTRY_BYTES + top.token.len() + top.bytes.as_ref().map_or(0, Vec::len)
-                });
-                bytes = bytes
-                    .saturating_add(ENTRY_BYTES)
-                    .saturating_add(entry.token.len())
-                    .saturating_add(entry.bytes.as_ref().map_or(0, Vec::len))
-                    .saturating_add(alternatives.fold(0, usize::saturating_add))
-                    .saturating_add(extra_weight(&entry.extra));
-            }
-            bytes = bytes.saturating_add(extra_weight(&logprobs.extra));
+                .saturating_add(top.token.len())
+                .saturating_add(top.bytes.as_ref().map_or(0, Vec::len))
+                .saturating_add(extra_weight(&top.extra));
         }
     }
     bytes
 }
 
 /// About what the fields of an `extra` map hold, in bytes.
-fn extra_weight(extra: &serde_json::Map<String, Value>) -> usize {
-    extra.iter().fold(0, |bytes, (key, value)| {
+#[inline]
+fn extra_weight(extra: &Extra) -> usize {
+    if extra.is_empty() {
+        return 0;
+    }
+    fields_weight(extra)
+}
+
+/// About what the fields of a JSON object hold, in bytes.
+fn fields_weight(fields: &serde_json::Map<String, Value>) -> usize {
+    fields.iter().fold(0, |bytes, (key, value)| {
         bytes
             .saturating_add(key.len())
             .saturating_add(value_weight(value))
@@ -363,13 +368,15 @@ fn value_weight(value: &Value) -> usize {
         Value::Array(items) => items
             .iter()
             .fold(16, |bytes, item| bytes.saturating_add(value_weight(item))),
-        Value::Object(fields) => extra_weight(fields).saturating_add(16),
+        Value::Object(fields) => fields_weight(fields).saturating_add(16),
         Value::Null | Value::Bool(_) | Value::Number(_) => 16,
     }
 }
 
-/// Log probabilities arrive per chunk; the completion's are their concatenation.
-fn merge_logprobs(target: &mut Option<Logprobs>, more: &Logprobs) {
+/// Log probabilities arrive per chunk; the completion's are their
+/// concatenation. Returns what they may have added.
+fn merge_logprobs(target: &mut Option<Logprobs>, more: &Logprobs) -> usize {
+    let added = logprobs_weight(more);
     let target = target.get_or_insert_with(Logprobs::default);
     if let Some(tokens) = &more.content {
         target
@@ -386,6 +393,7 @@ fn merge_logprobs(target: &mut Option<Logprobs>, more: &Logprobs) {
     for (key, value) in &more.extra {
         target.extra.insert(key.clone(), value.clone());
     }
+    added
 }
 /// Sets `target` to `text`, reusing its buffer, and copying nothing when it
 /// already holds that text (the usual case: every chunk repeats it).
@@ -658,23 +666,5 @@ mod tests {
         let call = ENTRY_BYTES + 2 + "function".len() + 1 + 5;
         let logprob = ENTRY_BYTES + 2 + 2 + (ENTRY_BYTES + 2);
         assert_eq!(accumulator.held_bytes() - before, choice + call + logprob);
-    }
-
-    #[test]
-    fn push_within_refuses_a_chunk_past_the_limit_and_changes_nothing() {
-        let chunk = parsed(serde_json::json!({
-            "choices": [{"index": 0, "delta": {"content": "0123456789"}}]
-        }));
-        let each = ENTRY_BYTES + 10;
-        let mut accumulator = StreamAccumulator::new();
-        assert!(accumulator.push_within(&chunk, 2 * each));
-        assert!(
-            accumulator.push_within(&chunk, 2 * each),
-            "exactly the limit"
-        );
-        assert!(!accumulator.push_within(&chunk, 2 * each));
-        assert_eq!(accumulator.held_bytes(), 2 * each);
-        assert_eq!(accumulator.chunks(), 2);
-        assert_eq!(accumulator.text(), "01234567890123456789");
     }
 }
