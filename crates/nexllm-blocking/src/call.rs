@@ -32,6 +32,10 @@ use crate::transport_error::Failure;
 /// How many bytes one body read asks for.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
+/// The longest connect timeout handed to ureq, which adds it to an `Instant`
+/// (and panics if that overflows): a year, as good as none.
+const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// What the drive loop hands up.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -190,10 +194,12 @@ impl Call {
         let request = http::Request::from_parts(parts, &body[..]);
         // The connection must also be up by the wait's deadline; a connect cut
         // short by it is reported as that deadline, not as a connect timeout.
-        let connect = until.map_or(self.connect_timeout, |until| {
-            self.connect_timeout
-                .min(until.saturating_duration_since(now))
-        });
+        let connect = until
+            .map_or(self.connect_timeout, |until| {
+                self.connect_timeout
+                    .min(until.saturating_duration_since(now))
+            })
+            .min(LONGEST_CONNECT_TIMEOUT);
         let request = self
             .agent
             .configure_request(request)

@@ -2,6 +2,8 @@
 //! error bodies, request headers and connection reuse.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail the test loudly
 
+use std::time::Duration;
+
 use nexllm_blocking::{
     ApiErrorKind, ChatCompletionRequest, Client, Config, Error, FinishReason, Message,
 };
@@ -181,6 +183,24 @@ fn an_invalid_request_fails_before_any_io() {
         "{error:?}"
     );
     assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_connect_timeout_too_long_to_count_is_no_limit() {
+    // Without a total deadline nothing shortens it; ureq adds it to an
+    // `Instant`, which must not overflow.
+    let server = server();
+    let config = Config::new(KEY)
+        .base_url(server.base_url())
+        .connect_timeout(Duration::MAX)
+        .total_timeout(None);
+    let client = Client::new(config);
+    assert_eq!(
+        client.chat().create(&ask("no limit")).unwrap().content(),
+        Some("no limit")
+    );
+    let stream = client.chat().create_stream(&ask("none at all")).unwrap();
+    assert_eq!(stream.finish().unwrap().content(), Some("none at all"));
 }
 
 #[test]
