@@ -4,9 +4,10 @@
 //! `Wait` is exactly one blocking operation, bounded by the deadline it must
 //! respect:
 //!
-//! - an attempt to send: connect (ureq's connect timeout), write the request
-//!   and read the response head, every read and write bounded by the wait's
-//!   deadline (first byte or total) through [`IoDeadline`];
+//! - an attempt to send: look the host up and connect (each within ureq's
+//!   connect timeout, cut to the wait's deadline), write the request and read
+//!   the response head, every read and write bounded by the wait's deadline
+//!   (first byte or total) through [`IoDeadline`];
 //! - a body read: bounded by the idle timeout counted from the start of the
 //!   read, and by the total deadline;
 //! - a backoff: `std::thread::sleep` until the wait's deadline.
@@ -194,6 +195,8 @@ impl Call {
         let request = http::Request::from_parts(parts, &body[..]);
         // The connection must also be up by the wait's deadline; a connect cut
         // short by it is reported as that deadline, not as a connect timeout.
+        // The host name lookup gets the same bound: ureq's resolver is
+        // otherwise bounded by the total deadline alone.
         let connect = until
             .map_or(self.connect_timeout, |until| {
                 self.connect_timeout
@@ -203,6 +206,7 @@ impl Call {
         let request = self
             .agent
             .configure_request(request)
+            .timeout_resolve(Some(connect))
             .timeout_connect(Some(connect))
             .timeout_global(
                 self.total_deadline
@@ -430,7 +434,90 @@ pub(crate) fn run_to_end(call: &mut Call) -> Result<Outcome, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+
+    use nexllm_proto::{Config, TimeoutKind};
+    use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+    use ureq::unversioned::transport::NextTimeout;
+    use ureq::unversioned::transport::time::Duration as UreqDuration;
+
     use super::*;
+    use crate::http_agent::{AgentOptions, build_with_resolver};
+    use crate::models::Models;
+
+    /// A name server that never answers: each lookup waits out the timeout
+    /// ureq gives it (a minute at most), then fails as ureq's own resolver does.
+    #[derive(Debug)]
+    struct SilentResolver;
+
+    impl Resolver for SilentResolver {
+        fn resolve(
+            &self,
+            _uri: &http::Uri,
+            _config: &ureq::config::Config,
+            timeout: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            let hang = Duration::from_secs(60);
+            let wait = match timeout.after {
+                UreqDuration::Exact(after) => after.min(hang),
+                UreqDuration::NotHappening => hang,
+            };
+            std::thread::sleep(wait);
+            Err(ureq::Error::Timeout(timeout.reason))
+        }
+    }
+
+    /// Lists models with `config` through the silent name server; the error
+    /// and how long it took, or a failure after 10 s (the default total
+    /// deadline is 10 minutes, so only the connect timeout ends it sooner).
+    fn list_without_dns(config: Config) -> (Error, Duration) {
+        let client = ClientInner {
+            config,
+            agent: build_with_resolver(AgentOptions::default(), SilentResolver),
+            unusable: None,
+        };
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let result = Models::new(&client).list();
+            let _ = sender.send((result, started.elapsed()));
+        });
+        match receiver.recv_timeout(Duration::from_secs(10)) {
+            Ok((Err(error), took)) => (error, took),
+            Ok((Ok(models), _)) => panic!("listed without a name server: {models:?}"),
+            Err(_) => panic!("the host name lookup was not cut short"),
+        }
+    }
+
+    fn timeout_kind(error: &Error) -> TimeoutKind {
+        match error {
+            Error::Timeout(timeout) => timeout.kind,
+            other => panic!("not a timeout: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_connect_timeout_bounds_the_host_name_lookup() {
+        let config = Config::new("sk-test")
+            .base_url("http://nexllm-test-host.invalid/v1")
+            .connect_timeout(Duration::from_millis(100))
+            .max_retries(1);
+        let (error, took) = list_without_dns(config);
+        assert_eq!(timeout_kind(&error), TimeoutKind::Connect, "{error:?}");
+        assert_eq!(error.attempts(), 2, "a connect timeout is retried");
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+    }
+
+    #[test]
+    fn the_first_byte_deadline_bounds_the_host_name_lookup() {
+        let config = Config::new("sk-test")
+            .base_url("http://nexllm-test-host.invalid/v1")
+            .first_byte_timeout(Some(Duration::from_millis(100)))
+            .max_retries(0);
+        let (error, took) = list_without_dns(config);
+        assert_eq!(timeout_kind(&error), TimeoutKind::FirstByte, "{error:?}");
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+    }
 
     #[test]
     fn earliest_picks_the_nearer_deadline() {

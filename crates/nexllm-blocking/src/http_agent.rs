@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use ureq::Agent;
+use ureq::unversioned::resolver::Resolver;
 use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 use crate::io_deadline::DeadlineConnector;
@@ -54,6 +55,11 @@ impl Default for AgentOptions {
 ///   platform's verifier with the `native-roots` feature, or the CA
 ///   certificates given. There is no switch to turn verification off.
 pub(crate) fn build(options: AgentOptions) -> Agent {
+    build_with_resolver(options, HostResolver::default())
+}
+
+/// [`build`], looking host names up with `resolver`.
+pub(crate) fn build_with_resolver(options: AgentOptions, resolver: impl Resolver) -> Agent {
     let max_idle_age = options
         .pool_idle_timeout
         .map_or(NO_IDLE_LIMIT, |timeout| timeout.min(NO_IDLE_LIMIT));
@@ -69,7 +75,7 @@ pub(crate) fn build(options: AgentOptions) -> Agent {
         .tls_config(tls_config(options.root_certificates))
         .build();
     let connector = DefaultConnector::new().chain(DeadlineConnector);
-    Agent::with_parts(config, connector, HostResolver::default())
+    Agent::with_parts(config, connector, resolver)
 }
 
 fn tls_config(

@@ -31,8 +31,8 @@
 //! means. This crate only moves bytes: it sends with ureq, sleeps with
 //! `std::thread::sleep` and reads the clock with `Instant::now`. Each wait of
 //! the exchange is one blocking operation bounded by its deadline: sending an
-//! attempt and reading its head (the connect timeout, then the first-byte or
-//! total deadline), reading the next piece of the body (the idle timeout from
+//! attempt and reading its head (the connect timeout for the host name lookup
+//! and again for the connection, then the first-byte or total deadline), reading the next piece of the body (the idle timeout from
 //! the start of the read, and the total deadline), or a backoff sleep.
 //!
 //! ureq fixes its timeouts per phase when a request starts, but the idle

@@ -9,7 +9,8 @@ use ureq::Timeout;
 /// A ureq failure, sorted for the exchange.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// ureq's connect timeout (`Config::timeouts.connect`) passed.
+    /// ureq's connect timeout (`Config::timeouts.connect`) passed, while
+    /// connecting or looking the host up.
     ConnectTimeout,
     /// A deadline passed: the thread's I/O deadline or the total deadline
     /// given to ureq. The exchange decides which of its deadlines it was.
@@ -23,7 +24,7 @@ impl Failure {
     /// should any layer ever echo it.
     pub(crate) fn from_ureq(error: ureq::Error, secret: Option<&str>) -> Failure {
         match error {
-            ureq::Error::Timeout(Timeout::Connect) => Failure::ConnectTimeout,
+            ureq::Error::Timeout(Timeout::Connect | Timeout::Resolve) => Failure::ConnectTimeout,
             ureq::Error::Timeout(_) => Failure::Deadline,
             ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::Deadline,
             other => {
@@ -136,10 +137,12 @@ mod tests {
 
     #[test]
     fn sorts_timeouts() {
-        assert!(matches!(
-            Failure::from_ureq(ureq::Error::Timeout(Timeout::Connect), None),
-            Failure::ConnectTimeout
-        ));
+        for reason in [Timeout::Connect, Timeout::Resolve] {
+            assert!(matches!(
+                Failure::from_ureq(ureq::Error::Timeout(reason), None),
+                Failure::ConnectTimeout
+            ));
+        }
         for reason in [Timeout::PerRead, Timeout::PerWrite, Timeout::Global] {
             assert!(matches!(
                 Failure::from_ureq(ureq::Error::Timeout(reason), None),
