@@ -194,14 +194,15 @@ impl Call {
         let (parts, body) = request.into_parts();
         let request = http::Request::from_parts(parts, &body[..]);
         // The connection must also be up by the wait's deadline; a connect cut
-        // short by it is reported as that deadline, not as a connect timeout.
+        // short by it is reported as that deadline, not as a connect timeout,
+        // even when ureq gives up a little before it (it counts whole
+        // milliseconds and splits the time between a host's addresses).
         // The host name lookup gets the same bound: ureq's resolver is
         // otherwise bounded by the total deadline alone.
-        let connect = until
-            .map_or(self.connect_timeout, |until| {
-                self.connect_timeout
-                    .min(until.saturating_duration_since(now))
-            })
+        let left = until.map(|until| until.saturating_duration_since(now));
+        let cut_by_deadline = left.is_some_and(|left| left < self.connect_timeout);
+        let connect = left
+            .map_or(self.connect_timeout, |left| self.connect_timeout.min(left))
             .min(LONGEST_CONNECT_TIMEOUT);
         let request = self
             .agent
@@ -236,7 +237,10 @@ impl Call {
                     .handle_head(attempt, parts.status, parts.headers, now);
             }
             Err(error) => {
-                let failure = Failure::from_ureq(error, self.api_key.as_deref());
+                let failure = match Failure::from_ureq(error, self.api_key.as_deref()) {
+                    Failure::ConnectTimeout if cut_by_deadline => Failure::Deadline,
+                    failure => failure,
+                };
                 self.fail(attempt, failure, until);
             }
         }
@@ -437,13 +441,18 @@ mod tests {
     use std::sync::mpsc;
 
     use nexllm_proto::{Config, TimeoutKind};
+    use ureq::Timeout;
     use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-    use ureq::unversioned::transport::NextTimeout;
     use ureq::unversioned::transport::time::Duration as UreqDuration;
+    use ureq::unversioned::transport::{
+        ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    };
 
     use super::*;
-    use crate::http_agent::{AgentOptions, build_with_resolver};
+    use crate::http_agent::{AgentOptions, build_with};
+    use crate::io_deadline::DeadlineConnector;
     use crate::models::Models;
+    use crate::resolver::HostResolver;
 
     /// A name server that never answers: each lookup waits out the timeout
     /// ureq gives it (a minute at most), then fails as ureq's own resolver does.
@@ -467,13 +476,37 @@ mod tests {
         }
     }
 
-    /// Lists models with `config` through the silent name server; the error
-    /// and how long it took, or a failure after 10 s (the default total
-    /// deadline is 10 minutes, so only the connect timeout ends it sooner).
-    fn list_without_dns(config: Config) -> (Error, Duration) {
+    /// A network where no connection is ever answered, as ureq's TCP
+    /// connector meets it: it gives up with `Timeout::Connect` a little
+    /// before the time it was given runs out (whole milliseconds, and a
+    /// share for each address of the host).
+    #[derive(Debug)]
+    struct UnansweredConnector;
+
+    impl Connector for UnansweredConnector {
+        type Out = Box<dyn Transport>;
+
+        fn connect(
+            &self,
+            details: &ConnectionDetails<'_>,
+            _chained: Option<()>,
+        ) -> Result<Option<Self::Out>, ureq::Error> {
+            let budget = match details.timeout.after {
+                UreqDuration::Exact(after) => after.min(Duration::from_secs(60)),
+                UreqDuration::NotHappening => Duration::from_secs(60),
+            };
+            std::thread::sleep(budget.saturating_sub(Duration::from_millis(5)));
+            Err(ureq::Error::Timeout(Timeout::Connect))
+        }
+    }
+
+    /// Lists models with `config` over `agent`: the error and how long it
+    /// took, or a failure after 10 s (the default total deadline is 10
+    /// minutes, so only a shorter deadline ends it sooner).
+    fn list_failing(config: Config, agent: Agent) -> (Error, Duration) {
         let client = ClientInner {
             config,
-            agent: build_with_resolver(AgentOptions::default(), SilentResolver),
+            agent,
             unusable: None,
         };
         let (sender, receiver) = mpsc::channel();
@@ -484,9 +517,24 @@ mod tests {
         });
         match receiver.recv_timeout(Duration::from_secs(10)) {
             Ok((Err(error), took)) => (error, took),
-            Ok((Ok(models), _)) => panic!("listed without a name server: {models:?}"),
-            Err(_) => panic!("the host name lookup was not cut short"),
+            Ok((Ok(models), _)) => panic!("listed without a network: {models:?}"),
+            Err(_) => panic!("the call was not cut short"),
         }
+    }
+
+    fn list_without_dns(config: Config) -> (Error, Duration) {
+        let connector = DefaultConnector::new().chain(DeadlineConnector);
+        let agent = build_with(AgentOptions::default(), connector, SilentResolver);
+        list_failing(config, agent)
+    }
+
+    fn list_without_answers(config: Config) -> (Error, Duration) {
+        let agent = build_with(
+            AgentOptions::default(),
+            UnansweredConnector,
+            HostResolver::default(),
+        );
+        list_failing(config, agent)
     }
 
     fn timeout_kind(error: &Error) -> TimeoutKind {
@@ -528,5 +576,36 @@ mod tests {
         assert_eq!(earliest(None, Some(now)), Some(now));
         assert_eq!(earliest(Some(now), None), Some(now));
         assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn a_connect_cut_short_by_a_deadline_fails_as_that_deadline() {
+        // The connect timeout (5 s) is far; the deadline cuts the connect.
+        let first_byte = Config::new("sk-test")
+            .base_url("http://127.0.0.1:9/v1")
+            .first_byte_timeout(Some(Duration::from_millis(100)))
+            .max_retries(0);
+        let (error, took) = list_without_answers(first_byte);
+        assert_eq!(timeout_kind(&error), TimeoutKind::FirstByte, "{error:?}");
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+
+        let total = Config::new("sk-test")
+            .base_url("http://127.0.0.1:9/v1")
+            .total_timeout(Some(Duration::from_millis(100)));
+        let (error, took) = list_without_answers(total);
+        assert_eq!(timeout_kind(&error), TimeoutKind::Total, "{error:?}");
+        assert_eq!(error.attempts(), 1);
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+    }
+
+    #[test]
+    fn a_connect_that_outlasts_the_connect_timeout_is_a_connect_timeout() {
+        let config = Config::new("sk-test")
+            .base_url("http://127.0.0.1:9/v1")
+            .connect_timeout(Duration::from_millis(50))
+            .first_byte_timeout(Some(Duration::from_secs(5)))
+            .max_retries(0);
+        let (error, _) = list_without_answers(config);
+        assert_eq!(timeout_kind(&error), TimeoutKind::Connect, "{error:?}");
     }
 }

@@ -55,11 +55,16 @@ impl Default for AgentOptions {
 ///   platform's verifier with the `native-roots` feature, or the CA
 ///   certificates given. There is no switch to turn verification off.
 pub(crate) fn build(options: AgentOptions) -> Agent {
-    build_with_resolver(options, HostResolver::default())
+    let connector = DefaultConnector::new().chain(DeadlineConnector);
+    build_with(options, connector, HostResolver::default())
 }
 
-/// [`build`], looking host names up with `resolver`.
-pub(crate) fn build_with_resolver(options: AgentOptions, resolver: impl Resolver) -> Agent {
+/// [`build`], connecting with `connector` and looking host names up with `resolver`.
+pub(crate) fn build_with(
+    options: AgentOptions,
+    connector: impl Connector,
+    resolver: impl Resolver,
+) -> Agent {
     let max_idle_age = options
         .pool_idle_timeout
         .map_or(NO_IDLE_LIMIT, |timeout| timeout.min(NO_IDLE_LIMIT));
@@ -74,7 +79,6 @@ pub(crate) fn build_with_resolver(options: AgentOptions, resolver: impl Resolver
         .max_idle_connections_per_host(options.pool_max_idle_per_host)
         .tls_config(tls_config(options.root_certificates))
         .build();
-    let connector = DefaultConnector::new().chain(DeadlineConnector);
     Agent::with_parts(config, connector, resolver)
 }
 
