@@ -88,7 +88,7 @@ fn every_setter_lands_on_its_json_name() {
         "messages": [{"role": "user", "content": "Hello"}],
         "audio": {"voice": "alloy", "format": "wav"},
         "frequency_penalty": 0.5,
-        "logit_bias": {"50256": -100.0},
+        "logit_bias": {"50256": -100},
         "logprobs": true,
         "max_completion_tokens": 300,
         "max_tokens": 200,
@@ -125,6 +125,25 @@ fn every_setter_lands_on_its_json_name() {
     request.validate().unwrap();
     let back: ChatCompletionRequest = serde_json::from_value(json).unwrap();
     assert_eq!(back, request);
+}
+
+#[test]
+fn whole_logit_biases_are_sent_as_integers() {
+    // The API types the biases as integers and refuses `-100.0` ("expected an
+    // integer, but got a decimal number"); a fractional one goes as it is.
+    let request = hello()
+        .logit_bias("50256", -100.0)
+        .logit_bias("15", 5.0)
+        .logit_bias("16", 0.5)
+        .logit_bias("17", -0.0);
+    let text = serde_json::to_string(&request).unwrap();
+    assert!(
+        text.contains(r#""logit_bias":{"15":5,"16":0.5,"17":0,"50256":-100}"#),
+        "{text}"
+    );
+    // A request file's integers survive decoding and encoding again.
+    let decoded: ChatCompletionRequest = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string(&decoded).unwrap(), text);
 }
 
 #[test]

@@ -50,8 +50,13 @@ pub struct ChatCompletionRequest {
     /// Deprecated: use `tools`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<Vec<FunctionDefinition>>,
-    /// Token id (as text) to bias, -100 to 100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Token id (as text) to bias, -100 to 100. Whole biases are sent as
+    /// JSON integers (`-100`, not `-100.0`), as the API types them.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "logit_bias_as_integers"
+    )]
     pub logit_bias: Option<BTreeMap<String, f64>>,
     /// Whether to return log probabilities of the output tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +153,36 @@ pub struct ChatCompletionRequest {
     /// repeat a typed field; [`ChatCompletionRequest::validate`] rejects that.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// Writes `logit_bias` with each whole bias as a JSON integer: the API types
+/// the biases as integers and refuses a decimal number such as `-100.0`
+/// (which is how serde writes an `f64`). A fractional bias, which some
+/// servers accept, is written as it is.
+fn logit_bias_as_integers<S: Serializer>(
+    biases: &Option<BTreeMap<String, f64>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    /// One bias, as an integer when it is whole.
+    struct Bias(f64);
+
+    impl Serialize for Bias {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            // Below 2^53 every whole f64 is an exact i64.
+            if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+                serializer.serialize_i64(self.0 as i64)
+            } else {
+                serializer.serialize_f64(self.0)
+            }
+        }
+    }
+
+    match biases {
+        Some(biases) => {
+            serializer.collect_map(biases.iter().map(|(token, &bias)| (token, Bias(bias))))
+        }
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The JSON names of the typed fields of [`ChatCompletionRequest`].
