@@ -333,6 +333,24 @@ fn response_message_becomes_the_next_assistant_message() {
     );
 }
 
+#[test]
+fn an_empty_tool_call_list_is_not_sent_back() {
+    // vLLM (and others) answer with `"tool_calls": []`; OpenAI refuses that
+    // list in a request ("Invalid 'messages[1].tool_calls': empty array").
+    let answer: ResponseMessage = serde_json::from_value(json!({
+        "role": "assistant", "content": "Hi!", "tool_calls": [], "reasoning_content": null
+    }))
+    .unwrap();
+    let request = hello().message(Message::from(answer));
+    let json = serde_json::to_value(&request).unwrap();
+    assert_eq!(
+        json["messages"][1],
+        json!({"role": "assistant", "content": "Hi!"})
+    );
+    let built = serde_json::to_value(Message::assistant_tool_calls(Vec::new())).unwrap();
+    assert_eq!(built, json!({"role": "assistant"}));
+}
+
 fn invalid_field(request: &ChatCompletionRequest) -> &'static str {
     match request.validate() {
         Err(Error::InvalidRequest(e)) => e.field,

@@ -332,6 +332,12 @@ pub(crate) fn is_none_or_null(value: &Option<serde_json::Value>) -> bool {
     value.as_ref().is_none_or(serde_json::Value::is_null)
 }
 
+/// For `skip_serializing_if`: an optional list that is unset or empty is
+/// left out, where the API refuses an empty array.
+pub(crate) fn is_none_or_empty<T>(list: &Option<Vec<T>>) -> bool {
+    list.as_ref().is_none_or(Vec::is_empty)
+}
+
 /// `Some(value)` unless the value is `null`: setters treat a `null` JSON
 /// value as "unset", so what is built is what reads back.
 pub(crate) fn non_null(value: serde_json::Value) -> Option<serde_json::Value> {

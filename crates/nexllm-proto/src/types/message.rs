@@ -39,8 +39,10 @@ pub struct Message {
     /// An optional participant name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The tool calls an assistant message made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The tool calls an assistant message made. An empty list is left out
+    /// of the JSON, like `None`: OpenAI refuses `"tool_calls": []` in a
+    /// request, and servers such as vLLM send it in every answer.
+    #[serde(default, skip_serializing_if = "super::lenient::is_none_or_empty")]
     pub tool_calls: Option<Vec<ToolCall>>,
     /// The call a tool message answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
