@@ -351,6 +351,16 @@ fn an_empty_tool_call_list_is_not_sent_back() {
     assert_eq!(built, json!({"role": "assistant"}));
 }
 
+#[test]
+fn empty_tool_lists_are_left_out() {
+    // OpenAI: "Invalid 'tools': empty array. Expected an array with minimum
+    // length 1"; DeepSeek refuses it too. No tools is said by leaving it out.
+    let request = hello().tools(Vec::new()).functions(Vec::new());
+    let json = serde_json::to_value(&request).unwrap();
+    assert_eq!(json, serde_json::to_value(hello()).unwrap());
+    request.validate().unwrap();
+}
+
 fn invalid_field(request: &ChatCompletionRequest) -> &'static str {
     match request.validate() {
         Err(Error::InvalidRequest(e)) => e.field,

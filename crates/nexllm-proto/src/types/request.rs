@@ -47,8 +47,9 @@ pub struct ChatCompletionRequest {
     /// Deprecated: use `tool_choice`.
     #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub function_call: Option<Value>,
-    /// Deprecated: use `tools`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Deprecated: use `tools`. An empty list is left out (the API needs at
+    /// least one function).
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_empty")]
     pub functions: Option<Vec<FunctionDefinition>>,
     /// Token id (as text) to bias, -100 to 100. Whole biases are sent as
     /// JSON integers (`-100`, not `-100.0`), as the API types them.
@@ -130,8 +131,9 @@ pub struct ChatCompletionRequest {
     /// Which tool the model must call, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
-    /// The tools the model may call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The tools the model may call. An empty list is left out, like
+    /// `None`: OpenAI and DeepSeek refuse `"tools": []`.
+    #[serde(default, skip_serializing_if = "lenient::is_none_or_empty")]
     pub tools: Option<Vec<Tool>>,
     /// How many most likely tokens to return at each position, 0 to 20 (needs `logprobs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
