@@ -193,6 +193,34 @@ fn logprobs_null_is_negative_infinity() {
 }
 
 #[test]
+fn token_bytes_that_are_not_bytes_do_not_fail_the_answer() {
+    // djl-serving (SageMaker LMI) wrote `[ord(c) for c in token]`: code
+    // points, past 255 for most non-Latin text. The bytes are dropped, the
+    // rest of the log probabilities kept.
+    let logprobs = json!({"content": [{"token": "中", "logprob": -0.5, "bytes": [20013],
+        "top_logprobs": [{"token": "中", "logprob": -0.5, "bytes": [20013]},
+                         {"token": "a", "logprob": -2.0, "bytes": [-97]},
+                         {"token": "b", "logprob": -3.0, "bytes": [98]}]}]});
+    let c = completion(json!({"choices": [{"message": {"content": "中"}, "logprobs": logprobs}]}));
+    let chunk: ChatCompletionChunk = serde_json::from_value(
+        json!({"choices": [{"index": 0, "delta": {"content": "中"}, "logprobs": logprobs}]}),
+    )
+    .unwrap();
+    for lp in [
+        c.choices[0].logprobs.as_ref().unwrap(),
+        chunk.choices[0].logprobs.as_ref().unwrap(),
+    ] {
+        let token = &lp.content.as_ref().unwrap()[0];
+        assert_eq!(
+            (token.token.as_str(), token.logprob, &token.bytes),
+            ("中", -0.5, &None)
+        );
+        let top: Vec<_> = token.top_logprobs.iter().map(|t| t.bytes.clone()).collect();
+        assert_eq!(top, [None, None, Some(vec![98])]);
+    }
+}
+
+#[test]
 fn models_are_lenient() {
     let list: ModelList = serde_json::from_value(json!({"data": [
         {"id": "gpt-4o", "object": "model", "created": 1686935002, "owned_by": "openai"},

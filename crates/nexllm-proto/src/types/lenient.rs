@@ -271,6 +271,25 @@ impl<'de> Visitor<'de> for StrOrJsonVisitor {
     }
 }
 
+/// A token's `bytes`: a list of byte values, or `null`. A list that is not
+/// bytes (some servers send the token's Unicode code points, which go past
+/// 255) or any other value is `None` rather than an error: the bytes are an
+/// aid for joining split characters, never worth failing a response for.
+pub(crate) fn lenient_bytes<'de, D>(deserializer: D) -> Result<Option<Vec<u8>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(
+        match Option::<serde_json::Value>::deserialize(deserializer)? {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_u64().and_then(|n| u8::try_from(n).ok()))
+                .collect(),
+            _ => None,
+        },
+    )
+}
+
 /// A string that some servers send as a JSON value instead: function-call
 /// `arguments` as an object (Ollama's native shape) is written back as JSON
 /// text; `null` is the empty string.

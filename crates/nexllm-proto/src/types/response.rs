@@ -173,8 +173,13 @@ pub struct TokenLogprob {
     /// Its log probability (`-inf` when the server sent `null`).
     #[serde(default = "neg_infinity", deserialize_with = "logprob")]
     pub logprob: f64,
-    /// The token's UTF-8 bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The token's UTF-8 bytes (`None` when the server sent none, or a list
+    /// that is not bytes, such as code points past 255).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::lenient_bytes"
+    )]
     pub bytes: Option<Vec<u8>>,
     /// The most likely tokens at this position.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
@@ -193,8 +198,13 @@ pub struct TopLogprob {
     /// Its log probability (`-inf` when the server sent `null`).
     #[serde(default = "neg_infinity", deserialize_with = "logprob")]
     pub logprob: f64,
-    /// The token's UTF-8 bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The token's UTF-8 bytes (`None` when the server sent none, or a list
+    /// that is not bytes, such as code points past 255).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::lenient_bytes"
+    )]
     pub bytes: Option<Vec<u8>>,
     /// Unknown fields, kept.
     #[serde(flatten)]
