@@ -304,6 +304,26 @@ fn response_format_stop_and_effort_shapes() {
     let unknown: ResponseFormat =
         serde_json::from_value(json!({"type": "grammar", "grammar": "root ::= x"})).unwrap();
     assert!(matches!(unknown, ResponseFormat::Other(_)));
+    let typed: ResponseFormat = serde_json::from_value(
+        json!({"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}),
+    )
+    .unwrap();
+    assert!(matches!(typed, ResponseFormat::JsonSchema { .. }));
+    let json_mode: ResponseFormat = serde_json::from_value(json!({"type": "json_object"})).unwrap();
+    assert_eq!(json_mode, ResponseFormat::JsonObject);
+    // Members a typed variant has no place for are kept: Together's and
+    // Fireworks' JSON mode with a schema, or anything a provider adds.
+    for format in [
+        json!({"type": "json_object", "schema": schema}),
+        json!({"type": "text", "x_mode": 1}),
+        json!({"type": "json_schema", "json_schema": {"name": "a"}, "x_mode": 1}),
+        json!({"type": "json_schema", "json_schema": {"schema": schema}}),
+    ] {
+        let decoded: ResponseFormat = serde_json::from_value(format.clone()).unwrap();
+        assert!(matches!(decoded, ResponseFormat::Other(_)), "{format}");
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), format);
+    }
+    assert!(serde_json::from_value::<ResponseFormat>(json!("json_object")).is_err());
     let custom: Tool =
         serde_json::from_value(json!({"type": "custom", "custom": {"name": "sql"}})).unwrap();
     assert!(matches!(custom, Tool::Custom { .. }));

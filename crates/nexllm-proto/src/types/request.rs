@@ -483,7 +483,11 @@ impl From<Vec<&str>> for Stop {
 }
 
 /// The format the model must answer in (`response_format`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// An object with more members than its type's (such as Together's and
+/// Fireworks' `{"type": "json_object", "schema": {..}}`) decodes to
+/// [`ResponseFormat::Other`], so that it encodes back whole.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ResponseFormat {
@@ -499,6 +503,23 @@ pub enum ResponseFormat {
     /// Any other format object, sent as is.
     #[serde(untagged)]
     Other(Map<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for ResponseFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(deserializer)?;
+        // A typed variant only for the exact shape, so nothing is dropped.
+        let typed = match (map.get("type").and_then(Value::as_str), map.len()) {
+            (Some("text"), 1) => Some(ResponseFormat::Text),
+            (Some("json_object"), 1) => Some(ResponseFormat::JsonObject),
+            (Some("json_schema"), 2) => map
+                .get("json_schema")
+                .and_then(|schema| JsonSchemaFormat::deserialize(schema).ok())
+                .map(|json_schema| ResponseFormat::JsonSchema { json_schema }),
+            _ => None,
+        };
+        Ok(typed.unwrap_or(ResponseFormat::Other(map)))
+    }
 }
 
 impl ResponseFormat {
