@@ -277,7 +277,8 @@ fn arb_setting() -> impl Strategy<Value = Setting> {
         arb_name().prop_map(Setting::ServiceTier).boxed(),
         prop_oneof![
             arb_text().prop_map(Stop::One),
-            vec(arb_text(), 0..4).prop_map(Stop::Many)
+            // An empty list is left out of the JSON (it reads back as unset).
+            vec(arb_text(), 1..=4).prop_map(Stop::Many)
         ]
         .prop_map(Setting::Stop)
         .boxed(),

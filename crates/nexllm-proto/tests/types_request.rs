@@ -372,10 +372,14 @@ fn an_empty_tool_call_list_is_not_sent_back() {
 }
 
 #[test]
-fn empty_tool_lists_are_left_out() {
+fn empty_tool_and_stop_lists_are_left_out() {
     // OpenAI: "Invalid 'tools': empty array. Expected an array with minimum
-    // length 1"; DeepSeek refuses it too. No tools is said by leaving it out.
-    let request = hello().tools(Vec::new()).functions(Vec::new());
+    // length 1"; DeepSeek refuses it too, and the spec gives `stop` (and
+    // `functions`) `minItems: 1`. No tools or stops is said by leaving it out.
+    let request = hello()
+        .tools(Vec::new())
+        .functions(Vec::new())
+        .stop(Vec::<String>::new());
     let json = serde_json::to_value(&request).unwrap();
     assert_eq!(json, serde_json::to_value(hello()).unwrap());
     request.validate().unwrap();

@@ -113,8 +113,9 @@ pub struct ChatCompletionRequest {
     /// The processing tier: `auto`, `default`, `flex`, `priority`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
-    /// Up to four sequences where generation stops.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Up to four sequences where generation stops. An empty list is left
+    /// out, like `None` (the API needs at least one sequence).
+    #[serde(default, skip_serializing_if = "no_stop")]
     pub stop: Option<Stop>,
     /// Whether to store the completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -436,6 +437,16 @@ pub struct StreamOptions {
     /// Unknown fields, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// For `skip_serializing_if`: no stop sequence at all. The spec gives the
+/// list `minItems: 1`, and servers refuse `"stop": []`.
+fn no_stop(stop: &Option<Stop>) -> bool {
+    match stop {
+        None => true,
+        Some(Stop::Many(sequences)) => sequences.is_empty(),
+        Some(Stop::One(_)) => false,
+    }
 }
 
 /// Stop sequences: one string or a list.
