@@ -385,6 +385,46 @@ fn empty_tool_and_stop_lists_are_left_out() {
     request.validate().unwrap();
 }
 
+#[test]
+fn an_answer_without_content_goes_back_with_some() {
+    // The spec: an assistant message's content is "Required unless
+    // `tool_calls` or `function_call` is specified"; OpenAI answers a message
+    // without it with "Missing required parameter: 'messages[1].content'".
+    let back = |answer: Value| {
+        let answer: ResponseMessage = serde_json::from_value(answer).unwrap();
+        serde_json::to_value(Message::from(answer)).unwrap()
+    };
+    assert_eq!(
+        back(json!({"role": "assistant", "content": null, "refusal": "I can't help with that."})),
+        json!({"role": "assistant", "refusal": "I can't help with that.",
+               "content": [{"type": "refusal", "refusal": "I can't help with that."}]})
+    );
+    // A reasoning model cut short while thinking (vLLM sends null content).
+    assert_eq!(
+        back(
+            json!({"role": "assistant", "content": null, "tool_calls": [],
+                    "reasoning_content": "Let me think"})
+        ),
+        json!({"role": "assistant", "content": ""})
+    );
+    // Tool calls, a function call or an audio answer need no content.
+    assert_eq!(
+        back(
+            json!({"content": null, "audio": {"id": "audio_1", "data": "AA", "transcript": "hi"}})
+        ),
+        json!({"role": "assistant", "audio": {"id": "audio_1"}})
+    );
+    assert_eq!(
+        back(json!({"content": null, "function_call": {"name": "f", "arguments": "{}"}})),
+        json!({"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}})
+    );
+    assert!(
+        back(json!({"content": null, "tool_calls": [{"id": "c", "function": {"name": "f"}}]}))
+            .get("content")
+            .is_none()
+    );
+}
+
 fn invalid_field(request: &ChatCompletionRequest) -> &'static str {
     match request.validate() {
         Err(Error::InvalidRequest(e)) => e.field,

@@ -138,12 +138,31 @@ impl Message {
 /// which may carry signatures the provider wants back), function call and the
 /// audio id. Unknown top-level fields such as `reasoning_content` are not
 /// copied, as some providers reject them in requests.
+///
+/// An assistant message needs `content` unless it calls tools (or refers to
+/// an audio answer), so an answer without content gets one: its refusal as a
+/// `refusal` part, else the empty text.
 impl From<ResponseMessage> for Message {
     fn from(m: ResponseMessage) -> Self {
+        let needs_content = m.content.is_none()
+            && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
+            && m.function_call.is_none()
+            && m.audio.is_none();
+        let content = match (m.content, &m.refusal) {
+            (Some(text), _) => Some(MessageContent::Text(text)),
+            (None, Some(refusal)) if needs_content => {
+                Some(MessageContent::Parts(vec![ContentPart::Refusal {
+                    refusal: refusal.clone(),
+                    extra: Extra::new(),
+                }]))
+            }
+            (None, None) if needs_content => Some(MessageContent::Text(String::new())),
+            (None, _) => None,
+        };
         let audio = m.audio.map(|audio| serde_json::json!({ "id": audio.id }));
         Message {
             role: m.role,
-            content: m.content.map(MessageContent::Text),
+            content,
             refusal: m.refusal,
             tool_calls: m.tool_calls,
             function_call: m.function_call,
