@@ -95,7 +95,8 @@ pub struct ChatCompletionRequest {
     /// Prompt caching options (`ttl`, `mode`).
     #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub prompt_cache_options: Option<Value>,
-    /// How long cached prefixes are kept, e.g. `in-memory` or `24h`.
+    /// How long cached prefixes are kept: `in_memory` or `24h` (deprecated for
+    /// `prompt_cache_options.ttl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_cache_retention: Option<String>,
     /// How hard a reasoning model thinks.
@@ -110,7 +111,7 @@ pub struct ChatCompletionRequest {
     /// A seed for best-effort deterministic sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    /// The processing tier: `auto`, `default`, `flex`, `priority`.
+    /// The processing tier: `auto`, `default`, `flex`, `scale`, `priority`, `fast`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
     /// Up to four sequences where generation stops. An empty list is left
