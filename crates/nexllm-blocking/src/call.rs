@@ -9,7 +9,7 @@
 //!   the response head, every read and write bounded by the wait's deadline
 //!   (first byte or total) through [`IoDeadline`];
 //! - a body read: bounded by the idle timeout counted from the start of the
-//!   read, and by the total deadline;
+//!   read, by the total deadline, and after `[DONE]` by the drain deadline;
 //! - a backoff: `std::thread::sleep` until the wait's deadline.
 //!
 //! The idle gap is counted from the start of each read, not from the previous

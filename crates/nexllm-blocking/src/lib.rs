@@ -32,8 +32,10 @@
 //! `std::thread::sleep` and reads the clock with `Instant::now`. Each wait of
 //! the exchange is one blocking operation bounded by its deadline: sending an
 //! attempt and reading its head (the connect timeout for the host name lookup
-//! and again for the connection, then the first-byte or total deadline), reading the next piece of the body (the idle timeout from
-//! the start of the read, and the total deadline), or a backoff sleep.
+//! and again for the connection, then the first-byte or total deadline),
+//! reading the next piece of the body (the idle timeout from the start of the
+//! read, the total deadline, and after `[DONE]` the drain deadline), or a
+//! backoff sleep.
 //!
 //! ureq fixes its timeouts per phase when a request starts, but the idle
 //! timeout must hold for every read of a stream. So the client's ureq agent
