@@ -73,10 +73,7 @@ impl<'a> Chat<'a> {
     /// returned here; failures after that end the stream with an error item,
     /// and [`ChatStream::accumulated`] keeps what arrived. Dropping the stream
     /// cancels the request.
-    pub async fn create_stream(
-        &self,
-        request: &ChatCompletionRequest,
-    ) -> Result<ChatStream, Error> {
+    pub async fn create_stream(self, request: &ChatCompletionRequest) -> Result<ChatStream, Error> {
         let request = with_stream(request, true);
         let mut driver = self.start(&request)?;
         match poll_fn(|cx| driver.poll_event(cx)).await {

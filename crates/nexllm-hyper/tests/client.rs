@@ -265,6 +265,34 @@ async fn a_finished_stream_hands_back_its_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_futures_outlive_the_chat_handle_they_came_from() {
+    // `client.chat()` is a temporary: a `create_stream` future must not borrow
+    // it, or it cannot be stored and awaited later (join!, a Vec of calls),
+    // as a `create` future can.
+    let server = server().await;
+    let client = client(config(&server));
+    let texts = ["first call", "second call", "third call"];
+    let requests: Vec<_> = texts.iter().map(|text| echo(text)).collect();
+    let opening: Vec<_> = requests
+        .iter()
+        .map(|request| client.chat().create_stream(request))
+        .collect();
+    let mut contents = Vec::new();
+    for future in opening {
+        let stream = future.await.unwrap();
+        contents.push(stream.finish().await.unwrap().content().unwrap().to_owned());
+    }
+    assert_eq!(contents, texts);
+
+    let whole = client.chat().create(&requests[0]);
+    let streamed = client.chat().create_stream(&requests[1]);
+    let (whole, streamed) = tokio::join!(whole, streamed);
+    assert_eq!(whole.unwrap().content(), Some(texts[0]));
+    let streamed = streamed.unwrap().finish().await.unwrap();
+    assert_eq!(streamed.content(), Some(texts[1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_returns_the_error_that_ended_the_stream() {
     let server = server().await;
     let config = config(&server)
