@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -36,8 +36,8 @@ pub(crate) enum Event {
 pub(crate) struct CallDriver {
     exchange: Exchange,
     transport: Arc<dyn Transport>,
-    sending: Option<(AttemptId, SendFuture)>,
-    body: Option<(AttemptId, Body)>,
+    sending: Option<(AttemptId, Unshared<SendFuture>)>,
+    body: Option<(AttemptId, Unshared<Body>)>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The instant `timer` is set for. It may be earlier than the exchange's
     /// current deadline (see [`CallDriver::poll_timer`]), never later.
@@ -147,7 +147,7 @@ impl CallDriver {
     fn poll_inputs(&mut self, cx: &mut Context<'_>) -> bool {
         if let Some((attempt, future)) = &mut self.sending {
             let attempt = *attempt;
-            if let Poll::Ready(result) = future.as_mut().poll(cx) {
+            if let Poll::Ready(result) = future.get_mut().as_mut().poll(cx) {
                 self.sending = None;
                 let now = now();
                 match result {
@@ -160,7 +160,7 @@ impl CallDriver {
                             latency_ms = self.attempt_latency_ms(now),
                             "response head"
                         );
-                        self.body = Some((attempt, body));
+                        self.body = Some((attempt, Unshared::new(body)));
                         self.exchange
                             .handle_head(attempt, parts.status, parts.headers, now);
                     }
@@ -183,7 +183,7 @@ impl CallDriver {
         }
         if let Some((attempt, body)) = &mut self.body {
             let attempt = *attempt;
-            if let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) {
+            if let Poll::Ready(frame) = Pin::new(body.get_mut()).poll_frame(cx) {
                 let now = now();
                 match frame {
                     Some(Ok(frame)) => {
@@ -278,7 +278,7 @@ impl CallDriver {
         self.body = None;
         self.sending = Some((
             attempt,
-            Box::pin(async move { transport.send(request).await }),
+            Unshared::new(Box::pin(async move { transport.send(request).await })),
         ));
     }
 
@@ -326,6 +326,23 @@ impl CallDriver {
                 "call failed"
             ),
         }
+    }
+}
+
+/// A value only ever reached through `&mut`: it makes the driver (and so a
+/// [`ChatStream`](crate::ChatStream)) `Sync` although the send future and the
+/// body it holds are only `Send`, so `&ChatStream` can be held across an
+/// `.await` in a spawned task. Never locked: `get_mut` is a plain borrow.
+struct Unshared<T>(Mutex<T>);
+
+impl<T> Unshared<T> {
+    fn new(value: T) -> Self {
+        Unshared(Mutex::new(value))
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        // Never poisoned, as never locked; were it, the value is still whole.
+        self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -178,10 +178,18 @@ mod tests {
 
     fn assert_send<T: Send>() {}
 
+    fn assert_sync<T: Sync>() {}
+
     #[test]
     fn streams_can_move_between_tasks() {
         assert_send::<ChatStream>();
         assert_send::<crate::Client>();
+    }
+
+    #[test]
+    fn streams_can_be_shared_by_reference() {
+        assert_sync::<ChatStream>();
+        assert_sync::<crate::Client>();
     }
 
     #[test]

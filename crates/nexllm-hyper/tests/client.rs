@@ -292,6 +292,33 @@ async fn stream_futures_outlive_the_chat_handle_they_came_from() {
     assert_eq!(streamed.content(), Some(texts[1]));
 }
 
+/// Reads what a finished stream holds, awaiting in between: its future keeps
+/// `&ChatStream` across an `.await`.
+async fn summary(stream: &nexllm_hyper::ChatStream) -> String {
+    let id = stream.request_id().unwrap_or("none").to_owned();
+    tokio::task::yield_now().await;
+    format!("{id}: {}", stream.accumulated().content().unwrap_or(""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawned_task_can_hold_a_stream_reference_across_an_await() {
+    let server = server().await;
+    let client = client(config(&server));
+    let task = tokio::spawn(async move {
+        let mut stream = client
+            .chat()
+            .create_stream(&echo("shared by reference"))
+            .await?;
+        while let Some(chunk) = stream.next_chunk().await {
+            chunk?;
+        }
+        Ok::<_, Error>(summary(&stream).await)
+    });
+    let summary = task.await.unwrap().unwrap();
+    let id = &server.requests()[0].request_id;
+    assert_eq!(summary, format!("{id}: shared by reference"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_returns_the_error_that_ended_the_stream() {
     let server = server().await;
