@@ -102,6 +102,11 @@ impl<'a> Chat<'a> {
                 span.in_scope(|| tracing::debug!("request rejected before sending"));
             })?
             .with_wall_clock(std::time::SystemTime::now());
+        if let Some(error) = self.client.unusable() {
+            // A setting no retry can fix (as for an invalid request): fail before any I/O.
+            span.in_scope(|| tracing::debug!(error = %error, "the client cannot make calls"));
+            return Err(Error::Transport(error.clone()));
+        }
         Ok(CallDriver::new(
             exchange,
             std::sync::Arc::clone(&self.client.transport),

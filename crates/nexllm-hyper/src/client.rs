@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nexllm_proto::{Config, Error};
+use nexllm_proto::{Config, Error, TransportError};
 
 use crate::chat::Chat;
 use crate::hyper_transport::{HyperTransport, TransportOptions};
@@ -39,12 +39,21 @@ pub struct Client {
 pub(crate) struct ClientInner {
     pub(crate) config: Config,
     pub(crate) transport: Arc<dyn Transport>,
+    /// Why no call can be made (the default transport's proxy for the base
+    /// URL cannot be used, or its TLS roots are missing); every call then
+    /// fails with it before any I/O, without retries.
+    unusable: Option<TransportError>,
     seeds: SeedSource,
 }
 
 impl ClientInner {
     pub(crate) fn next_seed(&self) -> u64 {
         self.seeds.next()
+    }
+
+    /// The error every call fails with before any I/O, if the client cannot make calls.
+    pub(crate) fn unusable(&self) -> Option<&TransportError> {
+        self.unusable.as_ref()
     }
 }
 
@@ -55,12 +64,20 @@ impl Client {
     ///
     /// Never fails: should the TLS roots be unavailable (only possible with
     /// the `native-roots` feature alone), HTTPS calls fail with a TLS
-    /// [`Error::Transport`] saying so. Use [`Client::builder`] to get that
-    /// failure up front instead.
+    /// [`Error::Transport`] saying so, and should the environment name a
+    /// proxy for the base URL that cannot be used (not `http://`), calls fail
+    /// with a proxy [`Error::Transport`]; either before any I/O, without
+    /// retries. Use [`Client::builder`] to get these failures up front instead.
     pub fn new(config: Config) -> Client {
         let options = TransportOptions::new(&config);
+        Client::with_options(config, options)
+    }
+
+    /// A client on the default transport with these options.
+    fn with_options(config: Config, options: TransportOptions) -> Client {
         let transport = HyperTransport::with_options(options);
-        Client::from_parts(config, Arc::new(transport))
+        let unusable = transport.unusable_for(&config);
+        Client::from_parts(config, Arc::new(transport), unusable)
     }
 
     /// A client configured from `NEXLLM_API_KEY` and `NEXLLM_BASE_URL` (see
@@ -74,11 +91,16 @@ impl Client {
         ClientBuilder::default()
     }
 
-    fn from_parts(config: Config, transport: Arc<dyn Transport>) -> Client {
+    fn from_parts(
+        config: Config,
+        transport: Arc<dyn Transport>,
+        unusable: Option<TransportError>,
+    ) -> Client {
         Client {
             inner: Arc::new(ClientInner {
                 config,
                 transport,
+                unusable,
                 seeds: SeedSource::new(),
             }),
         }
@@ -198,7 +220,9 @@ impl ClientBuilder {
     }
 
     /// Builds the client. Fails when no configuration was given and the
-    /// environment has none, or when the TLS roots cannot be loaded.
+    /// environment has none, when the TLS roots cannot be loaded, or when
+    /// the proxy chosen for the base URL cannot be used (a proxy
+    /// [`Error::Transport`]).
     pub fn build(self) -> Result<Client, Error> {
         let config = match self.config {
             Some(config) => config,
@@ -225,10 +249,13 @@ impl ClientBuilder {
                 if let Some(error) = transport.tls_unavailable() {
                     return Err(Error::Transport(error.clone()));
                 }
+                if let Some(error) = transport.unusable_for(&config) {
+                    return Err(Error::Transport(error));
+                }
                 Arc::new(transport)
             }
         };
-        Ok(Client::from_parts(config, transport))
+        Ok(Client::from_parts(config, transport, None))
     }
 }
 
@@ -282,6 +309,65 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 8, "{from_a:?} {from_b:?}");
+    }
+
+    /// The proxies of an environment whose `HTTPS_PROXY` cannot be used.
+    fn socks_for_https() -> Proxy {
+        Proxy::from_vars(
+            |name| (name == "HTTPS_PROXY").then(|| "socks5://user:secret@p:1080".to_owned()),
+            "test",
+        )
+    }
+
+    #[test]
+    fn the_builder_refuses_a_proxy_it_cannot_use_for_the_base_url() {
+        let build = |base_url: &str| {
+            Client::builder()
+                .config(Config::new("k").base_url(base_url))
+                .proxy(socks_for_https())
+                .build()
+        };
+        match build("https://api.example.com/v1") {
+            Err(Error::Transport(e)) => {
+                assert_eq!(e.kind, nexllm_proto::TransportErrorKind::Proxy, "{e:?}");
+                assert!(!e.message.contains("secret"), "{e:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // HTTPS_PROXY says nothing about http:// URLs.
+        assert!(build("http://127.0.0.1:4000/v1").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_through_a_proxy_that_cannot_be_used_fail_at_once() {
+        let config = Config::new("k").base_url("https://api.example.com/v1");
+        let mut options = TransportOptions::new(&config);
+        options.proxy = socks_for_https();
+        let client = Client::with_options(config, options);
+        let request =
+            nexllm_proto::ChatCompletionRequest::new("m", vec![nexllm_proto::Message::user("hi")]);
+        let started = tokio::time::Instant::now();
+        let results = [
+            client.chat().create(&request).await.map(drop),
+            client.chat().create_stream(&request).await.map(drop),
+            client.models().list().await.map(drop),
+        ];
+        for result in results {
+            match result {
+                Err(Error::Transport(e)) => {
+                    assert_eq!(e.kind, nexllm_proto::TransportErrorKind::Proxy, "{e:?}");
+                    assert_eq!(e.attempts, 0, "nothing can be sent: {e:?}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "no backoff was waited");
+        // An invalid request is still refused as such first.
+        let invalid = nexllm_proto::ChatCompletionRequest::new("m", vec![]);
+        assert!(matches!(
+            client.chat().create(&invalid).await,
+            Err(Error::InvalidRequest(_))
+        ));
     }
 
     #[test]

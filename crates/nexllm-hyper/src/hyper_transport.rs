@@ -133,6 +133,22 @@ impl HyperTransport {
     pub(crate) fn tls_unavailable(&self) -> Option<&TransportError> {
         self.tls_unavailable.as_ref()
     }
+
+    /// Why no request to the base URL of `config` can be made: the proxy
+    /// chosen for it cannot be used, or it is HTTPS and the TLS roots could
+    /// not be loaded. Such a call fails before any I/O, and retrying it
+    /// cannot help.
+    pub(crate) fn unusable_for(&self, config: &Config) -> Option<TransportError> {
+        // An invalid base URL fails every call before any I/O anyway.
+        let dst = config.endpoint("").ok()?;
+        if let Some(error) = self.proxy.unusable_for(&dst) {
+            return Some(error);
+        }
+        if dst.scheme_str() == Some("https") {
+            return self.tls_unavailable.clone();
+        }
+        None
+    }
 }
 
 impl fmt::Debug for HyperTransport {

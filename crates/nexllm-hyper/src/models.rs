@@ -46,6 +46,11 @@ impl<'a> Models<'a> {
         );
         let exchange = Exchange::list_models(&self.client.config, now(), self.client.next_seed())?
             .with_wall_clock(std::time::SystemTime::now());
+        if let Some(error) = self.client.unusable() {
+            // A setting no retry can fix (as for an invalid request): fail before any I/O.
+            span.in_scope(|| tracing::debug!(error = %error, "the client cannot make calls"));
+            return Err(Error::Transport(error.clone()));
+        }
         let mut driver = CallDriver::new(exchange, Arc::clone(&self.client.transport), span);
         loop {
             match poll_fn(|cx| driver.poll_event(cx)).await {

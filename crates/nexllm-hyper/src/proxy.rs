@@ -19,10 +19,10 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
-use nexllm_proto::Error;
 use nexllm_proto::proxy_env::{
     check_proxy_url, for_destination, no_proxy_matches, with_default_scheme,
 };
+use nexllm_proto::{Error, TransportError, TransportErrorKind};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -84,7 +84,7 @@ impl Proxy {
     }
 
     /// The proxies an environment gives (`env` reads one variable).
-    fn from_vars(env: impl Fn(&str) -> Option<String>, source: &'static str) -> Proxy {
+    pub(crate) fn from_vars(env: impl Fn(&str) -> Option<String>, source: &'static str) -> Proxy {
         let route = |https: bool| match for_destination(https, &env) {
             None => Route::Direct,
             Some((url, no_proxy)) => Route::via(&with_default_scheme(url.trim()), no_proxy),
@@ -124,6 +124,13 @@ impl Proxy {
     /// The proxy a request to `dst` goes through, if any (and usable).
     pub(crate) fn intercept(&self, dst: &Uri) -> Option<Intercept> {
         decide(self.routes.as_deref(), dst).ok().flatten()
+    }
+
+    /// Why a request to `dst` cannot be made: the proxy named for it cannot be used.
+    pub(crate) fn unusable_for(&self, dst: &Uri) -> Option<TransportError> {
+        decide(self.routes.as_deref(), dst)
+            .err()
+            .map(|why| TransportError::new(TransportErrorKind::Proxy, why))
     }
 }
 
