@@ -18,7 +18,9 @@ use crate::transport::Transport;
 /// An async client for the Chat Completions API.
 ///
 /// Cheap to clone: clones share one configuration, one transport and so one
-/// connection pool. Needs a tokio runtime with timers enabled.
+/// connection pool. Needs a tokio runtime with timers enabled, and I/O too
+/// for the default transport (`enable_all()`; `#[tokio::main]` has both):
+/// without I/O, tokio panics when the first connection is opened.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), nexllm_hyper::Error> {
