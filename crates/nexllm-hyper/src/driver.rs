@@ -49,6 +49,9 @@ pub(crate) struct CallDriver {
     logged_backoff: Option<Instant>,
     /// The deadline the timer last fired for.
     fired_for: Option<Instant>,
+    /// When the latest input (a response head, body bytes, a failure) was fed
+    /// to the exchange, until the next wait has been checked against it.
+    fed_at: Option<Instant>,
     attempt_sent_at: Option<Instant>,
     finished: bool,
     span: Span,
@@ -77,6 +80,7 @@ impl CallDriver {
             timer_waker: None,
             logged_backoff: None,
             fired_for: None,
+            fed_at: None,
             attempt_sent_at: None,
             finished: false,
             span,
@@ -108,7 +112,22 @@ impl CallDriver {
                     return Poll::Ready(Some(Event::Done(result)));
                 }
                 Some(Action::Wait(wait)) => {
-                    if self.poll_inputs(cx) {
+                    // A body can have data at every read (a server or a reader
+                    // faster than the other): the timer is only polled when
+                    // inputs are pending, and a tokio body is pending only once
+                    // the task's budget is spent, when the timer cannot fire
+                    // either. So check the deadline against the time of the
+                    // last input. Each input has just moved the deadlines that
+                    // count from it (idle, first byte), so it only ends a call
+                    // whose fixed deadline (total, drain) has passed.
+                    if let (Some(fed_at), Some(until)) = (self.fed_at.take(), wait.until) {
+                        if fed_at >= until {
+                            self.exchange.handle_timeout(fed_at);
+                            continue;
+                        }
+                    }
+                    if let Some(fed_at) = self.poll_inputs(cx) {
+                        self.fed_at = Some(fed_at);
                         continue;
                     }
                     if wait.reason == WaitReason::Backoff && self.logged_backoff != wait.until {
@@ -143,8 +162,9 @@ impl CallDriver {
         }
     }
 
-    /// Polls the send future and the body; returns true when one of them fed the exchange.
-    fn poll_inputs(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Polls the send future and the body; returns the time it was fed at
+    /// when one of them fed the exchange.
+    fn poll_inputs(&mut self, cx: &mut Context<'_>) -> Option<Instant> {
         if let Some((attempt, future)) = &mut self.sending {
             let attempt = *attempt;
             if let Poll::Ready(result) = future.get_mut().as_mut().poll(cx) {
@@ -178,7 +198,7 @@ impl CallDriver {
                         self.exchange.handle_connect_timeout(attempt, now);
                     }
                 }
-                return true;
+                return Some(now);
             }
         }
         if let Some((attempt, body)) = &mut self.body {
@@ -209,10 +229,10 @@ impl CallDriver {
                         self.exchange.handle_end(attempt, now);
                     }
                 }
-                return true;
+                return Some(now);
             }
         }
-        false
+        None
     }
 
     /// Polls the timer of the exchange's deadline `until`.
@@ -304,6 +324,7 @@ impl CallDriver {
         self.timer = None;
         self.timer_deadline = None;
         self.timer_waker = None;
+        self.fed_at = None;
         let elapsed = now().saturating_duration_since(self.exchange.started());
         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         if let Some(status) = self.exchange.response_status() {

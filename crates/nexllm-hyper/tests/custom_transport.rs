@@ -595,3 +595,113 @@ async fn the_idle_timeout_fires_when_first_polled_without_budget() {
     );
     assert_between(started.elapsed(), Duration::from_secs(30), "idle timeout");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_total_deadline_holds_for_a_reader_that_always_finds_data_waiting() {
+    // A body that has data whenever it is read (here 200 chunks queued at
+    // once) and a reader slower than the server (1 s per chunk): the total
+    // deadline (10 s) must end the stream at the first read after it, not
+    // once the queue runs dry (at 200 s).
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..200 {
+        tx.send(Ok(Bytes::from(chunk(&format!("w{i} "), None))))
+            .unwrap();
+    }
+    let config = Config::new("sk")
+        .idle_timeout(Some(Duration::from_secs(30)))
+        .total_timeout(Some(Duration::from_secs(10)));
+    let client = Client::builder()
+        .config(config)
+        .transport(Arc::new(ChannelBody {
+            rx: Mutex::new(Some(rx)),
+        }))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut stream = client.chat().create_stream(&request()).await.unwrap();
+    let mut chunks = 0;
+    let error = loop {
+        match stream.next_chunk().await {
+            Some(Ok(_)) => chunks += 1,
+            Some(Err(error)) => break error,
+            None => panic!("the stream ended without an error"),
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+    };
+    assert!(
+        matches!(&error, Error::Timeout(e) if e.kind == TimeoutKind::Total),
+        "{error:?}"
+    );
+    assert_eq!(chunks, 11, "chunks read at 0 to 10 s");
+    assert_between(
+        started.elapsed(),
+        Duration::from_secs(11),
+        "the first read after the total deadline",
+    );
+    drop(tx);
+}
+
+/// A transport that answers its one request with this event-stream body.
+#[derive(Debug)]
+struct OneBody {
+    body: Mutex<Option<Body>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for OneBody {
+    async fn send(
+        &self,
+        _request: http::Request<Bytes>,
+    ) -> Result<http::Response<Body>, SendError> {
+        let body = self.body.lock().unwrap().take().expect("one request");
+        Ok(event_stream(body))
+    }
+}
+
+/// The receiving end of a bounded tokio channel as a body stream.
+struct BoundedReceived(tokio::sync::mpsc::Receiver<Result<Bytes, TransportError>>);
+
+impl futures_core::Stream for BoundedReceived {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_total_deadline_holds_while_a_body_floods_keep_alive_comments() {
+    // A server that sends keep-alive comments faster than they are read, and
+    // nothing else: every read finds data (until the task's tokio budget is
+    // spent, when the timer cannot fire either). Real time, as a paused clock
+    // only moves when nothing can run: the total deadline (200 ms) must end the
+    // stream; the guard only catches a stream that never ends.
+    // More room than the 128 reads of a task's budget, so reads never empty it.
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tx.send(Ok(Bytes::from(chunk("first", None))))
+        .await
+        .unwrap();
+    let flood =
+        tokio::spawn(
+            async move { while tx.send(Ok(Bytes::from(": keep-alive\n\n"))).await.is_ok() {} },
+        );
+    let config = Config::new("sk").total_timeout(Some(Duration::from_millis(200)));
+    let client = Client::builder()
+        .config(config)
+        .transport(Arc::new(OneBody {
+            body: Mutex::new(Some(Body::from_stream(BoundedReceived(rx)))),
+        }))
+        .build()
+        .unwrap();
+    let mut stream = client.chat().create_stream(&request()).await.unwrap();
+    assert!(stream.next_chunk().await.unwrap().is_ok());
+    let next = tokio::time::timeout(Duration::from_secs(60), stream.next_chunk())
+        .await
+        .expect("the total deadline ends the stream");
+    assert!(
+        matches!(&next, Some(Err(Error::Timeout(e))) if e.kind == TimeoutKind::Total),
+        "{next:?}"
+    );
+    drop(stream);
+    flood.await.unwrap();
+}
