@@ -172,6 +172,12 @@ impl Config {
 
     /// Adds a header sent with every request (for instance `OpenAI-Organization`
     /// or a gateway's routing header). Fails on an invalid name or value.
+    ///
+    /// A value that looks like a credential is marked sensitive (HTTP/2 never
+    /// indexes it, and `Debug` of the request shows it as `Sensitive`): one
+    /// whose header name contains `auth`, `key`, `token`, `secret` or
+    /// `cookie` (`Authorization`, `Proxy-Authorization`, `x-api-key`,
+    /// `api-key`, `cf-aig-authorization`, ...).
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             Error::invalid_request("headers", format!("has an invalid header name {name:?}"))
@@ -179,7 +185,9 @@ impl Config {
         let mut value = HeaderValue::from_str(value).map_err(|_| {
             Error::invalid_request("headers", format!("has an invalid value for header {name}"))
         })?;
-        if name == http::header::AUTHORIZATION || name.as_str().contains("key") {
+        // Header names are lower case here.
+        let secret = ["auth", "key", "token", "secret", "cookie"];
+        if secret.iter().any(|part| name.as_str().contains(part)) {
             value.set_sensitive(true);
         }
         self.headers.append(name, value);
@@ -418,6 +426,44 @@ mod tests {
         assert!(!shown.contains("also-secret"), "{shown}");
         assert!(shown.contains("<redacted>"));
         assert!(shown.contains("x-api-key"));
+    }
+
+    #[test]
+    fn credential_headers_are_marked_sensitive() {
+        let mut c = Config::new("k");
+        for name in [
+            "Authorization",
+            "Proxy-Authorization",
+            "x-api-key",
+            "api-key",
+            "cf-aig-authorization",
+            "x-auth-token",
+            "x-client-secret",
+            "Cookie",
+            "OpenAI-Organization",
+            "x-request-route",
+        ] {
+            c = c.header(name, "v").unwrap();
+        }
+        let sensitive: Vec<&str> = c
+            .headers
+            .iter()
+            .filter(|(_, value)| value.is_sensitive())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(
+            sensitive,
+            [
+                "authorization",
+                "proxy-authorization",
+                "x-api-key",
+                "api-key",
+                "cf-aig-authorization",
+                "x-auth-token",
+                "x-client-secret",
+                "cookie"
+            ]
+        );
     }
 
     #[test]
