@@ -149,7 +149,7 @@ pub(crate) struct ConnectionArgs {
     pub(crate) timeout: Option<Seconds>,
 
     /// The longest wait between two stream chunks, in seconds (0: none)
-    /// [default: 60].
+    /// [default: 600].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub(crate) idle_timeout: Option<Seconds>,
 

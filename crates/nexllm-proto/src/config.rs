@@ -68,7 +68,12 @@ pub struct Timeouts {
     /// From sending a request to receiving the response head. Default `None`
     /// (a non-streaming answer of a slow model can take minutes; `total` bounds it).
     pub first_byte: Option<Duration>,
-    /// The longest gap between two reads of a response body. Default 60 s.
+    /// The longest gap between two reads of a response body. Default 600 s,
+    /// openai-python's read timeout: a reasoning model streams nothing while
+    /// it thinks (OpenAI's Chat Completions sends no keep-alive then, and a
+    /// gateway sends the response head before the first token), and minutes
+    /// of silence before the first chunk are normal for it. A shorter idle
+    /// timeout cuts such a stream and retries it, paying for the thinking again.
     pub idle: Option<Duration>,
 }
 
@@ -78,7 +83,7 @@ impl Default for Timeouts {
             total: Some(Duration::from_secs(600)),
             connect: Duration::from_secs(5),
             first_byte: None,
-            idle: Some(Duration::from_secs(60)),
+            idle: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -480,7 +485,7 @@ mod tests {
         assert_eq!(c.max_retries, 2);
         assert_eq!(c.timeouts.total, Some(Duration::from_secs(600)));
         assert_eq!(c.timeouts.connect, Duration::from_secs(5));
-        assert_eq!(c.timeouts.idle, Some(Duration::from_secs(60)));
+        assert_eq!(c.timeouts.idle, Some(Duration::from_secs(600)));
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
     }
 }

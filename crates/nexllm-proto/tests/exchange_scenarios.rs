@@ -799,7 +799,7 @@ fn a_body_held_open_after_done_ends_the_call_well_at_the_drain_deadline() {
     // `[DONE]` came, then the server keeps the body open and sends keep-alive
     // comments: reads do not move the drain deadline (they would the idle
     // one), so the finished stream ends MAX_DRAIN_TIME after `[DONE]`, not at
-    // the idle deadline 60 s after the last comment.
+    // the idle deadline after the last comment.
     let mut h = Harness::new(Config::new("k"), true);
     h.head(200);
     h.now += Duration::from_secs(3);

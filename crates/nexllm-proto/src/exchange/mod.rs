@@ -63,8 +63,9 @@
 //!   reports it with [`Exchange::handle_connect_timeout`]; the connection
 //!   phase is invisible from outside a pooled HTTP client.
 //! - **first byte** (default none): from sending to the response head.
-//! - **idle** (default 60 s): the longest gap between body reads; for streams,
-//!   between chunks. openai-python applies its 600 s read timeout here.
+//! - **idle** (default 600 s, openai-python's read timeout): the longest gap
+//!   between body reads; for streams, between chunks. A reasoning model
+//!   streams nothing while it thinks, for minutes at times.
 //! - **drain** ([`MAX_DRAIN_TIME`], 1 s, and [`MAX_DRAIN_BYTES`]): after
 //!   `[DONE]` the answer is complete and the rest of the body is read only so
 //!   that the connection can be reused. A server that keeps the body open
