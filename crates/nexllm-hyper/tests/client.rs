@@ -161,21 +161,25 @@ async fn settle_used(server: &MockServer) -> bool {
 }
 
 /// Waits on the mock's close notifications until `excess` (how many open
-/// connections are too many) is zero; false if it stays above.
+/// connections are too many) is zero; false if it is still above after
+/// `WAIT`. Other connections may close meanwhile (each wakes the wait), so the
+/// bound is the time, not a number of rounds.
 async fn settle_by(server: &MockServer, excess: impl Fn(&MockServer) -> usize) -> bool {
-    for _ in 0..50 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
         let excess = excess(server) as u64;
         if excess == 0 {
             return true;
         }
-        if !server
-            .wait_for_closed(server.connections_closed() + excess, WAIT)
-            .await
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero()
+            || !server
+                .wait_for_closed(server.connections_closed() + 1, left)
+                .await
         {
             return false;
         }
     }
-    false
 }
 
 #[tokio::test(flavor = "current_thread")]
