@@ -22,6 +22,12 @@ use crate::types::{
 /// without an index continues the current call unless it carries a new id);
 /// the finish reason is kept. The last non-null usage wins. `id`, `model`,
 /// `created`, `system_fingerprint` and `service_tier` come from the chunks.
+/// Unknown fields of the chunks and of their choices (Azure's
+/// `prompt_filter_results` and `content_filter_results`, vLLM's
+/// `stop_reason`, OpenRouter's `provider` and `native_finish_reason`,
+/// llama.cpp's `timings`, Groq's `x_groq`) go to the completion's and the
+/// choice's `extra`, as a non-streamed answer has them: the last non-null
+/// value of each wins, and objects are merged key by key.
 #[derive(Debug, Clone, Default)]
 pub struct StreamAccumulator {
     completion: ChatCompletion,
@@ -100,6 +106,11 @@ impl StreamAccumulator {
         if let Some(usage) = &chunk.usage {
             c.usage = Some(Usage::clone(usage));
         }
+        if !chunk.extra.is_empty() {
+            self.held = self
+                .held
+                .saturating_add(merge_fields(&mut c.extra, &chunk.extra));
+        }
         for choice in &chunk.choices {
             let slot = self.choice_slot(choice.index);
             let target = &mut self.completion.choices[slot];
@@ -107,6 +118,9 @@ impl StreamAccumulator {
                 target.finish_reason.clone_from(&choice.finish_reason);
             }
             let mut added = ENTRY_BYTES;
+            if !choice.extra.is_empty() {
+                added = added.saturating_add(merge_fields(&mut target.extra, &choice.extra));
+            }
             if let Some(logprobs) = &choice.logprobs {
                 added = added.saturating_add(merge_logprobs(&mut target.logprobs, logprobs));
             }
@@ -257,6 +271,32 @@ fn apply_function_call(call: &mut FunctionCall, fragment: &FunctionCallDelta) ->
         added = added.saturating_add(arguments.len());
     }
     added.saturating_add(insert_extra(&mut call.extra, &fragment.extra))
+}
+
+/// Merges the unknown fields of a chunk or of one of its choices into the
+/// completion's or the choice's: a `null` keeps what came before (servers
+/// send `null` until they have a value, such as vLLM's `stop_reason`), an
+/// object is merged into the object held, key by key (Azure's
+/// `content_filter_results`, an empty object on the last chunk; Groq's
+/// `x_groq`, whose usage comes last), anything else replaces what was held.
+/// Returns what they may add.
+fn merge_fields(fields: &mut Extra, more: &Extra) -> usize {
+    let mut added = 0usize;
+    for (key, value) in more {
+        match (fields.get_mut(key), value) {
+            (_, Value::Null) => continue,
+            (Some(Value::Object(held)), Value::Object(more)) => {
+                for (inner, value) in more {
+                    held.insert(inner.clone(), value.clone());
+                }
+            }
+            _ => {
+                fields.insert(key.clone(), value.clone());
+            }
+        }
+        added = added.saturating_add(key.len().saturating_add(value_weight(value)));
+    }
+    added
 }
 
 /// Inserts the fields of `more` into `extra`; returns what they may add.
@@ -666,5 +706,14 @@ mod tests {
         let call = ENTRY_BYTES + 2 + "function".len() + 1 + 5;
         let logprob = ENTRY_BYTES + 2 + 2 + (ENTRY_BYTES + 2);
         assert_eq!(accumulator.held_bytes() - before, choice + call + logprob);
+        // Unknown fields of the chunk and of the choice count too.
+        let before = accumulator.held_bytes();
+        accumulator.push(&parsed(serde_json::json!({
+            "x_groq": {"id": "r"},
+            "choices": [{"index": 0, "delta": {}, "stop_reason": "s"}]
+        })));
+        let chunk = "x_groq".len() + ("id".len() + 1 + 16);
+        let choice = ENTRY_BYTES + "stop_reason".len() + 1;
+        assert_eq!(accumulator.held_bytes() - before, chunk + choice);
     }
 }

@@ -784,7 +784,7 @@ mod tests {
 
     #[test]
     fn a_json_completion_for_a_stream_becomes_chunks() {
-        let body = r#"{"id":"x","object":"chat.completion","created":2,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        let body = r#"{"id":"x","provider":"OpenAI","object":"chat.completion","created":2,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole answer"},"finish_reason":"stop","native_finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
         let mut d = ChatStreamDecoder::new();
         for b in body.as_bytes() {
             d.feed(std::slice::from_ref(b));
@@ -802,6 +802,9 @@ mod tests {
         );
         assert_eq!(done.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(done.usage.as_ref().map(|u| u.total_tokens), Some(3));
+        // Unknown fields of the completion and of its choices are kept.
+        assert_eq!(done.extra["provider"], "OpenAI");
+        assert_eq!(done.choices[0].extra["native_finish_reason"], "stop");
     }
 
     #[test]

@@ -27,7 +27,8 @@ fn chunks_from_completion(completion: ChatCompletion) -> Vec<ChatCompletionChunk
         usage,
         system_fingerprint,
         service_tier,
-        ..
+        extra,
+        object: _,
     } = completion;
     let count = choices.len();
     let mut chunks = Vec::with_capacity(count.max(1));
@@ -86,6 +87,18 @@ fn chunks_from_completion(completion: ChatCompletion) -> Vec<ChatCompletionChunk
             None => {
                 let mut only = template(Vec::new());
                 only.usage = Some(Box::new(usage));
+                chunks.push(only);
+            }
+        }
+    }
+    // The completion's unknown fields ride on the first chunk, so that the
+    // accumulated completion has them too.
+    if !extra.is_empty() {
+        match chunks.first_mut() {
+            Some(first) => first.extra = extra,
+            None => {
+                let mut only = template(Vec::new());
+                only.extra = extra;
                 chunks.push(only);
             }
         }

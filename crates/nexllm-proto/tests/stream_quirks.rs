@@ -1,0 +1,151 @@
+//! Streams shaped as real OpenAI-compatible servers send them, decoded and
+//! accumulated: what each server adds must reach the assembled completion as
+//! a non-streamed answer would carry it, and nothing may be merged wrongly.
+//! (The streams are written for these tests; their shapes follow the servers.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
+
+use nexllm_proto::Error;
+use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
+use nexllm_proto::types::{ChatCompletion, FinishReason};
+use serde_json::json;
+
+/// A body of one `data:` event per JSON text (and SSE comments for lines
+/// starting with `:`), then `[DONE]`.
+fn body(events: &[&str]) -> String {
+    let mut body = String::new();
+    for event in events {
+        if event.starts_with(':') {
+            body.push_str(event);
+        } else {
+            body.push_str("data: ");
+            body.push_str(event);
+        }
+        body.push_str("\n\n");
+    }
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+/// Decodes `body` fed in pieces of `size` bytes, accumulating every chunk;
+/// returns the completion and how the stream ended.
+fn decode_in_pieces(body: &str, size: usize) -> (ChatCompletion, Result<(), Error>) {
+    let mut decoder = ChatStreamDecoder::new();
+    let mut accumulator = StreamAccumulator::new();
+    for piece in body.as_bytes().chunks(size) {
+        decoder.feed(piece);
+        loop {
+            match decoder.next_chunk() {
+                Ok(Some(chunk)) => accumulator.push(&chunk),
+                Ok(None) => break,
+                Err(e) => return (accumulator.into_completion(), Err(e)),
+            }
+        }
+    }
+    let end = decoder.finish();
+    while let Ok(Some(chunk)) = decoder.next_chunk() {
+        accumulator.push(&chunk);
+    }
+    (accumulator.into_completion(), end)
+}
+
+/// [`decode_in_pieces`] whole, checked to give the same in small pieces.
+fn decode(body: &str) -> (ChatCompletion, Result<(), Error>) {
+    let whole = decode_in_pieces(body, body.len().max(1));
+    let small = decode_in_pieces(body, 7);
+    assert_eq!(whole.0, small.0);
+    assert_eq!(format!("{:?}", whole.1), format!("{:?}", small.1));
+    whole
+}
+
+#[test]
+fn azure_filter_results_reach_the_completion() {
+    // Azure OpenAI: a first chunk with no choices, no id and no model that
+    // carries the prompt's filter results; content filter results on every
+    // choice; with the asynchronous filter, a late choice without a delta
+    // (and again no id or model) with results and offsets.
+    let safe = r#"{"hate":{"filtered":false,"severity":"safe"},"self_harm":{"filtered":false,"severity":"safe"},"sexual":{"filtered":false,"severity":"safe"},"violence":{"filtered":false,"severity":"safe"}}"#;
+    let events = [
+        format!(
+            r#"{{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{{"prompt_index":0,"content_filter_results":{safe}}}]}}"#
+        ),
+        r#"{"choices":[{"content_filter_results":{},"delta":{"content":"","refusal":null,"role":"assistant"},"finish_reason":null,"index":0,"logprobs":null}],"created":1736407895,"id":"chatcmpl-Az1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk","system_fingerprint":"fp_az"}"#.to_owned(),
+        format!(
+            r#"{{"choices":[{{"content_filter_results":{safe},"delta":{{"content":"Blue"}},"finish_reason":null,"index":0,"logprobs":null}}],"created":1736407895,"id":"chatcmpl-Az1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk","system_fingerprint":"fp_az"}}"#
+        ),
+        r#"{"choices":[{"content_filter_results":{},"delta":{},"finish_reason":"stop","index":0,"logprobs":null}],"created":1736407895,"id":"chatcmpl-Az1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk","system_fingerprint":"fp_az"}"#.to_owned(),
+        format!(
+            r#"{{"id":"","object":"","created":0,"model":"","choices":[{{"index":0,"finish_reason":null,"content_filter_results":{safe},"content_filter_offsets":{{"check_offset":0,"start_offset":0,"end_offset":4}}}}]}}"#
+        ),
+    ];
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (completion, end) = decode(&body(&events));
+    end.unwrap();
+    assert_eq!(completion.id, "chatcmpl-Az1");
+    assert_eq!(completion.model, "gpt-4o-2024-11-20");
+    assert_eq!(completion.created, 1736407895);
+    assert_eq!(completion.content(), Some("Blue"));
+    assert_eq!(completion.finish_reason(), Some(&FinishReason::Stop));
+    let safe: serde_json::Value = serde_json::from_str(safe).unwrap();
+    assert_eq!(
+        completion.extra.get("prompt_filter_results"),
+        Some(&json!([{"prompt_index": 0, "content_filter_results": safe}]))
+    );
+    // The results are kept: an empty object from a later chunk takes nothing away.
+    let choice = &completion.choices[0];
+    assert_eq!(choice.extra.get("content_filter_results"), Some(&safe));
+    assert_eq!(
+        choice.extra["content_filter_offsets"]["end_offset"],
+        json!(4)
+    );
+}
+
+#[test]
+fn vllm_stop_reason_reaches_the_completion() {
+    // vLLM: `stop_reason` on every choice, null until the choice ends (the
+    // stop string or token id that ended it).
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-v1","object":"chat.completion.chunk","created":1745000000,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-v1","object":"chat.completion.chunk","created":1745000000,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"delta":{"reasoning":"Short."},"logprobs":null,"finish_reason":null,"stop_reason":null}]}"#,
+        r#"{"id":"chatcmpl-v1","object":"chat.completion.chunk","created":1745000000,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"delta":{"content":"Paris"},"logprobs":null,"finish_reason":null,"stop_reason":null}]}"#,
+        r#"{"id":"chatcmpl-v1","object":"chat.completion.chunk","created":1745000000,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":"stop","stop_reason":"</answer>"}]}"#,
+        r#"{"id":"chatcmpl-v1","object":"chat.completion.chunk","created":1745000000,"model":"Qwen/Qwen3-8B","choices":[],"usage":{"prompt_tokens":12,"total_tokens":20,"completion_tokens":8,"prompt_tokens_details":null}}"#,
+    ]));
+    end.unwrap();
+    let choice = &completion.choices[0];
+    assert_eq!(choice.message.content.as_deref(), Some("Paris"));
+    assert_eq!(choice.message.reasoning(), Some("Short."));
+    assert_eq!(choice.extra.get("stop_reason"), Some(&json!("</answer>")));
+    assert_eq!(completion.usage.map(|u| u.total_tokens), Some(20));
+}
+
+#[test]
+fn groq_and_llama_cpp_chunk_fields_reach_the_completion() {
+    // Groq: `x_groq` with the request id on the first chunk, and with the
+    // usage (and timings) on the last.
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-g1","object":"chat.completion.chunk","created":1746000000,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_g","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"x_groq":{"id":"req_01abc"}}"#,
+        r#"{"id":"chatcmpl-g1","object":"chat.completion.chunk","created":1746000000,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_g","choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":null,"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-g1","object":"chat.completion.chunk","created":1746000000,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_g","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"x_groq":{"id":"req_01abc","usage":{"queue_time":0.02,"prompt_tokens":9,"prompt_time":0.001,"completion_tokens":2,"completion_time":0.004,"total_tokens":11,"total_time":0.005}}}"#,
+    ]));
+    end.unwrap();
+    assert_eq!(completion.content(), Some("Hi"));
+    let groq = &completion.extra["x_groq"];
+    assert_eq!(groq["id"], "req_01abc");
+    assert_eq!(groq["usage"]["total_tokens"], 11);
+
+    // llama.cpp: `timings` on the usage chunk, after the finish.
+    let (completion, end) = decode(&body(&[
+        r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"created":1747000000,"id":"chatcmpl-l1","model":"qwen2.5-0.5b","system_fingerprint":"b5000-abc","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Salut"}}],"created":1747000000,"id":"chatcmpl-l1","model":"qwen2.5-0.5b","system_fingerprint":"b5000-abc","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"finish_reason":"stop","index":0,"delta":{}}],"created":1747000000,"id":"chatcmpl-l1","model":"qwen2.5-0.5b","system_fingerprint":"b5000-abc","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[],"created":1747000000,"id":"chatcmpl-l1","model":"qwen2.5-0.5b","system_fingerprint":"b5000-abc","object":"chat.completion.chunk","usage":{"completion_tokens":2,"prompt_tokens":10,"total_tokens":12},"timings":{"prompt_n":10,"prompt_ms":5.1,"predicted_n":2,"predicted_ms":9.8}}"#,
+    ]));
+    end.unwrap();
+    assert_eq!(completion.content(), Some("Salut"));
+    assert_eq!(completion.extra["timings"]["predicted_n"], 2);
+}
