@@ -11,7 +11,7 @@
 
 use nexllm_proto::Error;
 use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
-use nexllm_proto::types::{ChatCompletion, FinishReason};
+use nexllm_proto::types::{ChatCompletion, FinishReason, ResponseAudio};
 use serde_json::json;
 
 /// A body of one `data:` event per JSON text (and SSE comments for lines
@@ -148,4 +148,62 @@ fn groq_and_llama_cpp_chunk_fields_reach_the_completion() {
     end.unwrap();
     assert_eq!(completion.content(), Some("Salut"));
     assert_eq!(completion.extra["timings"]["predicted_n"], 2);
+}
+
+#[test]
+fn streamed_annotations_are_the_message_annotations() {
+    // OpenAI's search models send the citations in a last delta of their own
+    // (OpenRouter's web plugin may spread them over several deltas).
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1741700000,"model":"gpt-4o-search-preview-2025-03-11","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null,"annotations":[]},"finish_reason":null}],"obfuscation":"x1"}"#,
+        r#"{"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1741700000,"model":"gpt-4o-search-preview-2025-03-11","choices":[{"index":0,"delta":{"content":"Rust 1.90 is out (example.com)."},"finish_reason":null}],"obfuscation":"x2"}"#,
+        r#"{"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1741700000,"model":"gpt-4o-search-preview-2025-03-11","choices":[{"index":0,"delta":{"annotations":[{"type":"url_citation","url_citation":{"end_index":30,"start_index":17,"title":"Example","url":"https://example.com/?utm_source=openai"}}]},"finish_reason":null}],"obfuscation":"x3"}"#,
+        r#"{"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1741700000,"model":"gpt-4o-search-preview-2025-03-11","choices":[{"index":0,"delta":{"annotations":[{"type":"url_citation","url_citation":{"end_index":30,"start_index":0,"title":"Release notes","url":"https://example.org/notes"}}]},"finish_reason":null}],"obfuscation":"x4"}"#,
+        r#"{"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1741700000,"model":"gpt-4o-search-preview-2025-03-11","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"obfuscation":"x5"}"#,
+    ]));
+    end.unwrap();
+    let message = &completion.choices[0].message;
+    let urls: Vec<&str> = message
+        .annotations
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a["url_citation"]["url"].as_str())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://example.com/?utm_source=openai",
+            "https://example.org/notes"
+        ]
+    );
+    assert!(!message.extra.contains_key("annotations"), "{message:?}");
+}
+
+#[test]
+fn streamed_audio_is_the_message_audio() {
+    // OpenAI audio output (`modalities: ["text", "audio"]`): the audio id and
+    // pieces of the transcript and of the base64 data arrive in `delta.audio`,
+    // the expiry last.
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-a1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-audio-preview-2024-12-17","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":null,"audio":{"id":"audio_abc","transcript":"Hel"}},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-a1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-audio-preview-2024-12-17","choices":[{"index":0,"delta":{"audio":{"transcript":"lo."}},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-a1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-audio-preview-2024-12-17","choices":[{"index":0,"delta":{"audio":{"data":"UklG"}},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-a1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-audio-preview-2024-12-17","choices":[{"index":0,"delta":{"audio":{"data":"RiQA"}},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-a1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-audio-preview-2024-12-17","choices":[{"index":0,"delta":{"audio":{"expires_at":1733003600}},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-a1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-audio-preview-2024-12-17","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+    ]));
+    end.unwrap();
+    let message = &completion.choices[0].message;
+    assert_eq!(
+        message.audio,
+        Some(ResponseAudio {
+            id: "audio_abc".to_owned(),
+            data: Some("UklGRiQA".to_owned()),
+            expires_at: Some(1733003600),
+            transcript: Some("Hello.".to_owned()),
+            extra: Default::default(),
+        })
+    );
+    assert!(!message.extra.contains_key("audio"), "{message:?}");
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::types::{
     ChatCompletion, ChatCompletionChunk, Choice, Delta, Extra, FunctionCall, FunctionCallDelta,
-    Logprobs, SharedStr, ToolCall, ToolCallDelta, Usage,
+    Logprobs, ResponseAudio, SharedStr, ToolCall, ToolCallDelta, Usage,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -15,7 +15,9 @@ use crate::types::{
 /// nothing already received.
 ///
 /// Per choice (several may be interleaved): content and refusal are
-/// concatenated; the role is taken once; string fields the server adds to the
+/// concatenated; the role is taken once; `annotations` are appended to the
+/// message's; `audio` is assembled into the message's (its data and
+/// transcript pieces joined); string fields the server adds to the
 /// delta (such as `reasoning_content`) are concatenated too, other values are
 /// replaced; tool calls are assembled by index, with id, type and name from
 /// their first fragment and argument fragments joined in order (a fragment
@@ -221,15 +223,38 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
         added = added.saturating_add(text.len());
     }
     for (key, value) in &delta.extra {
-        if key == "function_call" {
-            // The deprecated function call streams like a tool call's function.
-            if let Ok(fragment) = FunctionCallDelta::deserialize(value) {
-                added = added.saturating_add(apply_function_call(
-                    message.function_call.get_or_insert_with(Default::default),
-                    &fragment,
-                ));
+        match (key.as_str(), value) {
+            ("function_call", _) => {
+                // The deprecated function call streams like a tool call's function.
+                if let Ok(fragment) = FunctionCallDelta::deserialize(value) {
+                    added = added.saturating_add(apply_function_call(
+                        message.function_call.get_or_insert_with(Default::default),
+                        &fragment,
+                    ));
+                    continue;
+                }
+            }
+            // Citations (OpenAI's search models send them in a delta of
+            // their own at the end; others spread them out) are the
+            // message's, as in a non-streamed answer.
+            ("annotations", Value::Array(more)) => {
+                message
+                    .annotations
+                    .get_or_insert_with(Vec::new)
+                    .extend(more.iter().cloned());
+                added = added.saturating_add(value_weight(value));
                 continue;
             }
+            ("audio", Value::Object(_)) => {
+                if let Ok(fragment) = ResponseAudio::deserialize(value) {
+                    added = added.saturating_add(apply_audio(
+                        message.audio.get_or_insert_with(Default::default),
+                        fragment,
+                    ));
+                    continue;
+                }
+            }
+            _ => {}
         }
         match (message.extra.get_mut(key), value) {
             (_, Value::Null) => {}
@@ -297,6 +322,33 @@ fn merge_fields(fields: &mut Extra, more: &Extra) -> usize {
         added = added.saturating_add(key.len().saturating_add(value_weight(value)));
     }
     added
+}
+
+/// Adds a fragment of an audio answer: the first id wins, pieces of the
+/// data and of the transcript are joined, the last expiry wins. Returns what
+/// it may have added.
+fn apply_audio(audio: &mut ResponseAudio, fragment: ResponseAudio) -> usize {
+    let mut added = 0usize;
+    if audio.id.is_empty() && !fragment.id.is_empty() {
+        added = fragment.id.len();
+        audio.id = fragment.id;
+    }
+    for (held, more) in [
+        (&mut audio.data, fragment.data),
+        (&mut audio.transcript, fragment.transcript),
+    ] {
+        if let Some(more) = more {
+            added = added.saturating_add(more.len());
+            match held {
+                Some(held) => held.push_str(&more),
+                None => *held = Some(more),
+            }
+        }
+    }
+    if fragment.expires_at.is_some() {
+        audio.expires_at = fragment.expires_at;
+    }
+    added.saturating_add(insert_extra(&mut audio.extra, &fragment.extra))
 }
 
 /// Inserts the fields of `more` into `extra`; returns what they may add.
