@@ -151,6 +151,61 @@ fn groq_and_llama_cpp_chunk_fields_reach_the_completion() {
 }
 
 #[test]
+fn openrouter_reasoning_details_provider_and_native_finish_reason_are_kept() {
+    // OpenRouter: processing comments while it waits; `provider` on every
+    // chunk; `reasoning` text and `reasoning_details` fragments (a list per
+    // chunk, the signature in the last); `native_finish_reason` on the
+    // choice; `cost` in the usage.
+    let (completion, end) = decode(&body(&[
+        ": OPENROUTER PROCESSING",
+        r#"{"id":"gen-17-abc","provider":"Anthropic","model":"anthropic/claude-sonnet-4","object":"chat.completion.chunk","created":1750000000,"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning":"Two","reasoning_details":[{"type":"reasoning.text","text":"Two","format":"anthropic-claude-v1","index":0}]},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}"#,
+        r#"{"id":"gen-17-abc","provider":"Anthropic","model":"anthropic/claude-sonnet-4","object":"chat.completion.chunk","created":1750000000,"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning":" plus two.","reasoning_details":[{"type":"reasoning.text","text":" plus two.","format":"anthropic-claude-v1","index":0}]},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}"#,
+        r#"{"id":"gen-17-abc","provider":"Anthropic","model":"anthropic/claude-sonnet-4","object":"chat.completion.chunk","created":1750000000,"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning":null,"reasoning_details":[{"type":"reasoning.text","signature":"EqQB","format":"anthropic-claude-v1","index":0}]},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}"#,
+        ": OPENROUTER PROCESSING",
+        r#"{"id":"gen-17-abc","provider":"Anthropic","model":"anthropic/claude-sonnet-4","object":"chat.completion.chunk","created":1750000000,"choices":[{"index":0,"delta":{"role":"assistant","content":"4"},"finish_reason":"stop","native_finish_reason":"end_turn","logprobs":null}]}"#,
+        r#"{"id":"gen-17-abc","provider":"Anthropic","model":"anthropic/claude-sonnet-4","object":"chat.completion.chunk","created":1750000000,"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":20,"total_tokens":34,"cost":0.00034,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":12}}}"#,
+    ]));
+    end.unwrap();
+    let choice = &completion.choices[0];
+    assert_eq!(choice.message.content.as_deref(), Some("4"));
+    assert_eq!(choice.message.reasoning(), Some("Two plus two."));
+    // Every fragment is kept, in order: the signature must go back to the model.
+    assert_eq!(
+        choice.message.extra.get("reasoning_details"),
+        Some(&json!([
+            {"type": "reasoning.text", "text": "Two", "format": "anthropic-claude-v1", "index": 0},
+            {"type": "reasoning.text", "text": " plus two.", "format": "anthropic-claude-v1", "index": 0},
+            {"type": "reasoning.text", "signature": "EqQB", "format": "anthropic-claude-v1", "index": 0},
+        ]))
+    );
+    assert_eq!(
+        choice.extra.get("native_finish_reason"),
+        Some(&json!("end_turn"))
+    );
+    assert_eq!(completion.extra.get("provider"), Some(&json!("Anthropic")));
+    assert_eq!(completion.usage.unwrap().extra["cost"], json!(0.00034));
+}
+
+#[test]
+fn openrouter_error_after_the_stream_started_is_the_error_and_keeps_the_text() {
+    // OpenRouter: a provider failing mid-stream ends it with a chunk that has
+    // both a top-level `error` and a choice finished with "error".
+    let events = [
+        r#"{"id":"gen-18-def","provider":"Google","model":"google/gemini-2.5-flash","object":"chat.completion.chunk","created":1750000001,"choices":[{"index":0,"delta":{"role":"assistant","content":"Once upon"},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}"#,
+        r#"{"id":"gen-18-def","provider":"Google","model":"google/gemini-2.5-flash","object":"chat.completion.chunk","created":1750000001,"error":{"code":502,"message":"Provider returned error","metadata":{"provider_name":"Google"}},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}"#,
+    ];
+    let (completion, end) = decode(&body(&events));
+    assert_eq!(completion.content(), Some("Once upon"));
+    match end {
+        Err(Error::Api(e)) => {
+            assert_eq!(e.message, "Provider returned error");
+            assert!(e.code_is("502"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn streamed_annotations_are_the_message_annotations() {
     // OpenAI's search models send the citations in a last delta of their own
     // (OpenRouter's web plugin may spread them over several deltas).

@@ -18,7 +18,8 @@ use crate::types::{
 /// concatenated; the role is taken once; `annotations` are appended to the
 /// message's; `audio` is assembled into the message's (its data and
 /// transcript pieces joined); string fields the server adds to the
-/// delta (such as `reasoning_content`) are concatenated too, other values are
+/// delta (such as `reasoning_content`) are concatenated too, lists (such as
+/// OpenRouter's `reasoning_details`) are appended, other values are
 /// replaced; tool calls are assembled by index, with id, type and name from
 /// their first fragment and argument fragments joined in order (a fragment
 /// without an index continues the current call unless it carries a new id);
@@ -261,6 +262,12 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
             (Some(Value::String(existing)), Value::String(more)) => {
                 existing.push_str(more);
                 added = added.saturating_add(more.len());
+            }
+            // Lists of fragments, such as OpenRouter's `reasoning_details`
+            // (whose last fragment carries the signature to send back).
+            (Some(Value::Array(existing)), Value::Array(more)) => {
+                existing.extend(more.iter().cloned());
+                added = added.saturating_add(value_weight(value));
             }
             _ => {
                 message.extra.insert(key.clone(), value.clone());
