@@ -262,3 +262,92 @@ fn streamed_audio_is_the_message_audio() {
     );
     assert!(!message.extra.contains_key("audio"), "{message:?}");
 }
+
+/// `(id, name, arguments)` of each tool call of the first choice.
+fn calls(completion: &ChatCompletion) -> Vec<(&str, &str, &str)> {
+    completion
+        .tool_calls()
+        .iter()
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.function.name.as_str(),
+                c.function.arguments.as_str(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gemini_parallel_calls_without_index_or_id_in_one_chunk_stay_apart() {
+    // Gemini's OpenAI compatibility layer sends each call whole, without an
+    // `index`, several in one chunk when the model calls tools in parallel,
+    // and not always with an id; a thought signature rides on the first call;
+    // the choice finishes with "stop".
+    let (completion, end) = decode(&body(&[
+        r#"{"choices":[{"delta":{"role":"assistant","tool_calls":[{"extra_content":{"google":{"thought_signature":"CiQB"}},"function":{"arguments":"{\"city\":\"London\"}","name":"get_weather"},"type":"function"},{"function":{"arguments":"{\"tz\":\"UTC\"}","name":"get_time"},"type":"function"}]},"finish_reason":"stop","index":0}],"created":1752000000,"id":"aGVsbG8","model":"gemini-2.5-flash","object":"chat.completion.chunk","usage":{"completion_tokens":30,"prompt_tokens":50,"total_tokens":80}}"#,
+    ]));
+    end.unwrap();
+    assert_eq!(
+        calls(&completion),
+        [
+            ("", "get_weather", r#"{"city":"London"}"#),
+            ("", "get_time", r#"{"tz":"UTC"}"#),
+        ]
+    );
+    assert_eq!(
+        completion.tool_calls()[0].extra.get("extra_content"),
+        Some(&json!({"google": {"thought_signature": "CiQB"}}))
+    );
+    assert!(completion.tool_calls()[1].extra.is_empty());
+
+    // Index-less fragments in later chunks still continue the current call.
+    let (completion, end) = decode(&body(&[
+        r#"{"choices":[{"delta":{"role":"assistant","tool_calls":[{"function":{"arguments":"{\"city\":","name":"get_weather"},"id":"function-call-1","type":"function"}]},"index":0}],"created":1752000000,"id":"aGVsbG9","model":"gemini-2.5-flash","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"\"Oslo\"}"}}]},"index":0}],"created":1752000000,"id":"aGVsbG9","model":"gemini-2.5-flash","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"extra_content":{"google":{"thought_signature":"CiQC"}}}]},"finish_reason":"stop","index":0}],"created":1752000000,"id":"aGVsbG9","model":"gemini-2.5-flash","object":"chat.completion.chunk"}"#,
+    ]));
+    end.unwrap();
+    assert_eq!(
+        calls(&completion),
+        [("function-call-1", "get_weather", r#"{"city":"Oslo"}"#)]
+    );
+    assert!(
+        completion.tool_calls()[0]
+            .extra
+            .contains_key("extra_content")
+    );
+}
+
+#[test]
+fn whole_calls_that_share_an_index_but_not_an_id_stay_apart() {
+    // Gateways that translate Gemini's parallel calls (LiteLLM before 1.72,
+    // new-api) gave every whole call index 0, each with its own id.
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-x","created":1750755309,"model":"gemini-2.5-pro","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"id":"call_5e3a","function":{"arguments":"{\"q\":\"bitcoin\"}","name":"search"},"type":"function","index":0},{"id":"call_aa08","function":{"arguments":"{\"q\":\"ether\"}","name":"search"},"type":"function","index":0}]}}]}"#,
+        r#"{"id":"chatcmpl-x","created":1750755309,"model":"gemini-2.5-pro","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_c1d2","function":{"arguments":"{}","name":"now"},"type":"function","index":0}]}}]}"#,
+        r#"{"id":"chatcmpl-x","created":1750755309,"model":"gemini-2.5-pro","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ]));
+    end.unwrap();
+    assert_eq!(
+        calls(&completion),
+        [
+            ("call_5e3a", "search", r#"{"q":"bitcoin"}"#),
+            ("call_aa08", "search", r#"{"q":"ether"}"#),
+            ("call_c1d2", "now", "{}"),
+        ]
+    );
+
+    // Poolside repeats another id on the later fragments of one call: no
+    // name there, so they continue it.
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"malibu","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_first","type":"function","function":{"name":"read_file","arguments":""}}]}}]}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"malibu","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_other","type":"function","function":{"arguments":"{\"path\":"}}]}}]}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"malibu","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_other","type":"function","function":{"arguments":"\"a.rs\"}"}}]},"finish_reason":"tool_calls"}]}"#,
+    ]));
+    end.unwrap();
+    assert_eq!(
+        calls(&completion),
+        [("call_first", "read_file", r#"{"path":"a.rs"}"#)]
+    );
+}

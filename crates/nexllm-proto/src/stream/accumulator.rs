@@ -22,7 +22,9 @@ use crate::types::{
 /// OpenRouter's `reasoning_details`) are appended, other values are
 /// replaced; tool calls are assembled by index, with id, type and name from
 /// their first fragment and argument fragments joined in order (a fragment
-/// without an index continues the current call unless it carries a new id);
+/// without an index continues the current call unless it carries a new id,
+/// or a name after another call in the same list; a fragment whose index is
+/// taken starts another call when it carries a name and another id);
 /// the finish reason is kept. The last non-null usage wins. `id`, `model`,
 /// `created`, `system_fingerprint` and `service_tier` come from the chunks.
 /// Unknown fields of the chunks and of their choices (Azure's
@@ -277,11 +279,12 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
     }
     if let Some(fragments) = &delta.tool_calls {
         let calls = message.tool_calls.get_or_insert_with(Vec::new);
-        for fragment in fragments {
+        for (at, fragment) in fragments.iter().enumerate() {
             added = added.saturating_add(apply_tool_call_fragment(
                 calls,
                 &mut state.tool_call_indices,
                 fragment,
+                at == 0,
             ));
         }
     }
@@ -369,24 +372,51 @@ fn insert_extra(extra: &mut Extra, more: &Extra) -> usize {
     added
 }
 
-/// Adds a tool-call fragment; returns what it may have added (with the
-/// fragment's own entry).
+/// Adds a tool-call fragment (`first`: the first of its delta's list);
+/// returns what it may have added (with the fragment's own entry).
+///
+/// A fragment extends the last call with its stream index, or without an
+/// index the current (last) call, except where it plainly starts another:
+///
+/// - without an index, a new id (Gemini, Ollama send whole calls so);
+/// - without an index and not first in its list, a function name without an
+///   id: Gemini sends parallel calls whole in one list, without index, and
+///   not always with an id;
+/// - with an index, a function name and an id other than the call's:
+///   gateways that translate whole calls (LiteLLM, new-api) have given them
+///   all index 0. A new id alone is not enough: Poolside repeats another id
+///   on the later fragments of a call.
 fn apply_tool_call_fragment(
     calls: &mut Vec<ToolCall>,
     indices: &mut Vec<Option<u32>>,
     fragment: &ToolCallDelta,
+    first: bool,
 ) -> usize {
     let mut added = ENTRY_BYTES;
+    let id = fragment.id.as_deref().filter(|id| !id.is_empty());
+    let named = fragment
+        .function
+        .as_ref()
+        .and_then(|f| f.name.as_deref())
+        .is_some_and(|name| !name.is_empty());
     let position = match fragment.index {
-        Some(index) => indices.iter().position(|i| *i == Some(index)),
+        Some(index) => indices
+            .iter()
+            .rposition(|i| *i == Some(index))
+            .filter(|&p| {
+                let held = calls.get(p).map_or("", |call| call.id.as_str());
+                let another = named && id.is_some_and(|id| !held.is_empty() && held != id);
+                !another
+            }),
         None => {
             let current = calls.len().checked_sub(1);
-            let new_id = fragment
-                .id
-                .as_deref()
-                .filter(|id| !id.is_empty())
-                .is_some_and(|id| current.is_none_or(|c| calls[c].id != id));
-            if new_id { None } else { current }
+            let new_id = id.is_some_and(|id| current.is_none_or(|c| calls[c].id != id));
+            let another_in_list = !first && named && id.is_none();
+            if new_id || another_in_list {
+                None
+            } else {
+                current
+            }
         }
     };
     let position = match position {
