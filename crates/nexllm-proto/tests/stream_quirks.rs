@@ -351,3 +351,21 @@ fn whole_calls_that_share_an_index_but_not_an_id_stay_apart() {
         [("call_first", "read_file", r#"{"path":"a.rs"}"#)]
     );
 }
+
+#[test]
+fn foundry_local_error_null_on_every_chunk_is_no_error() {
+    // Microsoft Foundry Local puts `"error": null` (and a few status fields
+    // of its own) on every chunk of a healthy stream.
+    let chunk = |content: &str, finish: &str| {
+        format!(
+            r#"{{"model":"qwen2.5-1.5b-instruct-generic-gpu","choices":[{{"delta":{{"role":"assistant","content":"{content}","name":null,"tool_call_id":null,"function_call":null,"tool_calls":[]}},"message":{{"role":"assistant","content":"{content}","name":null,"tool_call_id":null,"function_call":null,"tool_calls":[]}},"index":0,"finish_reason":{finish},"finish_details":null,"logprobs":null}}],"usage":null,"system_fingerprint":null,"service_tier":null,"created":1754980336,"CreatedAt":"2025-08-12T06:32:16+00:00","id":"chat.id.1","StreamEvent":null,"IsDelta":false,"Successful":true,"error":null,"HttpStatusCode":0,"HeaderValues":null,"object":"chat.completion.chunk"}}"#
+        )
+    };
+    let events = [chunk("Moon", "null"), chunk("light", r#""stop""#)];
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (completion, end) = decode(&body(&events));
+    end.unwrap();
+    assert_eq!(completion.content(), Some("Moonlight"));
+    assert_eq!(completion.tool_calls(), []);
+    assert_eq!(completion.extra["Successful"], true);
+}

@@ -459,9 +459,10 @@ fn error_event(data: &str) -> Error {
 
 /// An error carried inside something that parsed as a chunk: a top-level
 /// `error` field, vLLM's `"object": "error"`, or `finish_reason: "error"`
-/// with an error field on the choice.
+/// with an error field on the choice. An `error` that is `null` or empty
+/// is none: Foundry Local sends `"error": null` on every chunk.
 fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
-    let top_level = chunk.extra.contains_key("error") || chunk.object == "error";
+    let top_level = chunk.extra.get("error").is_some_and(is_an_error) || chunk.object == "error";
     if top_level {
         let mut object = chunk.extra.as_map().clone();
         if chunk.object == "error" {
@@ -485,6 +486,20 @@ fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
         }
     }
     None
+}
+
+/// Whether the value of an `error` field says that something failed: not
+/// `null`, `false`, nor an empty string, object or list.
+fn is_an_error(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => false,
+        Value::String(text) => !text.trim().is_empty(),
+        Value::Object(fields) => !fields.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Bool(failed) => *failed,
+        Value::Number(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -738,6 +753,15 @@ mod tests {
                 }
                 other => panic!("{case}: {other:?}"),
             }
+        }
+        // An `error` that says nothing failed is no error.
+        for nothing in ["null", "{}", "\"\"", "false", "[]"] {
+            let body = format!(
+                "data: {{\"id\":\"c\",\"error\":{nothing},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"ok\"}},\"finish_reason\":\"stop\"}}]}}\n\n"
+            );
+            let (texts, end) = run(&body);
+            assert_eq!(texts, ["ok"], "{nothing}");
+            assert!(end.is_ok(), "{nothing}: {end:?}");
         }
         // An error event whose data is not JSON still reads well.
         let (_, end) = run("event: error\ndata: upstream overloaded\n\n");
