@@ -11,7 +11,6 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
 
 use super::Extra;
 use super::lenient::{self, StrOrJson};
@@ -104,10 +103,7 @@ impl Delta {
     /// The reasoning text fragment some providers stream next to the content
     /// (`reasoning_content` or `reasoning`), if any.
     pub fn reasoning(&self) -> Option<&str> {
-        self.extra
-            .get("reasoning_content")
-            .or_else(|| self.extra.get("reasoning"))
-            .and_then(Value::as_str)
+        super::response::reasoning_text(&self.extra)
     }
 }
 
@@ -479,7 +475,7 @@ impl<'de> Visitor<'de> for Repeated<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn with_seed(text: &str, strings: &mut RepeatedStrings) -> ChatCompletionChunk {
         let mut de = serde_json::Deserializer::from_str(text);
@@ -585,6 +581,40 @@ mod tests {
         assert_eq!(c.finish_reason, Some(FinishReason::Other("7".into())));
         let none: ChatCompletionChunk = serde_json::from_str(r#"{"choices":null}"#).unwrap();
         assert!(none.choices.is_empty());
+    }
+
+    #[test]
+    fn reasoning_is_whichever_field_holds_text() {
+        let reasoning = |delta: Value| serde_json::from_value::<Delta>(delta).unwrap();
+        for (delta, expected) in [
+            (json!({"reasoning_content": "a"}), Some("a")),
+            (json!({"reasoning": "b"}), Some("b")),
+            (
+                json!({"reasoning_content": "a", "reasoning": "b"}),
+                Some("a"),
+            ),
+            // Servers that send both leave the other one null or empty.
+            (
+                json!({"reasoning_content": null, "reasoning": "b"}),
+                Some("b"),
+            ),
+            (
+                json!({"reasoning_content": "", "reasoning": "b"}),
+                Some("b"),
+            ),
+            (
+                json!({"reasoning_content": "a", "reasoning": null}),
+                Some("a"),
+            ),
+            (
+                json!({"reasoning_content": "", "reasoning": null}),
+                Some(""),
+            ),
+            (json!({"reasoning_content": null, "reasoning": null}), None),
+            (json!({"content": "x"}), None),
+        ] {
+            assert_eq!(reasoning(delta.clone()).reasoning(), expected, "{delta}");
+        }
     }
 
     #[test]

@@ -119,10 +119,18 @@ impl ResponseMessage {
     /// The reasoning text some providers send next to the content
     /// (`reasoning_content` or `reasoning`), if any.
     pub fn reasoning(&self) -> Option<&str> {
-        self.extra
-            .get("reasoning_content")
-            .or_else(|| self.extra.get("reasoning"))
-            .and_then(Value::as_str)
+        reasoning_text(&self.extra)
+    }
+}
+
+/// The reasoning text in unknown fields: `reasoning_content` (DeepSeek,
+/// vLLM, SGLang) or `reasoning` (OpenRouter, Ollama, newer vLLM), whichever
+/// holds text. Servers that send both may leave one `null` or empty.
+pub(crate) fn reasoning_text(extra: &Extra) -> Option<&str> {
+    let field = |key| extra.get(key).and_then(Value::as_str);
+    match (field("reasoning_content"), field("reasoning")) {
+        (Some(""), Some(reasoning)) => Some(reasoning),
+        (content, reasoning) => content.or(reasoning),
     }
 }
 
