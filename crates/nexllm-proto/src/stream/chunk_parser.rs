@@ -782,6 +782,34 @@ mod tests {
     }
 
     #[test]
+    fn provider_chunks_of_known_keys_parse_fast_and_as_serde_does() {
+        // The shapes of other servers, in their key orders: llama.cpp and
+        // Azure (choices first), Mistral (a whole call, `index` after
+        // `function`, no `type`), Ollama, Anthropic's compatibility layer
+        // (a tool-use id), DeepSeek (`content: null`), Foundry Local's empty
+        // `tool_calls`, a delta with only `tool_calls: null` (Together).
+        let cases = [
+            r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Bon"}}],"created":1747000000,"id":"chatcmpl-l1","model":"qwen2.5-0.5b","system_fingerprint":"b5000-abc","object":"chat.completion.chunk"}"#,
+            r#"{"choices":[{"delta":{"content":" jour"},"finish_reason":null,"index":0,"logprobs":null}],"created":1736407895,"id":"chatcmpl-Az1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk","system_fingerprint":"fp_az"}"#,
+            r#"{"id":"9f8e","object":"chat.completion.chunk","created":1749000000,"model":"mistral-large-latest","choices":[{"index":0,"delta":{"tool_calls":[{"id":"D681PevKs","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"},"index":0}]},"finish_reason":"tool_calls","logprobs":null}]}"#,
+            r#"{"id":"chatcmpl-521","object":"chat.completion.chunk","created":1748000000,"model":"llama3.2","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":"","tool_calls":[{"id":"call_x1","index":0,"type":"function","function":{"name":"get_time","arguments":"{}"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"msg_01ABC","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"toolu_01XYZ","type":"function","function":{"name":"search","arguments":""}}]},"finish_reason":null}],"created":1751000000,"model":"claude-haiku-4-5","object":"chat.completion.chunk"}"#,
+            r#"{"id":"d1","object":"chat.completion.chunk","created":1740000000,"model":"deepseek-chat","system_fingerprint":"fp_ds","choices":[{"index":0,"delta":{"content":null},"logprobs":null,"finish_reason":"length"}],"usage":null}"#,
+            r#"{"id":"t1","object":"chat.completion.chunk","created":1740000000,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi","tool_calls":null},"finish_reason":null}]}"#,
+            r#"{"id":"f1","choices":[{"index":0,"delta":{"role":"assistant","content":"Moon","tool_calls":[]},"finish_reason":null}]}"#,
+        ];
+        for case in cases {
+            assert!(check(case).is_some(), "{case}");
+        }
+        let mistral = check(cases[2]).unwrap();
+        let call = &mistral.choices[0].delta.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(
+            (call.index, call.id.as_deref(), call.r#type.as_deref()),
+            (Some(0), Some("D681PevKs"), None)
+        );
+    }
+
+    #[test]
     fn escaped_strings_of_every_length_parse_as_serde_parses_them() {
         let pieces = [
             "a",
