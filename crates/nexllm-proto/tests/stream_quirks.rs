@@ -369,3 +369,23 @@ fn foundry_local_error_null_on_every_chunk_is_no_error() {
     assert_eq!(completion.tool_calls(), []);
     assert_eq!(completion.extra["Successful"], true);
 }
+
+#[test]
+fn an_openai_refusal_streams_into_refusal_and_leaves_content_unset() {
+    // With structured outputs, OpenAI streams a refusal in `delta.refusal`
+    // (its log probabilities in `logprobs.refusal`) and `content` stays null.
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-r1","object":"chat.completion.chunk","created":1741000000,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_r","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":""},"logprobs":null,"finish_reason":null}],"obfuscation":"a"}"#,
+        r#"{"id":"chatcmpl-r1","object":"chat.completion.chunk","created":1741000000,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_r","choices":[{"index":0,"delta":{"refusal":"I can't"},"logprobs":{"content":null,"refusal":[{"token":"I can't","logprob":-0.01,"bytes":[73],"top_logprobs":[]}]},"finish_reason":null}],"obfuscation":"b"}"#,
+        r#"{"id":"chatcmpl-r1","object":"chat.completion.chunk","created":1741000000,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_r","choices":[{"index":0,"delta":{"refusal":" help."},"logprobs":null,"finish_reason":null}],"obfuscation":"c"}"#,
+        r#"{"id":"chatcmpl-r1","object":"chat.completion.chunk","created":1741000000,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_r","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"obfuscation":"d"}"#,
+    ]));
+    end.unwrap();
+    let choice = &completion.choices[0];
+    assert_eq!(choice.message.refusal.as_deref(), Some("I can't help."));
+    assert_eq!(choice.message.content, None);
+    let refusal_tokens = choice.logprobs.as_ref().and_then(|l| l.refusal.as_ref());
+    assert_eq!(refusal_tokens.map(Vec::len), Some(1));
+    assert_eq!(completion.service_tier.as_deref(), Some("default"));
+    assert!(completion.extra.is_empty(), "{:?}", completion.extra);
+}
