@@ -389,3 +389,22 @@ fn an_openai_refusal_streams_into_refusal_and_leaves_content_unset() {
     assert_eq!(completion.service_tier.as_deref(), Some("default"));
     assert!(completion.extra.is_empty(), "{:?}", completion.extra);
 }
+
+#[test]
+fn deepinfra_flat_error_fields_in_a_chunk_are_the_error() {
+    // DeepInfra reports a request it refuses after the stream started (a
+    // prompt past the context window) as a chunk without choices whose
+    // `error_type` and `error_message` say what went wrong.
+    let (completion, end) = decode(&body(&[
+        r#"{"id":"chatcmpl-di1","object":"chat.completion.chunk","created":1752500000,"model":"deepseek-ai/DeepSeek-V3","choices":null,"error_type":"BadRequestError","error_message":"This model's maximum context length is 163840 tokens. However, you requested 170000 tokens."}"#,
+    ]));
+    assert!(completion.choices.is_empty());
+    match end {
+        Err(Error::Api(e)) => {
+            assert!(e.message.contains("maximum context length"), "{e:?}");
+            assert_eq!(e.error_type.as_deref(), Some("BadRequestError"));
+            assert!(e.raw_body.contains("error_message"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -19,7 +19,8 @@ use super::{chunk_parser, json_fallback};
 /// - `data: [DONE]` ends the stream; anything after it is ignored.
 /// - Comments and keep-alives (`: OPENROUTER PROCESSING`, empty `data:`) are skipped.
 /// - An error object in the data (`{"error": {...}}`, vLLM's
-///   `{"object": "error", ...}`), an `event: error`, or a chunk with
+///   `{"object": "error", ...}`), an `event: error`, a chunk without choices
+///   with an `error_message` (DeepInfra), or a chunk with
 ///   `finish_reason: "error"` and an error field becomes an [`Error::Api`].
 /// - A chunk that does not parse is an [`Error::Decode`] quoting it.
 /// - A body that is JSON instead of an event stream (some gateways answer a
@@ -458,8 +459,9 @@ fn error_event(data: &str) -> Error {
 }
 
 /// An error carried inside something that parsed as a chunk: a top-level
-/// `error` field, vLLM's `"object": "error"`, or `finish_reason: "error"`
-/// with an error field on the choice. An `error` that is `null` or empty
+/// `error` field, vLLM's `"object": "error"`, `error_message` in a chunk
+/// without choices, or `finish_reason: "error"` with an error field on the
+/// choice. An `error` that is `null` or empty
 /// is none: Foundry Local sends `"error": null` on every chunk.
 fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
     let top_level = chunk.extra.get("error").is_some_and(is_an_error) || chunk.object == "error";
@@ -474,6 +476,11 @@ fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
                 .unwrap_or_else(|| ApiError::new(None, "the server sent an error in the stream")),
         );
     }
+    if chunk.choices.is_empty() && !chunk.extra.is_empty() {
+        if let Some(error) = flat_error(&chunk.extra) {
+            return Some(error);
+        }
+    }
     for choice in &chunk.choices {
         let errored = matches!(&choice.finish_reason, Some(FinishReason::Other(r)) if r == "error");
         if let Some(value) = choice.extra.get("error").filter(|_| errored) {
@@ -486,6 +493,26 @@ fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
         }
     }
     None
+}
+
+/// The error of a chunk without choices that carries it in flat fields,
+/// `error_message` and `error_type` (DeepInfra, for a prompt past the
+/// context window).
+fn flat_error(fields: &crate::types::Extra) -> Option<ApiError> {
+    use serde_json::Value;
+    let message = fields
+        .get("error_message")
+        .and_then(Value::as_str)
+        .filter(|message| !message.trim().is_empty())?;
+    let mut error = serde_json::Map::new();
+    error.insert("message".into(), message.into());
+    if let Some(kind) = fields.get("error_type").filter(|kind| kind.is_string()) {
+        error.insert("type".into(), kind.clone());
+    }
+    let wrapped = serde_json::json!({ "error": error });
+    let mut error = crate::decode::error_from_value(&wrapped)?;
+    error.raw_body = crate::error::excerpt(&Value::Object(fields.as_map().clone()).to_string());
+    Some(error)
 }
 
 /// Whether the value of an `error` field says that something failed: not
