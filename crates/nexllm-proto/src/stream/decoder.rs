@@ -461,8 +461,8 @@ fn error_event(data: &str) -> Error {
 /// An error carried inside something that parsed as a chunk: a top-level
 /// `error` field, vLLM's `"object": "error"`, `error_message` in a chunk
 /// without choices, or `finish_reason: "error"` with an error field on the
-/// choice. An `error` that is `null` or empty
-/// is none: Foundry Local sends `"error": null` on every chunk.
+/// choice. An `error` that is `null` or empty is none: Foundry Local sends
+/// `"error": null` on every chunk.
 fn chunk_error(chunk: &ChatCompletionChunk) -> Option<ApiError> {
     let top_level = chunk.extra.get("error").is_some_and(is_an_error) || chunk.object == "error";
     if top_level {
