@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::types::{
     ChatCompletion, ChatCompletionChunk, Choice, Delta, Extra, FunctionCall, FunctionCallDelta,
-    Logprobs, ResponseAudio, SharedStr, ToolCall, ToolCallDelta, Usage,
+    Logprobs, ResponseAudio, ResponseMessage, SharedStr, ToolCall, ToolCallDelta, Usage,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -225,7 +225,30 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
             .push_str(text);
         added = added.saturating_add(text.len());
     }
-    for (key, value) in &delta.extra {
+    if !delta.extra.is_empty() {
+        added = added.saturating_add(apply_delta_fields(message, &delta.extra));
+    }
+    if let Some(fragments) = &delta.tool_calls {
+        let calls = message.tool_calls.get_or_insert_with(Vec::new);
+        for (at, fragment) in fragments.iter().enumerate() {
+            added = added.saturating_add(apply_tool_call_fragment(
+                calls,
+                &mut state.tool_call_indices,
+                fragment,
+                at == 0,
+            ));
+        }
+    }
+    added
+}
+
+/// Applies the unknown fields of a delta (and the deprecated
+/// `function_call`, `annotations` and `audio`, which arrive there); returns
+/// what they may have added.
+#[inline(never)]
+fn apply_delta_fields(message: &mut ResponseMessage, fields: &Extra) -> usize {
+    let mut added = 0usize;
+    for (key, value) in fields.iter() {
         match (key.as_str(), value) {
             ("function_call", _) => {
                 // The deprecated function call streams like a tool call's function.
@@ -275,17 +298,6 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
                 message.extra.insert(key.clone(), value.clone());
                 added = added.saturating_add(key.len().saturating_add(value_weight(value)));
             }
-        }
-    }
-    if let Some(fragments) = &delta.tool_calls {
-        let calls = message.tool_calls.get_or_insert_with(Vec::new);
-        for (at, fragment) in fragments.iter().enumerate() {
-            added = added.saturating_add(apply_tool_call_fragment(
-                calls,
-                &mut state.tool_call_indices,
-                fragment,
-                at == 0,
-            ));
         }
     }
     added
@@ -362,8 +374,17 @@ fn apply_audio(audio: &mut ResponseAudio, fragment: ResponseAudio) -> usize {
 }
 
 /// Inserts the fields of `more` into `extra`; returns what they may add.
-#[inline]
+#[inline(always)]
 fn insert_extra(extra: &mut Extra, more: &Extra) -> usize {
+    // Nearly always empty: no call, no iterator.
+    if more.is_empty() {
+        return 0;
+    }
+    insert_fields(extra, more)
+}
+
+#[inline(never)]
+fn insert_fields(extra: &mut Extra, more: &Extra) -> usize {
     let mut added = 0usize;
     for (key, value) in more {
         extra.insert(key.clone(), value.clone());
