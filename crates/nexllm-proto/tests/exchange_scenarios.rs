@@ -963,3 +963,196 @@ fn a_json_answer_to_a_stream_may_be_exactly_the_event_limit() {
         }
     }
 }
+
+#[test]
+fn the_getters_report_the_call_and_its_latest_response() {
+    let mut h = Harness::new(Config::new("k").max_retries(0), false);
+    assert!(!h.ex.is_streaming());
+    assert_eq!(h.ex.response_status(), None);
+    assert!(h.ex.response_headers().is_none());
+    h.respond(
+        503,
+        &[("x-ratelimit-remaining-requests", "7")],
+        &error_body("overloaded", "server_error"),
+    );
+    assert_eq!(
+        h.ex.response_status(),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    let seen = h.ex.response_headers().unwrap();
+    assert_eq!(seen["x-ratelimit-remaining-requests"], "7");
+
+    let mut h = Harness::new(Config::new("k"), true);
+    assert!(h.ex.is_streaming());
+    h.head(200);
+    h.body(&format!(
+        "{}{}",
+        chunk_event("a", None),
+        chunk_event("b", None)
+    ));
+    assert_eq!(h.ex.chunks_delivered(), 2);
+}
+
+#[test]
+fn a_stale_attempt_cannot_touch_the_body_of_the_next_one() {
+    // Attempt 1 gets no head in time and is abandoned; attempt 2 is answered.
+    // Late body bytes and a late end of attempt 1 change nothing, whether
+    // attempt 2 is read whole, streamed, or drained after `[DONE]`.
+    let config = Config::new("k")
+        .first_byte_timeout(Some(Duration::from_secs(1)))
+        .idle_timeout(Some(Duration::from_secs(5)));
+    let late = |h: &mut Harness, first: AttemptId, bytes: &str| {
+        h.ex.handle_body(first, bytes.as_bytes(), h.now);
+        h.ex.handle_end(first, h.now);
+        h.drain();
+    };
+
+    let mut h = Harness::new(config.clone(), false);
+    let first = h.current();
+    h.fire_wait(); // first byte timeout
+    h.fire_wait(); // backoff
+    h.head(200);
+    let (start, rest) = COMPLETION.split_at(40);
+    h.body(start);
+    // Bytes that would break the JSON anywhere they landed.
+    late(&mut h, first, "\"}");
+    assert!(h.done.is_none(), "{:?}", h.done);
+    h.body(rest);
+    let second = h.current();
+    h.ex.handle_end(second, h.now);
+    h.drain();
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::Completion(_)))),
+        "{:?}",
+        h.done
+    );
+
+    let mut h = Harness::new(config, true);
+    let first = h.current();
+    h.fire_wait();
+    h.fire_wait();
+    let second = h.current();
+    h.head(200);
+    late(&mut h, first, &chunk_event("stale", None));
+    assert!(h.chunks.is_empty());
+    assert!(h.done.is_none(), "{:?}", h.done);
+    assert_eq!(h.sent.len(), 2);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("ok", Some("stop"))
+    ));
+    let drained_from = h.now;
+    h.now += Duration::from_secs(3);
+    late(&mut h, first, ": tail\n");
+    assert!(h.done.is_none(), "{:?}", h.done);
+    // The idle deadline still counts from attempt 2's last read.
+    assert_eq!(
+        h.last_wait.unwrap().until,
+        Some(drained_from + Duration::from_secs(5))
+    );
+    h.ex.handle_end(second, h.now);
+    h.drain();
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(accumulated_text(&h), "ok");
+}
+
+#[test]
+fn after_done_the_tail_is_read_until_the_idle_deadline_then_abandoned() {
+    let config = Config::new("k").idle_timeout(Some(Duration::from_secs(5)));
+    let mut h = Harness::new(config, true);
+    h.head(200);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event("all", Some("stop"))
+    ));
+    h.advance(Duration::from_secs(3));
+    assert!(h.done.is_none(), "{:?}", h.done);
+    // A read of the tail moves the idle deadline.
+    h.body(": tail\n");
+    let wait = h.last_wait.unwrap();
+    assert_eq!(wait.reason, WaitReason::Idle);
+    assert_eq!(wait.until, Some(h.now + Duration::from_secs(5)));
+    h.advance(Duration::from_millis(4_999));
+    assert!(h.done.is_none(), "{:?}", h.done);
+    h.advance(Duration::from_millis(1));
+    // The answer is whole: the call ends well, and the tail is dropped.
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.abandoned, [h.current()]);
+    assert_eq!(accumulated_text(&h), "all");
+}
+
+#[test]
+fn a_body_may_be_exactly_the_body_limit() {
+    for (limit, accepted) in [(COMPLETION.len(), true), (COMPLETION.len() - 1, false)] {
+        let mut limits = nexllm_proto::Limits::default();
+        limits.max_body_bytes = limit;
+        let mut h = Harness::new(Config::new("k").limits(limits), false);
+        h.respond(200, &[], COMPLETION);
+        if accepted {
+            assert!(
+                matches!(h.done, Some(Ok(Outcome::Completion(_)))),
+                "{:?}",
+                h.done
+            );
+        } else {
+            assert!(matches!(h.error(), Error::LimitExceeded(_)), "{:?}", h.done);
+        }
+    }
+}
+
+#[test]
+fn a_connect_timeout_is_retried_then_reported_with_its_length() {
+    let config = Config::new("k")
+        .max_retries(1)
+        .connect_timeout(Duration::from_secs(3));
+    let mut h = Harness::new(config, false);
+    for _ in 0..2 {
+        let a = h.current();
+        h.ex.handle_connect_timeout(a, h.now);
+        h.drain();
+        assert_eq!(h.abandoned.last(), Some(&a));
+        if h.done.is_none() {
+            assert_eq!(h.fire_wait(), WaitReason::Backoff);
+        }
+    }
+    assert_eq!(h.sent.len(), 2);
+    match h.error() {
+        Error::Timeout(t) => {
+            assert_eq!(t.kind, TimeoutKind::Connect);
+            assert_eq!(t.after, Duration::from_secs(3));
+            assert_eq!(t.attempts, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn when_deadlines_coincide_the_wait_names_the_total_one_that_fires() {
+    let config = Config::new("k")
+        .total_timeout(Some(Duration::from_secs(10)))
+        .idle_timeout(Some(Duration::from_secs(10)));
+    let mut h = Harness::new(config, true);
+    h.head(200);
+    assert_eq!(h.fire_wait(), WaitReason::Total);
+    assert!(matches!(h.error(), Error::Timeout(t) if t.kind == TimeoutKind::Total));
+}
+
+#[test]
+fn an_absurd_timeout_waits_a_year_instead_of_overflowing() {
+    let config = Config::new("k")
+        .total_timeout(None)
+        .idle_timeout(Some(Duration::MAX));
+    let mut h = Harness::new(config, true);
+    h.head(200);
+    let wait = h.last_wait.unwrap();
+    assert_eq!(wait.reason, WaitReason::Idle);
+    assert_eq!(wait.until, Some(h.now + Duration::from_secs(365 * 86_400)));
+}
