@@ -114,6 +114,17 @@ fn the_data_of_one_event_is_limited_across_lines() {
 }
 
 #[test]
+fn the_data_of_one_event_may_be_exactly_the_limit_across_lines() {
+    // 9 bytes + LF + 10 bytes = 20 = the limit.
+    let mut decoder = SseDecoder::with_max_event_bytes(20);
+    decoder.feed(b"data: 123456789\ndata: 1234567890\n\n");
+    assert_eq!(
+        decoder.next_event(),
+        Ok(Some(SseEvent::message("123456789\n1234567890")))
+    );
+}
+
+#[test]
 fn replacement_characters_count_against_the_event_limit() {
     // 8 invalid bytes become 8 three-byte U+FFFD: 24 bytes of text.
     let mut decoder = SseDecoder::with_max_event_bytes(20);
@@ -186,4 +197,21 @@ fn a_zero_limit_accepts_only_blank_lines() {
     decoder.feed(b"\xEF");
     decoder.feed(b"x");
     assert_eq!(decoder.next_event(), Err(limit_error("SSE line", 0)));
+}
+
+#[test]
+fn one_byte_feeds_of_an_endless_line_never_hold_more_than_the_limit() {
+    let limit = 100;
+    let mut decoder = SseDecoder::with_max_event_bytes(limit);
+    decoder.feed(b"data: ok\n\n");
+    for _ in 0..2 * limit {
+        decoder.feed(b"x");
+        assert!(
+            decoder.buffered_len() <= limit,
+            "holds {}",
+            decoder.buffered_len()
+        );
+    }
+    assert_eq!(decoder.next_event(), Ok(Some(SseEvent::message("ok"))));
+    assert_eq!(decoder.next_event(), Err(limit_error("SSE line", limit)));
 }

@@ -244,6 +244,15 @@ const CASES: &[Case] = &[
     ),
     case("empty input", b"", &[]),
     case("blank lines only", b"\n\r\n\r\n\n", &[]),
+    // The tail of a data line is never read again as a field of its own:
+    // the value ends in "id", which alone would clear the last event id.
+    Case {
+        name: "a data value ending like a field name, CRLF",
+        body: b"id: 7\r\ndata: valid\r\n\r\ndata: id\r\n\r\n",
+        events: &[("message", "valid", "7"), ("message", "id", "7")],
+        retry: None,
+        last_event_id: "7",
+    },
 ];
 
 fn expected(case: &Case) -> Vec<SseEvent> {

@@ -1856,4 +1856,71 @@ mod tests {
         let shown = format!("{decoder:?}");
         assert!(shown.contains("buffered_len: 13"), "{shown}");
     }
+
+    #[test]
+    fn owned_events_with_a_type_share_the_read_too() {
+        let mut decoder = SseDecoder::new();
+        decoder.segment_min = 64;
+        decoder.feed(b"data: ready\n\n");
+        assert_eq!(decoder.next_event(), Ok(Some(SseEvent::message("ready"))));
+        let read: String = (0..20)
+            .map(|i| format!("event: delta\ndata: {{\"n\":{i}}}\n\n"))
+            .collect();
+        decoder.feed(read.as_bytes());
+        assert!(decoder.seg.is_some(), "kept whole");
+        let first = decoder.next_event().unwrap().unwrap();
+        let second = decoder.next_event().unwrap().unwrap();
+        assert_eq!(first, SseEvent::new("delta", "{\"n\":0}", ""));
+        assert_eq!(second, SseEvent::new("delta", "{\"n\":1}", ""));
+        // The second event's data sits in the same text, one event after the first's.
+        let gap = (second.data().as_ptr() as isize) - (first.data().as_ptr() as isize);
+        assert_eq!(gap, "{\"n\":0}\n\nevent: delta\ndata: ".len() as isize);
+    }
+
+    #[test]
+    fn owned_events_from_a_read_as_bytes_share_one_text() {
+        let mut decoder = SseDecoder::new();
+        decoder.segment_min = 64;
+        let read: String = (0..20)
+            .map(|i| format!("data: {{\"n\":{i}}}\n\n"))
+            .collect();
+        decoder.feed_bytes(Bytes::from(read));
+        let first = decoder.next_event().unwrap().unwrap();
+        let second = decoder.next_event().unwrap().unwrap();
+        assert_eq!((first.data(), second.data()), ("{\"n\":0}", "{\"n\":1}"));
+        let gap = (second.data().as_ptr() as isize) - (first.data().as_ptr() as isize);
+        assert_eq!(gap, "{\"n\":0}\n\ndata: ".len() as isize);
+    }
+
+    #[test]
+    fn one_byte_feeds_drop_what_was_decoded() {
+        let mut decoder = SseDecoder::new();
+        let body = "data: {\"n\":1}\n\n".repeat(2_000);
+        let mut events = 0;
+        for byte in body.as_bytes() {
+            decoder.feed(std::slice::from_ref(byte));
+            while decoder.next_event().unwrap().is_some() {
+                events += 1;
+            }
+            assert!(decoder.buf.len() <= 64, "{}", decoder.buf.len());
+        }
+        assert_eq!(events, 2_000);
+    }
+
+    #[test]
+    fn a_large_read_as_bytes_is_not_copied_for_borrowed_events() {
+        // The default thresholds: a read of several KiB of whole events is
+        // decoded where it is.
+        let mut decoder = SseDecoder::new();
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        let body: String = (0..300)
+            .map(|i| format!("data: {{\"n\":{i:05}}}\n\n"))
+            .collect();
+        assert!(body.len() > 4 * 1024);
+        let read = Bytes::from(body);
+        decoder.feed_bytes(read.clone());
+        let event = decoder.next_event_ref().unwrap().unwrap();
+        assert_eq!(event.data(), "{\"n\":00000}");
+        assert_eq!(event.data().as_ptr(), read[6..].as_ptr(), "not copied");
+    }
 }
