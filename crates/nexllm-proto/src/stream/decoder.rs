@@ -698,6 +698,16 @@ mod tests {
     }
 
     #[test]
+    fn a_json_body_after_a_bom_cut_between_reads_is_read_as_json() {
+        let body = "\u{feff}{\"error\":{\"message\":\"boom\"}}";
+        for size in [1, 2] {
+            let (texts, end) = decode_in_reads(body.as_bytes(), size, false, 1 << 20);
+            assert!(texts.is_empty(), "{size}: {texts:?}");
+            assert!(end.starts_with("Err(Api("), "{size}: {end}");
+        }
+    }
+
+    #[test]
     fn how_the_body_is_told_apart_does_not_depend_on_the_reads() {
         // Whitespace before a JSON body: up to the sniffing limit it is JSON,
         // past it SSE, whether it comes in one read or in many.
@@ -742,6 +752,46 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_after_a_keep_alive_in_the_same_read_comes_out_at_once() {
+        let mut d = ChatStreamDecoder::new();
+        d.feed(format!("data:\n\n{}", chunk("x", None)).as_bytes());
+        let first = d
+            .next_chunk()
+            .unwrap()
+            .expect("the chunk, not a wait for more bytes");
+        assert_eq!(first_content(&first), "x");
+    }
+
+    #[test]
+    fn a_long_whitespace_start_is_read_as_sse_before_the_end() {
+        // Past the sniffing limit the body is an event stream: its chunks
+        // come out as they arrive, not only at `finish`.
+        let mut d = ChatStreamDecoder::new();
+        d.feed(" ".repeat(MAX_SNIFF_BYTES + 10).as_bytes());
+        d.feed(format!("\n\n{}", chunk("x", None)).as_bytes());
+        let first = d.next_chunk().unwrap().expect("decoded before the end");
+        assert_eq!(first_content(&first), "x");
+    }
+
+    #[test]
+    fn feed_after_the_end_or_an_error_does_nothing() {
+        let mut d = ChatStreamDecoder::new();
+        d.feed(chunk("a", Some("stop")).as_bytes());
+        assert!(d.next_chunk().unwrap().is_some());
+        d.finish().unwrap();
+        d.feed(long_stream(10).as_bytes());
+        assert!(d.next_chunk().unwrap().is_none());
+        assert_eq!(d.chunks_decoded(), 1);
+
+        let mut d = ChatStreamDecoder::new();
+        d.feed(b"data: {\"choices\": [tru\n\n");
+        assert!(matches!(d.next_chunk(), Err(Error::Decode(_))));
+        d.feed(long_stream(10).as_bytes());
+        assert!(d.next_chunk().unwrap().is_none());
+        assert_eq!(d.chunks_decoded(), 0);
+    }
+
+    #[test]
     fn truncated_stream_is_an_error() {
         let (texts, end) = run(&chunk("partial", None));
         assert_eq!(texts, ["partial"]);
@@ -759,6 +809,36 @@ mod tests {
         // An unterminated last event is discarded, so the answer is still incomplete.
         let cut = format!("{}data: [DONE]", chunk("a", None));
         assert!(matches!(run(&cut).1, Err(Error::Stream(_))));
+    }
+
+    #[test]
+    fn the_truncation_message_counts_the_chunks() {
+        let one = run(&chunk("a", None)).1.unwrap_err().to_string();
+        assert!(one.contains("cut short after 1 chunk (no [DONE]"), "{one}");
+        let two = format!("{}{}", chunk("a", None), chunk("b", None));
+        let two = run(&two).1.unwrap_err().to_string();
+        assert!(two.contains("cut short after 2 chunks (no [DONE]"), "{two}");
+    }
+
+    #[test]
+    fn without_done_a_stream_is_complete_once_every_expected_part_arrived() {
+        let finish_expecting_usage = |body: &str| {
+            let mut d = ChatStreamDecoder::new().expecting(1, true);
+            d.feed(body.as_bytes());
+            while let Ok(Some(_)) = d.next_chunk() {}
+            d.finish()
+        };
+        // The finish reason comes in a later chunk of the same choice.
+        let finished = format!("{}{}", chunk("a", None), chunk("b", Some("stop")));
+        assert!(run(&finished).1.is_ok());
+        // With usage asked for, the usage chunk must have come too.
+        assert!(matches!(
+            finish_expecting_usage(&finished),
+            Err(Error::Stream(_))
+        ));
+        let usage = "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\n";
+        let with_usage = format!("{finished}{usage}");
+        assert!(finish_expecting_usage(&with_usage).is_ok());
     }
 
     #[test]
