@@ -1042,13 +1042,13 @@ fn a_stale_attempt_cannot_touch_the_body_of_the_next_one() {
         chunk_event("ok", Some("stop"))
     ));
     let drained_from = h.now;
-    h.now += Duration::from_secs(3);
+    h.now += MAX_DRAIN_TIME / 2;
     late(&mut h, first, ": tail\n");
     assert!(h.done.is_none(), "{:?}", h.done);
-    // The idle deadline still counts from attempt 2's last read.
+    // The drain deadline still counts from attempt 2's `[DONE]`.
     assert_eq!(
         h.last_wait.unwrap().until,
-        Some(drained_from + Duration::from_secs(5))
+        Some(drained_from + MAX_DRAIN_TIME)
     );
     h.ex.handle_end(second, h.now);
     h.drain();
@@ -1062,21 +1062,22 @@ fn a_stale_attempt_cannot_touch_the_body_of_the_next_one() {
 
 #[test]
 fn after_done_the_tail_is_read_until_the_idle_deadline_then_abandoned() {
-    let config = Config::new("k").idle_timeout(Some(Duration::from_secs(5)));
+    // An idle timeout shorter than the drain time ends the drain first.
+    let config = Config::new("k").idle_timeout(Some(Duration::from_millis(400)));
     let mut h = Harness::new(config, true);
     h.head(200);
     h.body(&format!(
         "{}data: [DONE]\n\n",
         chunk_event("all", Some("stop"))
     ));
-    h.advance(Duration::from_secs(3));
+    h.advance(Duration::from_millis(300));
     assert!(h.done.is_none(), "{:?}", h.done);
-    // A read of the tail moves the idle deadline.
+    // A read of the tail moves the idle deadline (before the drain deadline).
     h.body(": tail\n");
     let wait = h.last_wait.unwrap();
     assert_eq!(wait.reason, WaitReason::Idle);
-    assert_eq!(wait.until, Some(h.now + Duration::from_secs(5)));
-    h.advance(Duration::from_millis(4_999));
+    assert_eq!(wait.until, Some(h.now + Duration::from_millis(400)));
+    h.advance(Duration::from_millis(399));
     assert!(h.done.is_none(), "{:?}", h.done);
     h.advance(Duration::from_millis(1));
     // The answer is whole: the call ends well, and the tail is dropped.
