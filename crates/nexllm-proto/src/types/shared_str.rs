@@ -237,6 +237,40 @@ mod tests {
     }
 
     #[test]
+    fn different_text_compares_unequal_with_every_string_type() {
+        let shared = SharedStr::from("abc");
+        let other = "abd";
+        assert_ne!(shared, SharedStr::from(other));
+        assert_ne!(shared, *other);
+        assert_ne!(*other, shared);
+        assert_ne!(shared, other);
+        assert_ne!(other, shared);
+        assert_ne!(shared, String::from(other));
+        assert_ne!(String::from(other), shared);
+        assert_eq!(shared.cmp(&SharedStr::from(other)), Ordering::Less);
+        assert_eq!(shared.partial_cmp(&shared.clone()), Some(Ordering::Equal));
+    }
+
+    #[test]
+    fn every_conversion_keeps_the_text() {
+        let text = String::from("abc");
+        assert_eq!(SharedStr::from(&text), "abc");
+        let arc: Arc<str> = Arc::from("abc");
+        let from_arc = SharedStr::from(Arc::clone(&arc));
+        assert_eq!(from_arc, "abc");
+        assert!(
+            from_arc.ptr_eq(&SharedStr::from(arc)),
+            "the Arc is kept, not copied"
+        );
+        assert!(SharedStr::from(Arc::<str>::from("")).ptr_eq(&SharedStr::default()));
+        assert_eq!(AsRef::<str>::as_ref(&from_arc), "abc");
+        assert_eq!(Borrow::<str>::borrow(&from_arc), "abc");
+        assert_eq!(String::from(from_arc), "abc");
+        assert!(!SharedStr::default().ptr_eq(&SharedStr::from("a")));
+        assert!(!SharedStr::from("a").ptr_eq(&SharedStr::default()));
+    }
+
+    #[test]
     fn clones_share_the_text_and_empty_allocates_nothing() {
         let shared = SharedStr::from("model");
         let clone = shared.clone();
@@ -263,7 +297,8 @@ mod tests {
         assert_eq!(back, shared);
         let from_value: SharedStr = serde_json::from_value(serde_json::json!("x")).unwrap();
         assert_eq!(from_value, "x");
-        assert!(serde_json::from_str::<SharedStr>("12").is_err());
+        let error = serde_json::from_str::<SharedStr>("12").unwrap_err();
+        assert!(error.to_string().contains("expected a string"), "{error}");
         assert_eq!(shared.to_string(), "fp_é\"1");
         assert_eq!(format!("{shared:?}"), r#""fp_é\"1""#);
         assert_eq!(String::from(&shared), "fp_é\"1");
