@@ -277,3 +277,26 @@ fn a_custom_tool_call_goes_back_as_it_came() {
         json!({"name": "now", "arguments": ""})
     );
 }
+
+#[test]
+fn token_counts_read_any_json_value_as_a_count() {
+    // Whole numbers as they are; anything that is no count reads as 0.
+    let usage = |value: Value| serde_json::from_value::<Usage>(value).unwrap();
+    let u = usage(json!({"prompt_tokens": 7, "completion_tokens": -5, "total_tokens": [1, 2]}));
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (7, 0, 0)
+    );
+    let u = usage(
+        json!({"prompt_tokens": null, "completion_tokens": {"n": 3}, "total_tokens": " 12 "}),
+    );
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (0, 0, 12)
+    );
+    let u = usage(json!({"prompt_tokens": 9.9, "completion_tokens": true, "total_tokens": "4.5"}));
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (9, 0, 4)
+    );
+}

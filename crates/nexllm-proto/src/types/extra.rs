@@ -238,6 +238,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn compares_with_a_map_both_ways() {
+        let map = json!({"a": 1}).as_object().unwrap().clone();
+        let same: Extra = serde_json::from_value(json!({"a": 1})).unwrap();
+        let other: Extra = serde_json::from_value(json!({"a": 2})).unwrap();
+        // Each impl on its own (`Extra == Map` and `Map == Extra`).
+        let (extra_map, map_extra) = (
+            <Extra as PartialEq<Map<String, Value>>>::eq,
+            <Map<String, Value> as PartialEq<Extra>>::eq,
+        );
+        assert!(extra_map(&same, &map));
+        assert!(map_extra(&map, &same));
+        assert!(!extra_map(&other, &map));
+        assert!(!map_extra(&map, &other));
+        assert!(!extra_map(&Extra::new(), &map));
+        assert!(!map_extra(&map, &Extra::new()));
+    }
+
+    #[test]
     fn empty_costs_nothing_and_behaves_as_an_empty_map() {
         let extra = Extra::new();
         assert!(extra.0.is_none());
