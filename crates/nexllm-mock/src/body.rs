@@ -108,13 +108,9 @@ impl Body for ScriptedBody {
                 }
                 BodyStep::Pause(duration) => {
                     let duration = *duration;
-                    let sleep = this
-                        .sleep
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(duration)));
-                    if sleep.as_mut().poll(cx).is_pending() {
+                    if !slept(&mut this.sleep, duration, cx) {
                         return Poll::Pending;
                     }
-                    this.sleep = None;
                     this.steps.pop_front();
                 }
                 BodyStep::Flush => {
@@ -136,15 +132,11 @@ impl Body for ScriptedBody {
                     return Poll::Ready(Some(Ok(Frame::data(block.clone()))));
                 }
                 BodyStep::Every(pause, block) => {
-                    let pause = *pause;
-                    let sleep = this
-                        .sleep
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
-                    if sleep.as_mut().poll(cx).is_pending() {
+                    let block = block.clone();
+                    if !slept(&mut this.sleep, *pause, cx) {
                         return Poll::Pending;
                     }
-                    this.sleep = None;
-                    return Poll::Ready(Some(Ok(Frame::data(block.clone()))));
+                    return Poll::Ready(Some(Ok(Frame::data(block))));
                 }
             }
         }
@@ -160,6 +152,21 @@ impl Body for ScriptedBody {
             None => SizeHint::default(),
         }
     }
+}
+
+/// Whether a pause of `duration` is over: starts it in `sleep` on the first
+/// call, and clears `sleep` once it has passed (so the next pause starts anew).
+fn slept(
+    sleep: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    duration: Duration,
+    cx: &mut Context<'_>,
+) -> bool {
+    let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(duration)));
+    if timer.as_mut().poll(cx).is_pending() {
+        return false;
+    }
+    *sleep = None;
+    true
 }
 
 /// Cuts every run of consecutive data steps into frames of the pattern's sizes, with a

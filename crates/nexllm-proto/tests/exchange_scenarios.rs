@@ -786,6 +786,20 @@ fn the_total_deadline_after_done_ends_the_call_well() {
     assert_eq!(h.chunks.len(), 1);
     assert!(h.done.is_none(), "still reading the tail");
     assert_eq!(h.fire_wait(), WaitReason::Total);
+    assert_ended_and_abandoned(&h);
+}
+
+/// The head, one finished chunk of `text` and `[DONE]`: the call is draining.
+fn answer_then_done(h: &mut Harness, text: &str) {
+    h.head(200);
+    h.body(&format!(
+        "{}data: [DONE]\n\n",
+        chunk_event(text, Some("stop"))
+    ));
+}
+
+/// The call ended well and dropped its connection instead of reading on.
+fn assert_ended_and_abandoned(h: &Harness) {
     assert!(
         matches!(h.done, Some(Ok(Outcome::StreamEnded))),
         "{:?}",
@@ -837,54 +851,32 @@ fn bytes_after_the_drain_deadline_end_the_call_without_a_timeout() {
     // A transport whose reads keep returning bytes may never see its wait
     // time out: the first read after the drain deadline ends the call.
     let mut h = Harness::new(Config::new("k"), true);
-    h.head(200);
-    h.body(&format!(
-        "{}data: [DONE]\n\n",
-        chunk_event("x", Some("stop"))
-    ));
+    answer_then_done(&mut h, "x");
     h.now += MAX_DRAIN_TIME - Duration::from_millis(1);
     h.body(": keep-alive\n\n");
     assert!(h.done.is_none());
     h.now += Duration::from_millis(1);
     h.body(": keep-alive\n\n");
-    assert!(
-        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-        "{:?}",
-        h.done
-    );
-    assert_eq!(h.abandoned, [h.current()]);
+    assert_ended_and_abandoned(&h);
 }
 
 #[test]
 fn a_tail_after_done_longer_than_max_drain_bytes_is_abandoned() {
     let mut h = Harness::new(Config::new("k"), true);
-    h.head(200);
-    h.body(&format!(
-        "{}data: [DONE]\n\n",
-        chunk_event("x", Some("stop"))
-    ));
+    answer_then_done(&mut h, "x");
     let tail = ":".repeat(MAX_DRAIN_BYTES / 2);
     h.body(&tail);
     h.body(&tail);
     assert!(h.done.is_none(), "exactly MAX_DRAIN_BYTES is still read");
     assert!(h.abandoned.is_empty());
     h.body(":");
-    assert!(
-        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-        "{:?}",
-        h.done
-    );
-    assert_eq!(h.abandoned, [h.current()]);
+    assert_ended_and_abandoned(&h);
 }
 
 #[test]
 fn a_body_that_ends_soon_after_done_keeps_its_connection() {
     let mut h = Harness::new(Config::new("k"), true);
-    h.head(200);
-    h.body(&format!(
-        "{}data: [DONE]\n\n",
-        chunk_event("x", Some("stop"))
-    ));
+    answer_then_done(&mut h, "x");
     h.now += MAX_DRAIN_TIME / 2;
     h.body(": bye\n\n");
     let a = h.current();
@@ -1081,12 +1073,7 @@ fn after_done_the_tail_is_read_until_the_idle_deadline_then_abandoned() {
     assert!(h.done.is_none(), "{:?}", h.done);
     h.advance(Duration::from_millis(1));
     // The answer is whole: the call ends well, and the tail is dropped.
-    assert!(
-        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-        "{:?}",
-        h.done
-    );
-    assert_eq!(h.abandoned, [h.current()]);
+    assert_ended_and_abandoned(&h);
     assert_eq!(accumulated_text(&h), "all");
 }
 
