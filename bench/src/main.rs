@@ -145,6 +145,7 @@ fn profile(args: &[String]) -> Result<(), String> {
         "lines" => decode::line_floor,
         "shared-floor" => decode::shared_floor,
         "chat" => parse::nexllm,
+        "chat-owned" => parse::nexllm_owned,
         "chat-bytes" => parse::nexllm_bytes,
         "async-openai" => parse::async_openai_path,
         "json-floor" => parse::json_floor,

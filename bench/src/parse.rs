@@ -31,9 +31,31 @@ pub fn json_floor(reads: &Reads) -> u64 {
     events
 }
 
-/// This SDK: `ChatStreamDecoder` fed each read, every chunk pushed into a
+/// This SDK: `ChatStreamDecoder` fed each read, every chunk lent
+/// (`next_chunk_ref`, so the next chunk reuses its buffers) and pushed into a
 /// `StreamAccumulator`. Returns the events (chunks and `[DONE]`).
 pub fn nexllm(reads: &Reads) -> u64 {
+    let mut decoder = ChatStreamDecoder::new();
+    let mut accumulator = StreamAccumulator::new();
+    for piece in reads.handles() {
+        decoder.feed(&piece);
+        while let Ok(Some(chunk)) = decoder.next_chunk_ref() {
+            accumulator.push(chunk);
+        }
+    }
+    if decoder.finish().is_ok() {
+        while let Ok(Some(chunk)) = decoder.next_chunk_ref() {
+            accumulator.push(chunk);
+        }
+    }
+    let events = accumulator.chunks() + u64::from(decoder.saw_done());
+    black_box(accumulator.into_completion());
+    events
+}
+
+/// [`nexllm`] with every chunk given away (`next_chunk`) and dropped after
+/// it was pushed, as a caller that keeps chunks gets them.
+pub fn nexllm_owned(reads: &Reads) -> u64 {
     decode_and_accumulate(reads, |decoder, piece| decoder.feed(&piece))
 }
 
@@ -211,6 +233,11 @@ pub fn run(runs: usize, quick: bool) -> Vec<Row> {
                 },
                 Contender {
                     role: Role::Reference,
+                    name: "ChatStreamDecoder, chunks given away (next_chunk)",
+                    run: Box::new(|| nexllm_owned(&reads)),
+                },
+                Contender {
+                    role: Role::Reference,
                     name: "ChatStreamDecoder via feed_bytes (reads as Bytes)",
                     run: Box::new(|| nexllm_bytes(&reads)),
                 },
@@ -245,6 +272,7 @@ mod tests {
                 let reads = Reads::new(&corpus.body, size);
                 assert_eq!(json_floor(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(nexllm(&reads), corpus.events, "{shape:?} {size:?}");
+                assert_eq!(nexllm_owned(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(nexllm_bytes(&reads), corpus.events, "{shape:?} {size:?}");
                 assert_eq!(
                     async_openai_path(&reads),

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use nexllm_proto::strategies::{GeneratedStream, chat_stream};
 use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
-use nexllm_proto::types::ChatCompletion;
+use nexllm_proto::types::{ChatCompletion, ChatCompletionChunk};
 use proptest::prelude::*;
 
 /// How the pieces of a body reach the decoder.
@@ -53,6 +53,40 @@ fn decode_split_as(body: &[u8], cuts: &[usize], how: Feed) -> (ChatCompletion, u
         count += 1;
     }
     (acc.into_completion(), count)
+}
+
+/// Every chunk of `body` split at `cuts`, each taken in the way `ways` says
+/// in turn: 0 `next_chunk`, 1 `next_chunk_ref` (cloned), 2 `next_chunk` and
+/// the chunk handed back with `recycle` (after a clone).
+fn collect_chunks(body: &[u8], cuts: &[usize], ways: &[u8]) -> Vec<ChatCompletionChunk> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+    points.sort_unstable();
+    let mut decoder = ChatStreamDecoder::new();
+    let mut chunks = Vec::new();
+    let mut take = |decoder: &mut ChatStreamDecoder| loop {
+        let chunk = match ways[chunks.len() % ways.len()] {
+            0 => decoder.next_chunk().expect("valid stream"),
+            1 => decoder.next_chunk_ref().expect("valid stream").cloned(),
+            _ => decoder.next_chunk().expect("valid stream").map(|chunk| {
+                let copy = chunk.clone();
+                decoder.recycle(chunk);
+                copy
+            }),
+        };
+        match chunk {
+            Some(chunk) => chunks.push(chunk),
+            None => break,
+        }
+    };
+    let mut start = 0;
+    for end in points.into_iter().chain(std::iter::once(body.len())) {
+        decoder.feed(&body[start..end.max(start)]);
+        start = end.max(start);
+        take(&mut decoder);
+    }
+    decoder.finish().expect("the stream is complete");
+    take(&mut decoder);
+    chunks
 }
 
 /// `body` with an SSE comment of `pad[i]` bytes after its `i`-th event (comments
@@ -104,6 +138,21 @@ proptest! {
         prop_assert_eq!(&got.id, &expected.id);
         prop_assert_eq!(&got.model, &expected.model);
         prop_assert_eq!((got, count), slices);
+    }
+
+    #[test]
+    fn lent_and_recycled_chunks_are_the_chunks_given_away_at_any_split(
+        stream in chat_stream(),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+        lend in prop::collection::vec(0u8..3, 1..8),
+    ) {
+        let GeneratedStream { chunks, body, .. } = stream;
+        let owned = collect_chunks(body.as_bytes(), &cuts, &[0]);
+        // Lent (1) and recycled (2) chunks, mixed with owned ones (0) in turn.
+        let mixed = collect_chunks(body.as_bytes(), &cuts, &lend);
+        prop_assert_eq!(owned.len(), chunks.len());
+        prop_assert_eq!(&mixed, &owned);
+        prop_assert_eq!(&owned, &chunks);
     }
 
     #[test]

@@ -20,12 +20,16 @@ use crate::types::{
     Role, SharedStr, ToolCallDelta,
 };
 
+use super::spare::SpareBuffers;
+
 /// What the direct parser remembers from one chunk to the next.
 #[derive(Debug, Default)]
 pub(crate) struct ParserMemory {
     /// The last value of each repeated string (serde's path shares them too).
     pub(crate) strings: RepeatedStrings,
     header: Header,
+    /// Buffers of chunks handed back, which the values of the next are written into.
+    pub(crate) spare: SpareBuffers,
 }
 
 /// The start of the last chunk whose header was parsed, and what it held.
@@ -101,22 +105,30 @@ pub(crate) fn parse_into(
     memory: &mut ParserMemory,
     chunk: &mut ChatCompletionChunk,
 ) -> bool {
+    let ParserMemory {
+        strings,
+        header,
+        spare,
+    } = memory;
     let mut parser = Parser {
         text: data,
         bytes: data.as_bytes(),
         pos: 0,
+        spare,
     };
-    if parser.chunk(memory, chunk).is_none() {
+    if parser.chunk(strings, header, chunk).is_none() {
         return false;
     }
     parser.skip_whitespace();
     parser.pos == parser.bytes.len()
 }
 
-struct Parser<'a> {
+struct Parser<'a, 's> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Where the strings and lists of the chunk get their buffers.
+    spare: &'s mut SpareBuffers,
 }
 
 /// The keys of one kind of object, tried in the order servers send them.
@@ -227,15 +239,19 @@ enum Scalar<'a> {
     Str(Cow<'a, str>),
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     #[inline]
-    fn chunk(&mut self, memory: &mut ParserMemory, chunk: &mut ChatCompletionChunk) -> Option<()> {
-        let strings = &mut memory.strings;
+    fn chunk(
+        &mut self,
+        strings: &mut RepeatedStrings,
+        header: &mut Header,
+        chunk: &mut ChatCompletionChunk,
+    ) -> Option<()> {
         // Servers send the keys in one order: look for each after the last found.
         let mut next = 0;
         // Whether the header is still being read (it was not recalled).
         let mut in_header = false;
-        match memory.header.recall(self.bytes, chunk) {
+        match header.recall(self.bytes, chunk) {
             Some((pos, resume)) => (self.pos, next) = (pos, resume),
             None => {
                 self.expect(b'{')?;
@@ -267,7 +283,7 @@ impl<'a> Parser<'a> {
                         // (when it has any key) for the next chunk.
                         in_header = false;
                         if let Some(raw) = self.bytes.get(..key_start).filter(|raw| raw.len() > 1) {
-                            memory.header.remember(raw, chunk, next_before);
+                            header.remember(raw, chunk, next_before);
                         }
                     }
                     self.body_value(key, chunk)?;
@@ -289,7 +305,7 @@ impl<'a> Parser<'a> {
                     self.array(|parser| {
                         // One choice is the rule: allocate for one, not four.
                         if chunk.choices.capacity() == 0 {
-                            chunk.choices = Vec::with_capacity(1);
+                            chunk.choices = parser.spare.choices();
                         }
                         chunk.choices.push(ChunkChoice::default());
                         parser.choice(chunk.choices.last_mut()?)
@@ -363,7 +379,7 @@ impl<'a> Parser<'a> {
                         parser.array(|parser| {
                             // One fragment per chunk is the rule: allocate for one.
                             if calls.capacity() == 0 {
-                                calls = Vec::with_capacity(1);
+                                calls = parser.spare.calls();
                             }
                             calls.push(parser.tool_call()?);
                             Some(())
@@ -525,7 +541,8 @@ impl<'a> Parser<'a> {
     fn optional_string(&mut self) -> Option<Option<String>> {
         Some(match self.scalar()? {
             Scalar::Null => None,
-            Scalar::Str(text) => Some(text.into_owned()),
+            Scalar::Str(Cow::Borrowed(text)) => Some(self.spare.string(text)),
+            Scalar::Str(Cow::Owned(text)) => Some(text),
         })
     }
 
@@ -593,7 +610,9 @@ impl<'a> Parser<'a> {
     /// `special`, decoded into one allocation: escapes only shrink the text,
     /// so its raw length is enough.
     fn escaped_string(&mut self, start: usize, mut special: usize) -> Option<String> {
-        let mut text = String::with_capacity(raw_string_len(self.bytes, start)?);
+        let mut text = self
+            .spare
+            .string_with_capacity(raw_string_len(self.bytes, start)?);
         let mut piece_start = start;
         loop {
             text.push_str(self.text.get(piece_start..special)?);

@@ -38,6 +38,8 @@ pub struct ChatStreamDecoder {
     /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
     queue: VecDeque<ChatCompletionChunk>,
     progress: Progress,
+    /// The chunk [`next_chunk_ref`](Self::next_chunk_ref) lent last.
+    lent: ChatCompletionChunk,
     finished: bool,
     failed: bool,
     max_body_bytes: usize,
@@ -98,6 +100,7 @@ impl ChatStreamDecoder {
                 expect_usage: false,
                 memory: ParserMemory::default(),
             },
+            lent: ChatCompletionChunk::default(),
             finished: false,
             failed: false,
             max_body_bytes: limit,
@@ -192,20 +195,74 @@ impl ChatStreamDecoder {
         if let Some(chunk) = self.queue.pop_front() {
             return Ok(Some(chunk));
         }
+        // Filled where it is returned from: a chunk is large to move.
+        let mut chunk = ChatCompletionChunk::default();
+        Ok(self.decode_into(&mut chunk)?.then_some(chunk))
+    }
+
+    /// [`next_chunk`](Self::next_chunk) without giving the chunk away: it is
+    /// lent until the next call, and then its buffers (the `choices` list,
+    /// the content, the tool-call arguments, the `obfuscation` padding) take
+    /// the values of the chunks after it. A stream read this way allocates
+    /// nothing per chunk once it runs, which is what a caller that only
+    /// adds chunks up (into a [`StreamAccumulator`](super::StreamAccumulator),
+    /// a UI, a file) wants. The chunks are the same as `next_chunk`'s; the
+    /// two can be mixed.
+    ///
+    /// ```
+    /// use nexllm_proto::stream::{ChatStreamDecoder, StreamAccumulator};
+    ///
+    /// let mut decoder = ChatStreamDecoder::new();
+    /// let mut answer = StreamAccumulator::new();
+    /// decoder.feed(b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n");
+    /// decoder.feed(b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n");
+    /// while let Some(chunk) = decoder.next_chunk_ref()? {
+    ///     answer.push(chunk);
+    /// }
+    /// assert_eq!(answer.text(), "Hello");
+    /// # Ok::<(), nexllm_proto::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`next_chunk`](Self::next_chunk).
+    pub fn next_chunk_ref(&mut self) -> Result<Option<&ChatCompletionChunk>, Error> {
+        let lent = std::mem::take(&mut self.lent);
+        self.progress.memory.spare.recycle(lent);
+        if let Some(chunk) = self.queue.pop_front() {
+            self.lent = chunk;
+            return Ok(Some(&self.lent));
+        }
+        let mut chunk = ChatCompletionChunk::default();
+        let decoded = self.decode_into(&mut chunk)?;
+        self.lent = chunk;
+        Ok(decoded.then_some(&self.lent))
+    }
+
+    /// Hands a chunk from [`next_chunk`](Self::next_chunk) back: its buffers
+    /// take the values of the chunks after it, as with
+    /// [`next_chunk_ref`](Self::next_chunk_ref). A few buffers of each kind
+    /// are kept, none larger than 4 KiB; the rest of the chunk is dropped.
+    pub fn recycle(&mut self, chunk: ChatCompletionChunk) {
+        self.progress.memory.spare.recycle(chunk);
+    }
+
+    /// Decodes the next chunk into `chunk` (a default one): true when there
+    /// was one.
+    #[inline]
+    fn decode_into(&mut self, chunk: &mut ChatCompletionChunk) -> Result<bool, Error> {
         if self.failed || self.progress.saw_done || !matches!(self.mode, Mode::Sse) {
-            return Ok(None);
+            return Ok(false);
         }
         loop {
             let event = match self.sse.next_event_ref() {
                 Ok(Some(event)) => event,
-                Ok(None) => return Ok(None),
+                Ok(None) => return Ok(false),
                 Err(e) => return Err(self.fail(e)),
             };
-            // Filled where it is returned from: a chunk is large to move.
-            let mut chunk = ChatCompletionChunk::default();
-            match self.progress.on_event(event, &mut chunk) {
-                Ok(true) => return Ok(Some(chunk)),
-                Ok(false) if self.progress.saw_done => return Ok(None),
+            match self.progress.on_event(event, chunk) {
+                Ok(true) => return Ok(true),
+                Ok(false) if self.progress.saw_done => return Ok(false),
                 Ok(false) => {}
                 Err(e) => return Err(self.fail(e)),
             }

@@ -37,6 +37,7 @@ mod accumulator;
 mod chunk_parser;
 mod decoder;
 mod json_fallback;
+mod spare;
 
 pub use accumulator::StreamAccumulator;
 pub use decoder::ChatStreamDecoder;
