@@ -10,7 +10,8 @@
 use nexllm_proto::Error;
 use nexllm_proto::types::{
     ChatCompletionRequest, ContentPart, FunctionDefinition, Message, MessageContent, Prediction,
-    ReasoningEffort, ResponseFormat, ResponseMessage, Role, Stop, Tool, ToolCall, ToolChoice,
+    REQUEST_FIELDS, ReasoningEffort, ResponseFormat, ResponseMessage, Role, Stop, Tool, ToolCall,
+    ToolChoice,
 };
 use serde_json::{Value, json};
 
@@ -460,7 +461,10 @@ fn validation_names_the_field() {
         (hello().top_logprobs(21), "top_logprobs"),
         (hello().logit_bias("1", 100.5), "logit_bias"),
         (hello().logit_bias("1", f64::NAN), "logit_bias"),
-        (hello().extra_param("temperature", 0.5), "extra"),
+        (
+            hello().temperature(1.0).extra_param("temperature", 0.5),
+            "extra",
+        ),
     ];
     for (request, field) in table {
         assert_eq!(invalid_field(&request), field, "{request:?}");
@@ -485,6 +489,112 @@ fn validation_accepts_the_edges() {
     ];
     for request in ok {
         assert_eq!(request.validate(), Ok(()), "{request:?}");
+    }
+}
+
+#[test]
+fn extra_supplies_a_typed_field_that_is_unset() {
+    // LiteLLM and other gateways take metadata values that are not strings;
+    // the typed `metadata` holds strings only, so such metadata goes in `extra`.
+    let request = hello()
+        .extra_param("metadata", json!({"tags": ["a", "b"], "trace_id": 7}))
+        .extra_param("top_k", 40);
+    assert_eq!(request.validate(), Ok(()));
+    let body = nexllm_proto::encode::chat_request(&nexllm_proto::Config::new("k"), &request)
+        .unwrap()
+        .into_body();
+    assert_eq!(
+        std::str::from_utf8(&body).unwrap(),
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}],"metadata":{"tags":["a","b"],"trace_id":7},"top_k":40}"#
+    );
+    // A typed field left out of the JSON (an empty `tools` or `stop`, a `null`
+    // free-form value) is unset too.
+    let unset = hello()
+        .tools(vec![])
+        .stop(Vec::<String>::new())
+        .web_search_options(Value::Null)
+        .extra_param(
+            "tools",
+            json!([{"type": "custom", "custom": {"name": "c"}}]),
+        )
+        .extra_param("stop", "END")
+        .extra_param("web_search_options", json!({}));
+    assert_eq!(unset.validate(), Ok(()));
+    let json = serde_json::to_value(&unset).unwrap();
+    assert_eq!(json["tools"][0]["type"], "custom");
+    assert_eq!(json["stop"], "END");
+    assert_eq!(json["web_search_options"], json!({}));
+}
+
+/// A request with every typed field set.
+fn every_field_set() -> ChatCompletionRequest {
+    serde_json::from_value(json!({
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "audio": {"voice": "alloy", "format": "wav"},
+        "frequency_penalty": 0.5,
+        "function_call": "auto",
+        "functions": [{"name": "f"}],
+        "logit_bias": {"50256": -100},
+        "logprobs": true,
+        "max_completion_tokens": 300,
+        "max_tokens": 200,
+        "metadata": {"team": "search"},
+        "modalities": ["text"],
+        "moderation": {"model": "omni-moderation-latest"},
+        "n": 2,
+        "parallel_tool_calls": false,
+        "prediction": {"type": "content", "content": "fn main() {}"},
+        "presence_penalty": -0.5,
+        "prompt_cache_key": "k1",
+        "prompt_cache_options": {"ttl": "30m"},
+        "prompt_cache_retention": "24h",
+        "reasoning_effort": "low",
+        "response_format": {"type": "json_object"},
+        "safety_identifier": "user-hash",
+        "seed": 42,
+        "service_tier": "flex",
+        "stop": ["END"],
+        "store": false,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "temperature": 0.25,
+        "tool_choice": "required",
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "top_logprobs": 5,
+        "top_p": 0.5,
+        "user": "u1",
+        "verbosity": "low",
+        "web_search_options": {"search_context_size": "low"}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn extra_may_not_repeat_a_typed_field_that_is_set() {
+    let full = every_field_set();
+    let json = serde_json::to_value(&full).unwrap();
+    assert_eq!(json.as_object().unwrap().len(), REQUEST_FIELDS.len());
+    for &field in REQUEST_FIELDS {
+        let set = full.clone().extra_param(field, json!({"x": 1}));
+        match set.validate() {
+            Err(Error::InvalidRequest(e)) => {
+                assert_eq!(e.field, "extra");
+                assert_eq!(
+                    e.reason,
+                    format!("repeats the typed parameter `{field}`; set it with its own setter")
+                );
+            }
+            other => panic!("{field}: expected an invalid request, got {other:?}"),
+        }
+        // The same key with the typed field unset supplies the field;
+        // `model` and `messages` are always sent, so never.
+        let unset = hello().extra_param(field, json!({"x": 1}));
+        if field == "model" || field == "messages" {
+            assert_eq!(invalid_field(&unset), "extra", "{field}");
+        } else {
+            assert_eq!(unset.validate(), Ok(()), "{field}");
+        }
     }
 }
 

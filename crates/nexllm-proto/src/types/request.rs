@@ -152,9 +152,18 @@ pub struct ChatCompletionRequest {
     /// Web search settings, for search models.
     #[serde(default, skip_serializing_if = "lenient::is_none_or_null")]
     pub web_search_options: Option<Value>,
-    /// Provider-specific parameters, flattened into the JSON object
-    /// (`top_k`, `repetition_penalty`, `thinking`, ...). A key must not
-    /// repeat a typed field; [`ChatCompletionRequest::validate`] rejects that.
+    /// Provider-specific parameters, flattened into the JSON object after
+    /// the typed fields (`top_k`, `repetition_penalty`, `thinking`, ...).
+    ///
+    /// A key may also name a typed field that is unset (one that would be
+    /// left out of the JSON: `None`, or an empty `tools`, `functions` or
+    /// `stop`, or a `null` free-form value), to send a value the typed field
+    /// cannot hold, such as the non-string `metadata` values LiteLLM and
+    /// other gateways accept. A key that names a typed field that is set
+    /// (and so `model` and `messages`, always) would send the field twice;
+    /// [`ChatCompletionRequest::validate`] rejects that. A request sent so
+    /// does not decode back into this type when the value does not fit the
+    /// typed field.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -229,6 +238,97 @@ pub const REQUEST_FIELDS: &[&str] = &[
     "verbosity",
     "web_search_options",
 ];
+
+impl ChatCompletionRequest {
+    /// Whether the typed field named `name` (its JSON name) is written when
+    /// the request is encoded: each arm is that field's
+    /// `skip_serializing_if`, negated. `model` and `messages` are always
+    /// written; a name that is not a typed field is never.
+    ///
+    /// The pattern names every field, so a new field fails to compile here
+    /// until it is given an arm.
+    pub(crate) fn typed_field_is_sent(&self, name: &str) -> bool {
+        let ChatCompletionRequest {
+            model: _,
+            messages: _,
+            audio,
+            frequency_penalty,
+            function_call,
+            functions,
+            logit_bias,
+            logprobs,
+            max_completion_tokens,
+            max_tokens,
+            metadata,
+            modalities,
+            moderation,
+            n,
+            parallel_tool_calls,
+            prediction,
+            presence_penalty,
+            prompt_cache_key,
+            prompt_cache_options,
+            prompt_cache_retention,
+            reasoning_effort,
+            response_format,
+            safety_identifier,
+            seed,
+            service_tier,
+            stop,
+            store,
+            stream,
+            stream_options,
+            temperature,
+            tool_choice,
+            tools,
+            top_logprobs,
+            top_p,
+            user,
+            verbosity,
+            web_search_options,
+            extra: _,
+        } = self;
+        match name {
+            "model" | "messages" => true,
+            "audio" => audio.is_some(),
+            "frequency_penalty" => frequency_penalty.is_some(),
+            "function_call" => !lenient::is_none_or_null(function_call),
+            "functions" => !lenient::is_none_or_empty(functions),
+            "logit_bias" => logit_bias.is_some(),
+            "logprobs" => logprobs.is_some(),
+            "max_completion_tokens" => max_completion_tokens.is_some(),
+            "max_tokens" => max_tokens.is_some(),
+            "metadata" => metadata.is_some(),
+            "modalities" => modalities.is_some(),
+            "moderation" => !lenient::is_none_or_null(moderation),
+            "n" => n.is_some(),
+            "parallel_tool_calls" => parallel_tool_calls.is_some(),
+            "prediction" => prediction.is_some(),
+            "presence_penalty" => presence_penalty.is_some(),
+            "prompt_cache_key" => prompt_cache_key.is_some(),
+            "prompt_cache_options" => !lenient::is_none_or_null(prompt_cache_options),
+            "prompt_cache_retention" => prompt_cache_retention.is_some(),
+            "reasoning_effort" => reasoning_effort.is_some(),
+            "response_format" => response_format.is_some(),
+            "safety_identifier" => safety_identifier.is_some(),
+            "seed" => seed.is_some(),
+            "service_tier" => service_tier.is_some(),
+            "stop" => !no_stop(stop),
+            "store" => store.is_some(),
+            "stream" => stream.is_some(),
+            "stream_options" => stream_options.is_some(),
+            "temperature" => temperature.is_some(),
+            "tool_choice" => tool_choice.is_some(),
+            "tools" => !lenient::is_none_or_empty(tools),
+            "top_logprobs" => top_logprobs.is_some(),
+            "top_p" => top_p.is_some(),
+            "user" => user.is_some(),
+            "verbosity" => verbosity.is_some(),
+            "web_search_options" => !lenient::is_none_or_null(web_search_options),
+            _ => false,
+        }
+    }
+}
 
 /// Setters that take any `impl Into<T>` (strings, enums, JSON values).
 macro_rules! setters {
@@ -414,6 +514,8 @@ impl ChatCompletionRequest {
     }
 
     /// Adds a provider-specific parameter, flattened into the JSON object.
+    /// It may name a typed field only while that field is unset (see
+    /// [`ChatCompletionRequest::extra`]).
     #[must_use]
     pub fn extra_param(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.extra.insert(key.into(), value.into());

@@ -4,7 +4,6 @@
 use std::ops::RangeInclusive;
 
 use super::ChatCompletionRequest;
-use super::request::REQUEST_FIELDS;
 use crate::error::Error;
 
 impl ChatCompletionRequest {
@@ -16,7 +15,8 @@ impl ChatCompletionRequest {
     /// `max_completion_tokens` of 0; `presence_penalty` or
     /// `frequency_penalty` outside -2..=2; `top_logprobs` above 20; a
     /// `logit_bias` value outside -100..=100; and an `extra` key that repeats
-    /// a typed field (it would be sent twice).
+    /// a typed field that is set (it would be sent twice). An `extra` key
+    /// may name a typed field that is unset: it then supplies that field.
     pub fn validate(&self) -> Result<(), Error> {
         if self.model.trim().is_empty() {
             return Err(Error::invalid_request("model", "must not be empty"));
@@ -58,11 +58,7 @@ impl ChatCompletionRequest {
                 }
             }
         }
-        if let Some(key) = self
-            .extra
-            .keys()
-            .find(|key| REQUEST_FIELDS.contains(&key.as_str()))
-        {
+        if let Some(key) = self.extra.keys().find(|key| self.typed_field_is_sent(key)) {
             return Err(Error::invalid_request(
                 "extra",
                 format!("repeats the typed parameter `{key}`; set it with its own setter"),
