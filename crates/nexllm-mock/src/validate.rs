@@ -73,11 +73,7 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
         Some(other) => return Err(invalid_type("messages", "an array", other)),
     };
     if messages.is_empty() {
-        return Err(ErrorReply::invalid(
-            Some("messages"),
-            Some("empty_array"),
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-        ));
+        return Err(empty_array("messages"));
     }
     for (index, message) in messages.iter().enumerate() {
         validate_message(index, message)?;
@@ -158,6 +154,8 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
     }
     let tools = match object.get("tools") {
         None | Some(Value::Null) => &[][..],
+        // `tools` has `minItems: 1` in the spec, and OpenAI refuses `[]`.
+        Some(Value::Array(tools)) if tools.is_empty() => return Err(empty_array("tools")),
         Some(Value::Array(tools)) => tools.as_slice(),
         Some(other) => return Err(invalid_type("tools", "an array", other)),
     };
@@ -262,14 +260,7 @@ fn validate_message(index: usize, message: &Value) -> Result<(), ErrorReply> {
         None => return Err(missing(&format!("messages[{index}].content"))),
         Some(Value::Array(parts)) if parts.is_empty() => {
             // Every content array in the spec has `minItems: 1`.
-            let param = format!("messages[{index}].content");
-            return Err(ErrorReply::invalid(
-                Some(&param),
-                Some("empty_array"),
-                format!(
-                    "Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead."
-                ),
-            ));
+            return Err(empty_array(&format!("messages[{index}].content")));
         }
         Some(Value::String(_) | Value::Array(_)) => {}
         Some(other) => {
@@ -294,6 +285,17 @@ fn missing(param: &str) -> ErrorReply {
         Some(param),
         Some("missing_required_parameter"),
         format!("Missing required parameter: '{param}'."),
+    )
+}
+
+/// An empty list where the spec has `minItems: 1`, as OpenAI words it.
+fn empty_array(param: &str) -> ErrorReply {
+    ErrorReply::invalid(
+        Some(param),
+        Some("empty_array"),
+        format!(
+            "Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead."
+        ),
     )
 }
 
@@ -588,6 +590,19 @@ mod tests {
                 "stop",
                 Some("array_above_max_length"),
                 "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 instead.",
+            ),
+            // tools: `minItems: 1`.
+            (
+                json!({"model": "m", "messages": user, "tools": []}),
+                "tools",
+                Some("empty_array"),
+                "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            ),
+            (
+                json!({"model": "m", "messages": user, "tools": [], "tool_choice": "auto"}),
+                "tools",
+                Some("empty_array"),
+                "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             ),
             // An assistant message needs content unless it has tool calls or a function call.
             (

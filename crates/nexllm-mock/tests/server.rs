@@ -266,6 +266,11 @@ async fn invalid_requests_get_400_and_unknown_models_404() {
             Some("messages"),
             Some("empty_array"),
         ),
+        (
+            "{\"model\": \"mock-tools\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": []}",
+            Some("tools"),
+            Some("empty_array"),
+        ),
     ];
     for (body, param, code) in cases {
         let response = RawRequest::post(CHAT, body).send(server.addr()).await;
