@@ -49,7 +49,10 @@ pub(crate) struct Answer {
 /// `out` as `display` says, until it ends or `stop` resolves.
 ///
 /// Errors of the call are in [`Answer::ending`]; the `Err` case is only a
-/// failure to write to `out`.
+/// failure to write to `out` while the answer arrived (the call is then
+/// abandoned) or after it was complete. Once the call has failed or been
+/// stopped, that ending is what the caller must report: a failure to write
+/// what was received is dropped, as the call's own failure outranks it.
 pub(crate) async fn get_answer<W: Write>(
     backend: &Backend,
     request: &ChatCompletionRequest,
@@ -143,11 +146,16 @@ async fn stream_answer<W: Write>(
     let received = accumulator.chunks() > 0;
     let completion = accumulator.into_completion();
     if let Some(printer) = printer.as_mut() {
-        match ending {
+        let shown = match ending {
             // A stream that failed still shows the tool calls and other
             // choices it received: they were not printed as they arrived.
-            Ending::Complete | Ending::Failed(_) => printer.finish(&completion)?,
-            Ending::Stopped => printer.interrupted()?,
+            Ending::Complete | Ending::Failed(_) => printer.finish(&completion),
+            Ending::Stopped => printer.interrupted(),
+        };
+        // A failed or stopped call keeps its own ending (and exit status)
+        // when stdout is closed or cannot be written.
+        if matches!(ending, Ending::Complete) {
+            shown?;
         }
     }
     Ok(Answer {

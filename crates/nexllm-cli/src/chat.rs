@@ -49,11 +49,16 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), Failure> {
     let answer = get_answer(&backend, &request, display, io::stdout().lock(), ctrl_c()).await?;
 
     // With --json, whatever arrived is printed, even when the stream then failed.
-    if args.json && (answer.received || matches!(answer.ending, Ending::Complete)) {
-        write_json(&mut io::stdout().lock(), &answer.completion)?;
-    }
+    let printed = if args.json && (answer.received || matches!(answer.ending, Ending::Complete)) {
+        write_json(&mut io::stdout().lock(), &answer.completion)
+    } else {
+        Ok(())
+    };
+    // A closed (or unwritable) stdout decides the exit status only when the
+    // call succeeded; a failed or stopped call keeps its own.
     match answer.ending {
         Ending::Complete => {
+            printed?;
             if args.usage {
                 stderr_line(&usage_line(answer.completion.usage.as_ref()));
             }

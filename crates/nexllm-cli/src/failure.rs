@@ -22,7 +22,8 @@ pub(crate) enum Failure {
     Interrupted,
     /// Writing the answer failed (other than a closed pipe).
     Output(io::Error),
-    /// stdout was closed by its reader (`nexllm chat … | head -1`): stop quietly.
+    /// stdout was closed by its reader (`nexllm chat … | head -1`) while the
+    /// call was going well: stop quietly. (A failed call reports its own failure.)
     OutputClosed,
 }
 

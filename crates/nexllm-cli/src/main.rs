@@ -1,7 +1,8 @@
 //! `nexllm`: chat with any NexLLM / OpenAI-compatible model from a terminal or a script.
 //!
 //! See the crate README for every option. Exit status: 0 success, 1 the call
-//! failed, 2 usage error, 130 interrupted by Ctrl-C.
+//! failed, 2 usage error, 130 interrupted by Ctrl-C. A closed stdout (`EPIPE`)
+//! is not an error while the call succeeds, and never hides a failed one.
 
 mod answer;
 mod backend;

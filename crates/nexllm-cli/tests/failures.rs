@@ -599,6 +599,70 @@ fn ctrl_c_stops_a_streamed_answer_cleanly() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_does_not_hide_a_failed_call() {
+    use common::nexllm_with_closed_stdout;
+
+    let server = MockServer::start_blocking().unwrap();
+    let tools = temp_file("closed-tools.json", &weather_request().to_string());
+    let tools = tools.to_str().unwrap();
+    for transport in TRANSPORTS {
+        // Each call fails after answering something that is written only
+        // once the call has ended: the partial completion of --json, the
+        // tool call received before the cut. Writing it fails with EPIPE;
+        // the exit status is the call's.
+        for args in [
+            vec![
+                "chat",
+                "--json",
+                "-m",
+                "mock-fault:close-after=3",
+                "one two three",
+            ],
+            vec![
+                "chat",
+                "--json",
+                "-m",
+                "mock-fault:error-event-after=2",
+                "one two three",
+            ],
+            vec![
+                "chat",
+                "-H",
+                "x-mock-fault: close-after=3",
+                "--request",
+                tools,
+            ],
+            // Nothing to write: the status was already the call's.
+            vec![
+                "chat",
+                "--no-stream",
+                "-m",
+                "mock-fault:status=500;should-retry=false",
+                "hi",
+            ],
+        ] {
+            let args = [&args[..], &["--transport", transport]].concat();
+            let run = nexllm_with_closed_stdout(&server, &args);
+            run.failure(1);
+        }
+        // A call that succeeds ends well, however its answer is written.
+        for args in [
+            vec!["chat", "-m", "mock-echo", "one two three"],
+            vec!["chat", "--no-stream", "-m", "mock-echo", "one two three"],
+            vec!["chat", "--json", "-m", "mock-echo", "one two three"],
+            vec!["chat", "--request", tools],
+            vec!["models"],
+        ] {
+            let args = [&args[..], &["--transport", transport]].concat();
+            let run = nexllm_with_closed_stdout(&server, &args);
+            assert_eq!(run.status, Some(0), "{args:?}: {run:#?}");
+            assert_eq!(run.stderr, "", "{args:?}");
+        }
+    }
+}
+
 #[test]
 fn stdin_over_the_input_limit_is_refused_before_sending() {
     let server = MockServer::start_blocking().unwrap();

@@ -111,6 +111,26 @@ pub(crate) fn nexllm_with_stdin(server: &MockServer, args: &[&str], stdin: &str)
     Run::from_output(child.wait_with_output().unwrap())
 }
 
+/// Runs the binary with these arguments and a stdout that nobody reads: a
+/// pipe whose reader has already exited, so every write to it fails with
+/// `EPIPE` (as under `nexllm … | head -0` once `head` is gone). The run's
+/// `stdout` is empty.
+#[cfg(unix)]
+pub(crate) fn nexllm_with_closed_stdout(server: &MockServer, args: &[&str]) -> Run {
+    // `true` exits without reading its stdin; once it has, the write end
+    // handed to `nexllm` is a pipe without a reader.
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let closed = reader.stdin.take().unwrap();
+    assert!(reader.wait().unwrap().success());
+    let mut cmd = command();
+    cmd.env("NEXLLM_BASE_URL", server.base_url())
+        .args(args)
+        .stdout(Stdio::from(closed))
+        .stderr(Stdio::piped());
+    let output = cmd.spawn().unwrap().wait_with_output().unwrap();
+    Run::from_output(output)
+}
+
 /// Runs a prepared command to its end.
 pub(crate) fn run(mut cmd: Command) -> Run {
     Run::from_output(cmd.output().unwrap())
