@@ -74,7 +74,7 @@
 //!
 //! # Features
 //!
-//! - `proptest`: exports [`strategies`] (generated chat streams with the
+//! - `proptest`: exports `strategies` (generated chat streams with the
 //!   completion they add up to) and `sse::strategies` (arbitrary event-stream
 //!   bodies and split points), to property-test your own code.
 #![deny(missing_docs)]
