@@ -147,6 +147,11 @@ impl Call {
         &self.exchange
     }
 
+    /// The exchange, to change how it hands out chunks or to take its completion.
+    pub(crate) fn exchange_mut(&mut self) -> &mut Exchange {
+        &mut self.exchange
+    }
+
     /// Drives the call until it has a chunk or its result for the caller.
     /// `None` once the result has been handed out.
     pub(crate) fn next_event(&mut self) -> Option<Event> {

@@ -91,6 +91,10 @@ impl CallDriver {
         &self.exchange
     }
 
+    pub(crate) fn exchange_mut(&mut self) -> &mut Exchange {
+        &mut self.exchange
+    }
+
     /// Advances the call until it has a chunk or a result for the caller, or
     /// must wait for I/O or a timer. `Ready(None)` once the result was handed out.
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {

@@ -105,15 +105,23 @@ impl ChatStream {
 
     /// The completion assembled so far, ending the stream (a stream still
     /// running is cancelled).
-    pub fn into_completion(self) -> ChatCompletion {
-        self.accumulated().clone()
+    pub fn into_completion(mut self) -> ChatCompletion {
+        self.driver
+            .exchange_mut()
+            .take_accumulated()
+            .unwrap_or_default()
     }
 
     /// Reads the rest of the stream and returns the whole completion, or the
     /// error that ended the stream (the chunks before it stay in
     /// [`accumulated`](Self::accumulated); use [`next_chunk`](Self::next_chunk)
     /// and [`into_completion`](Self::into_completion) to keep them).
+    ///
+    /// The chunks still to come are only added to the completion, not handed
+    /// out one by one: each is parsed into the buffers of the one before, so
+    /// the rest of the stream allocates nothing per chunk.
     pub async fn finish(mut self) -> Result<ChatCompletion, Error> {
+        self.driver.exchange_mut().accumulate_only();
         while let Some(item) = self.next_chunk().await {
             item?;
         }

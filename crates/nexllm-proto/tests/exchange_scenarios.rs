@@ -1144,3 +1144,70 @@ fn an_absurd_timeout_waits_a_year_instead_of_overflowing() {
     assert_eq!(wait.reason, WaitReason::Idle);
     assert_eq!(wait.until, Some(h.now + Duration::from_secs(365 * 86_400)));
 }
+
+#[test]
+fn accumulate_only_hands_out_no_chunk_and_assembles_the_same_completion() {
+    let body = long_stream(50);
+    let mut reference = Harness::new(Config::new("k"), true);
+    reference.head(200);
+    reference.body_in_reads(&body, 700);
+    let a = reference.current();
+    reference.ex.handle_end(a, reference.now);
+    reference.drain();
+    assert!(matches!(reference.done, Some(Ok(Outcome::StreamEnded))));
+    assert_eq!(reference.chunks.len(), 51);
+
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    // The first three chunks are handed out; from then on they are only added up.
+    let fourth = body[..body.find("w3 ").unwrap()].rfind("data:").unwrap();
+    h.body(&body[..fourth]);
+    let handed_out = h.chunks.len();
+    assert_eq!(handed_out, 3);
+    h.ex.accumulate_only();
+    h.body_in_reads(&body[fourth..], 700);
+    let a = h.current();
+    h.ex.handle_end(a, h.now);
+    h.drain();
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.chunks.len(), handed_out, "no chunk after accumulate_only");
+    assert_eq!(h.ex.chunks_delivered(), 51);
+    assert_eq!(h.ex.accumulated(), reference.ex.accumulated());
+    let completion = h.ex.take_accumulated().unwrap();
+    assert_eq!(Some(&completion), reference.ex.accumulated());
+    assert!(h.ex.take_accumulated().is_none(), "taken once");
+}
+
+#[test]
+fn accumulate_only_keeps_what_came_before_an_error_and_does_not_retry() {
+    let mut h = Harness::new(Config::new("k"), true);
+    h.ex.accumulate_only();
+    h.head(200);
+    h.body(&format!(
+        "{}{}",
+        chunk_event("Hel", None),
+        chunk_event("lo", None)
+    ));
+    assert!(h.chunks.is_empty());
+    h.reset();
+    assert_eq!(h.sent.len(), 1, "chunks were added up: not retried");
+    match h.error() {
+        Error::Stream(e) => assert_eq!(e.chunks_received, 2),
+        other => panic!("expected a truncated stream, got {other:?}"),
+    }
+    assert_eq!(accumulated_text(&h), "Hello");
+
+    let mut h = Harness::new(Config::new("k"), true);
+    h.ex.accumulate_only();
+    h.head(200);
+    h.body(&format!(
+        "{}data: {{\"error\":{{\"message\":\"overloaded\"}}}}\n\n",
+        chunk_event("Hi", None)
+    ));
+    assert!(matches!(h.error(), Error::Api(_)), "{:?}", h.error());
+    assert_eq!(accumulated_text(&h), "Hi");
+}

@@ -119,6 +119,8 @@ pub struct Exchange {
     queue: VecDeque<Action>,
     done_taken: bool,
     accumulator: Option<StreamAccumulator>,
+    /// Chunks go to the accumulator only, not out as `Action::Chunk`.
+    accumulate_only: bool,
     chunks_delivered: u64,
     response_status: Option<StatusCode>,
     response_headers: Option<HeaderMap>,
@@ -219,6 +221,7 @@ impl Exchange {
             queue: VecDeque::new(),
             done_taken: false,
             accumulator: (operation == Operation::ChatStream).then(StreamAccumulator::new),
+            accumulate_only: false,
             chunks_delivered: 0,
             response_status: None,
             response_headers: None,
@@ -279,7 +282,31 @@ impl Exchange {
         self.accumulator.as_ref().map(StreamAccumulator::completion)
     }
 
-    /// How many chunks have been handed to the caller.
+    /// The completion assembled so far, moved out (see
+    /// [`accumulated`](Self::accumulated)); `None` for a call that is not a
+    /// stream, or once taken.
+    pub fn take_accumulated(&mut self) -> Option<ChatCompletion> {
+        self.accumulator
+            .take()
+            .map(StreamAccumulator::into_completion)
+    }
+
+    /// From now on the chunks of a streaming call are only added to the
+    /// [`accumulated`](Self::accumulated) completion, not handed out as
+    /// [`Action::Chunk`]: for a caller that wants the whole completion, not
+    /// the chunks. Each chunk is then lent by the decoder, whose next chunk
+    /// reuses its buffers
+    /// ([`ChatStreamDecoder::next_chunk_ref`](crate::stream::ChatStreamDecoder::next_chunk_ref)),
+    /// so such a stream allocates nothing per chunk once it runs. Chunks
+    /// added so count in [`chunks_delivered`](Self::chunks_delivered) (a
+    /// stream cut after some is not retried, as it would add them twice).
+    /// Does nothing for a call that is not a stream.
+    pub fn accumulate_only(&mut self) {
+        self.accumulate_only = true;
+    }
+
+    /// How many chunks have been handed to the caller (or, after
+    /// [`accumulate_only`](Self::accumulate_only), added to the completion).
     pub fn chunks_delivered(&self) -> u64 {
         self.chunks_delivered
     }
@@ -632,13 +659,28 @@ impl Exchange {
                 self.fail_final(Error::LimitExceeded(error));
                 return self.poll();
             }
-            let next = decoder.next_chunk();
-            if let Ok(Some(chunk)) = &next {
-                if let Some(acc) = &mut self.accumulator {
-                    acc.push(chunk);
+            let next = if self.accumulate_only {
+                match decoder.next_chunk_ref() {
+                    Ok(Some(chunk)) => {
+                        if let Some(acc) = &mut self.accumulator {
+                            acc.push(chunk);
+                        }
+                        self.chunks_delivered += 1;
+                        continue;
+                    }
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
                 }
-                self.chunks_delivered += 1;
-            }
+            } else {
+                let next = decoder.next_chunk();
+                if let Ok(Some(chunk)) = &next {
+                    if let Some(acc) = &mut self.accumulator {
+                        acc.push(chunk);
+                    }
+                    self.chunks_delivered += 1;
+                }
+                next
+            };
             // The chunk is moved once, from the decoder's answer into the action.
             match next {
                 Ok(Some(chunk)) => return Some(Action::Chunk(chunk)),
