@@ -1,6 +1,7 @@
 //! [`ChatStream`]: the chunks of a streamed completion as an [`Iterator`],
 //! with the response headers and the completion assembled so far.
 
+use std::fmt;
 use std::iter::FusedIterator;
 use std::sync::OnceLock;
 
@@ -36,7 +37,6 @@ use crate::call::{Call, Event};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct ChatStream {
     call: Call,
     first: Option<ChatCompletionChunk>,
@@ -147,6 +147,31 @@ impl Iterator for ChatStream {
 }
 
 impl FusedIterator for ChatStream {}
+
+impl fmt::Debug for ChatStream {
+    // Chunks and errors quote the conversation (a decode error keeps the
+    // offending text), and a `Debug` line may end up in a log: only the
+    // state is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exchange = self.call.exchange();
+        let completion = exchange.accumulated();
+        f.debug_struct("ChatStream")
+            .field("id", &completion.map(|c| c.id.as_str()))
+            .field("model", &completion.map(|c| c.model.as_str()))
+            .field("status", &exchange.response_status())
+            .field("attempts", &exchange.attempts())
+            .field("chunks_received", &exchange.chunks_delivered())
+            .field("chunk_buffered", &self.first.is_some())
+            .field(
+                "ended",
+                &self.ended.as_ref().map(|result| match result {
+                    Ok(()) => "done",
+                    Err(_) => "failed",
+                }),
+            )
+            .finish()
+    }
+}
 
 fn empty_completion() -> &'static ChatCompletion {
     static EMPTY: OnceLock<ChatCompletion> = OnceLock::new();

@@ -253,3 +253,66 @@ fn clients_work_from_many_threads() {
     }
     assert_eq!(server.requests().len(), 4);
 }
+
+/// Answers one request on a loopback port with `response` (a whole HTTP/1.1
+/// answer, which closes the connection) and returns the base URL.
+fn answer_once(response: String) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+        }
+        reader.read_exact(&mut vec![0; length]).unwrap();
+        let mut stream = stream;
+        stream.write_all(response.as_bytes()).unwrap();
+    });
+    format!("http://{addr}/v1")
+}
+
+#[test]
+fn debug_shows_the_state_of_a_stream_never_its_content() {
+    let chunk = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"private words"},"finish_reason":null}]}"#;
+    let body = format!("data: {chunk}\n\ndata: {{\"choices\": \"more private words\n\n");
+    let base_url = answer_once(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let client = Client::builder()
+        .config(Config::new(KEY).base_url(base_url).max_retries(0))
+        .proxy(nexllm_blocking::Proxy::none())
+        .build()
+        .unwrap();
+    let mut stream = client.chat().create_stream(&ask("hello")).unwrap();
+    let shown = format!("{stream:?}");
+    assert!(!shown.contains("private"), "{shown}");
+    assert!(shown.contains("chunk_buffered: true"), "{shown}");
+    let first = stream.next().unwrap().unwrap();
+    assert_eq!(
+        first.choices[0].delta.content.as_deref(),
+        Some("private words")
+    );
+    let error = stream.next().unwrap().unwrap_err();
+    assert!(
+        format!("{error:?}").contains("more private words"),
+        "{error:?}"
+    );
+    let shown = format!("{stream:?}");
+    assert!(!shown.contains("private"), "{shown}");
+    assert!(shown.contains("ended: Some(\"failed\")"), "{shown}");
+}

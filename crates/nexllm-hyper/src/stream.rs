@@ -1,6 +1,7 @@
 //! [`ChatStream`]: the chunks of a streamed completion as a [`futures_core::Stream`],
 //! with the response headers and the completion assembled so far.
 
+use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -42,7 +43,6 @@ use crate::driver::{CallDriver, Event};
 /// ```
 ///
 /// With `futures-util` or `tokio-stream`, `stream.next().await` reads the same.
-#[derive(Debug)]
 pub struct ChatStream {
     driver: CallDriver,
     first: Option<ChatCompletionChunk>,
@@ -172,6 +172,31 @@ impl futures_core::Stream for ChatStream {
 impl futures_core::FusedStream for ChatStream {
     fn is_terminated(&self) -> bool {
         self.is_ended()
+    }
+}
+
+impl fmt::Debug for ChatStream {
+    // Chunks and errors quote the conversation (a decode error keeps the
+    // offending text), and a `Debug` line may end up in a log: only the
+    // state is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exchange = self.driver.exchange();
+        let completion = exchange.accumulated();
+        f.debug_struct("ChatStream")
+            .field("id", &completion.map(|c| c.id.as_str()))
+            .field("model", &completion.map(|c| c.model.as_str()))
+            .field("status", &exchange.response_status())
+            .field("attempts", &exchange.attempts())
+            .field("chunks_received", &exchange.chunks_delivered())
+            .field("chunk_buffered", &self.first.is_some())
+            .field(
+                "ended",
+                &self.ended.as_ref().map(|result| match result {
+                    Ok(()) => "done",
+                    Err(_) => "failed",
+                }),
+            )
+            .finish()
     }
 }
 

@@ -705,3 +705,32 @@ async fn the_total_deadline_holds_while_a_body_floods_keep_alive_comments() {
     drop(stream);
     flood.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn debug_shows_the_state_of_a_stream_never_its_content() {
+    let transport = Scripted::new(vec![Reply::Stream {
+        frames: vec![
+            chunk("private words", None),
+            "data: {\"choices\": \"more private words\n\n".to_owned(),
+        ],
+        hang: false,
+    }]);
+    let client = client(transport, Config::new("sk-double").max_retries(0));
+    let mut stream = client.chat().create_stream(&request()).await.unwrap();
+    let shown = format!("{stream:?}");
+    assert!(!shown.contains("private"), "{shown}");
+    assert!(shown.contains("chunk_buffered: true"), "{shown}");
+    let first = stream.next_chunk().await.unwrap().unwrap();
+    assert_eq!(
+        first.choices[0].delta.content.as_deref(),
+        Some("private words")
+    );
+    let error = stream.next_chunk().await.unwrap().unwrap_err();
+    assert!(
+        format!("{error:?}").contains("more private words"),
+        "{error:?}"
+    );
+    let shown = format!("{stream:?}");
+    assert!(!shown.contains("private"), "{shown}");
+    assert!(shown.contains("ended: Some(\"failed\")"), "{shown}");
+}
