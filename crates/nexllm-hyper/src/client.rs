@@ -175,7 +175,9 @@ impl ClientBuilder {
     }
 
     /// Sends every request through this transport instead of the default
-    /// hyper one. The pool, HTTP/2, proxy and TLS options then do not apply.
+    /// hyper one. The pool, HTTP/2, proxy and TLS options are options of the
+    /// default transport: [`build`](Self::build) refuses them alongside a
+    /// transport of your own (configure that transport instead).
     #[must_use]
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
@@ -222,10 +224,22 @@ impl ClientBuilder {
     }
 
     /// Builds the client. Fails when no configuration was given and the
-    /// environment has none, when the TLS roots cannot be loaded, or when
-    /// the proxy chosen for the base URL cannot be used (a proxy
-    /// [`Error::Transport`]).
+    /// environment has none, when the TLS roots cannot be loaded, when the
+    /// proxy chosen for the base URL cannot be used (a proxy
+    /// [`Error::Transport`]), or when an option of the default transport
+    /// (pool, HTTP/2, proxy, TLS) was set together with
+    /// [`transport`](Self::transport) (an [`Error::InvalidRequest`] naming
+    /// the option).
     pub fn build(self) -> Result<Client, Error> {
+        if self.transport.is_some() {
+            if let Some(option) = self.default_transport_option() {
+                return Err(Error::invalid_request(
+                    option,
+                    "is an option of the default transport; it does not apply to a \
+                     transport given with `ClientBuilder::transport`, which is used as it is",
+                ));
+            }
+        }
         let config = match self.config {
             Some(config) => config,
             None => Config::from_env()?,
@@ -258,6 +272,24 @@ impl ClientBuilder {
             }
         };
         Ok(Client::from_parts(config, transport, None))
+    }
+}
+
+impl ClientBuilder {
+    /// The first option of the default transport that was set, by name.
+    fn default_transport_option(&self) -> Option<&'static str> {
+        [
+            ("pool_idle_timeout", self.pool_idle_timeout.is_some()),
+            (
+                "pool_max_idle_per_host",
+                self.pool_max_idle_per_host.is_some(),
+            ),
+            ("http2", self.http2.is_some()),
+            ("proxy", self.proxy.is_some()),
+            ("tls_config", self.tls.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
     }
 }
 

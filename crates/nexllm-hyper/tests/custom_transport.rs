@@ -734,3 +734,44 @@ async fn debug_shows_the_state_of_a_stream_never_its_content() {
     assert!(!shown.contains("private"), "{shown}");
     assert!(shown.contains("ended: Some(\"failed\")"), "{shown}");
 }
+
+#[test]
+fn options_of_the_default_transport_are_refused_with_a_transport_of_your_own() {
+    let tls = || {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    };
+    let builder = || {
+        Client::builder()
+            .config(Config::new("sk-double"))
+            .transport(Scripted::new(Vec::new()))
+    };
+    let table: [(&str, nexllm_hyper::ClientBuilder); 5] = [
+        (
+            "pool_idle_timeout",
+            builder().pool_idle_timeout(Some(Duration::from_secs(1))),
+        ),
+        (
+            "pool_max_idle_per_host",
+            builder().pool_max_idle_per_host(1),
+        ),
+        ("http2", builder().http2(false)),
+        ("proxy", builder().proxy(nexllm_hyper::Proxy::none())),
+        ("tls_config", builder().tls_config(tls())),
+    ];
+    for (option, builder) in table {
+        match builder.build() {
+            Err(Error::InvalidRequest(e)) => {
+                assert_eq!(e.field, option);
+                assert!(e.reason.contains("ClientBuilder::transport"), "{e}");
+            }
+            other => panic!("{option}: {other:?}"),
+        }
+    }
+    assert!(builder().build().is_ok());
+}
