@@ -27,6 +27,7 @@ use ureq::{Agent, BodyReader};
 
 use crate::client::ClientInner;
 use crate::io_deadline::IoDeadline;
+use crate::proxy::ViaProxy;
 use crate::seed::next_seed;
 use crate::transport_error::Failure;
 
@@ -80,6 +81,7 @@ pub(crate) struct Call {
     exchange: Exchange,
     agent: Agent,
     api_key: Option<String>,
+    via_proxy: Option<ViaProxy>,
     connect_timeout: Duration,
     idle_timeout: Option<Duration>,
     total_deadline: Option<Instant>,
@@ -131,6 +133,7 @@ impl Call {
             exchange,
             agent: client.agent.clone(),
             api_key: config.api_key().map(str::to_owned),
+            via_proxy: client.via_proxy,
             connect_timeout: config.timeouts.connect,
             idle_timeout: config.timeouts.idle,
             total_deadline,
@@ -242,10 +245,11 @@ impl Call {
                     .handle_head(attempt, parts.status, parts.headers, now);
             }
             Err(error) => {
-                let failure = match Failure::from_ureq(error, self.api_key.as_deref()) {
-                    Failure::ConnectTimeout if cut_by_deadline => Failure::Deadline,
-                    failure => failure,
-                };
+                let failure =
+                    match Failure::from_ureq(error, self.api_key.as_deref(), self.via_proxy) {
+                        Failure::ConnectTimeout if cut_by_deadline => Failure::Deadline,
+                        failure => failure,
+                    };
                 self.fail(attempt, failure, until);
             }
         }
@@ -285,7 +289,8 @@ impl Call {
             },
             Err(error) => {
                 drop(reader);
-                let failure = Failure::from_body_read(error, self.api_key.as_deref());
+                let failure =
+                    Failure::from_body_read(error, self.api_key.as_deref(), self.via_proxy);
                 self.fail(attempt, failure, deadline);
             }
         }
@@ -513,6 +518,7 @@ mod tests {
             config,
             agent,
             unusable: None,
+            via_proxy: None,
         };
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {

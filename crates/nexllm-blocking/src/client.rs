@@ -10,7 +10,7 @@ use nexllm_proto::{Config, Error, TransportError};
 use crate::chat::Chat;
 use crate::http_agent::AgentOptions;
 use crate::models::Models;
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ViaProxy};
 
 /// A blocking client for the Chat Completions API.
 ///
@@ -38,6 +38,8 @@ pub(crate) struct ClientInner {
     /// Why no call can be made (a proxy from the environment that cannot be
     /// used); every call then fails with it before any I/O.
     pub(crate) unusable: Option<TransportError>,
+    /// The proxy calls go through, if any, as their failures need to know it.
+    pub(crate) via_proxy: Option<ViaProxy>,
 }
 
 impl Client {
@@ -80,11 +82,13 @@ impl Client {
         options: AgentOptions,
         unusable: Option<TransportError>,
     ) -> Client {
+        let via_proxy = options.proxy.as_ref().map(ViaProxy::new);
         Client {
             inner: Arc::new(ClientInner {
                 config,
                 agent: crate::http_agent::build(options),
                 unusable,
+                via_proxy,
             }),
         }
     }

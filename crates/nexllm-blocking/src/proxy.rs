@@ -101,6 +101,21 @@ impl Proxy {
     }
 }
 
+/// What a call's failures need to know about the proxy it goes through.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViaProxy {
+    /// Whether the proxy URL carries credentials.
+    pub(crate) credentials: bool,
+}
+
+impl ViaProxy {
+    pub(crate) fn new(proxy: &ureq::Proxy) -> ViaProxy {
+        ViaProxy {
+            credentials: proxy.username().is_some() || proxy.password().is_some(),
+        }
+    }
+}
+
 impl Default for Proxy {
     fn default() -> Self {
         Proxy::from_env()

@@ -3,8 +3,12 @@
 
 use std::io;
 
+use http::StatusCode;
+use nexllm_proto::proxy_env::proxy_credentials_refused;
 use nexllm_proto::{TransportError, TransportErrorKind};
 use ureq::Timeout;
+
+use crate::proxy::ViaProxy;
 
 /// A ureq failure, sorted for the exchange.
 #[derive(Debug)]
@@ -21,12 +25,27 @@ pub(crate) enum Failure {
 
 impl Failure {
     /// Sorts a ureq error. `secret` (the API key) is cut out of the message,
-    /// should any layer ever echo it.
-    pub(crate) fn from_ureq(error: ureq::Error, secret: Option<&str>) -> Failure {
+    /// should any layer ever echo it. `via_proxy` is the proxy the call goes
+    /// through, if any.
+    pub(crate) fn from_ureq(
+        error: ureq::Error,
+        secret: Option<&str>,
+        via_proxy: Option<ViaProxy>,
+    ) -> Failure {
         match error {
             ureq::Error::Timeout(Timeout::Connect | Timeout::Resolve) => Failure::ConnectTimeout,
             ureq::Error::Timeout(_) => Failure::Deadline,
             ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::Deadline,
+            ureq::Error::ConnectProxyFailed(reason) => {
+                let message = redact(&format!("CONNECT proxy failed: {reason}"), secret);
+                Failure::Transport(match connect_refusal_status(&reason) {
+                    Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED) => {
+                        proxy_credentials_refused(via_proxy.is_some_and(|via| via.credentials))
+                    }
+                    Some(status) => TransportError::proxy_refused(status, message),
+                    None => TransportError::new(TransportErrorKind::Proxy, message),
+                })
+            }
             other => {
                 let kind = kind_of(&other);
                 let message = redact(&describe(&other), secret);
@@ -37,9 +56,20 @@ impl Failure {
 
     /// Sorts an error from reading a response body: ureq hands its own errors
     /// through `std::io::Error`, so they are unwrapped first.
-    pub(crate) fn from_body_read(error: io::Error, secret: Option<&str>) -> Failure {
-        Failure::from_ureq(ureq::Error::from(error), secret)
+    pub(crate) fn from_body_read(
+        error: io::Error,
+        secret: Option<&str>,
+        via_proxy: Option<ViaProxy>,
+    ) -> Failure {
+        Failure::from_ureq(ureq::Error::from(error), secret, via_proxy)
     }
+}
+
+/// The status of a proxy's answer to `CONNECT`, from ureq's description of
+/// the refusal (`proxy server responded 407/Proxy Authentication Required`).
+fn connect_refusal_status(reason: &str) -> Option<StatusCode> {
+    let code = reason.strip_prefix("proxy server responded ")?.get(..3)?;
+    StatusCode::from_u16(code.parse().ok()?).ok()
 }
 
 fn kind_of(error: &ureq::Error) -> TransportErrorKind {
@@ -116,7 +146,7 @@ mod tests {
     use super::*;
 
     fn transport(error: ureq::Error) -> TransportError {
-        match Failure::from_ureq(error, Some("sk-secret")) {
+        match Failure::from_ureq(error, Some("sk-secret"), None) {
             Failure::Transport(e) => e,
             other => panic!("not a transport error: {other:?}"),
         }
@@ -139,19 +169,19 @@ mod tests {
     fn sorts_timeouts() {
         for reason in [Timeout::Connect, Timeout::Resolve] {
             assert!(matches!(
-                Failure::from_ureq(ureq::Error::Timeout(reason), None),
+                Failure::from_ureq(ureq::Error::Timeout(reason), None, None),
                 Failure::ConnectTimeout
             ));
         }
         for reason in [Timeout::PerRead, Timeout::PerWrite, Timeout::Global] {
             assert!(matches!(
-                Failure::from_ureq(ureq::Error::Timeout(reason), None),
+                Failure::from_ureq(ureq::Error::Timeout(reason), None, None),
                 Failure::Deadline
             ));
         }
         let wrapped = ureq::Error::Timeout(Timeout::PerRead).into_io();
         assert!(matches!(
-            Failure::from_body_read(wrapped, None),
+            Failure::from_body_read(wrapped, None, None),
             Failure::Deadline
         ));
     }
@@ -201,9 +231,47 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_refusal_keeps_its_status() {
+        let refused = |reason: &str, credentials: bool| {
+            let error = ureq::Error::ConnectProxyFailed(reason.to_owned());
+            match Failure::from_ureq(error, None, Some(ViaProxy { credentials })) {
+                Failure::Transport(e) => e,
+                other => panic!("{other:?}"),
+            }
+        };
+        let e = refused(
+            "proxy server responded 407/Proxy Authentication Required",
+            true,
+        );
+        assert_eq!(e.kind, TransportErrorKind::Proxy);
+        assert_eq!(
+            e.proxy_status,
+            Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+        );
+        assert!(
+            e.message.contains("refused the credentials"),
+            "{}",
+            e.message
+        );
+        let e = refused(
+            "proxy server responded 407/Proxy Authentication Required",
+            false,
+        );
+        assert!(e.message.contains("has none"), "{}", e.message);
+        let e = refused("proxy server responded 502/Bad Gateway", false);
+        assert_eq!(e.proxy_status, Some(StatusCode::BAD_GATEWAY));
+        assert_eq!(
+            e.message,
+            "CONNECT proxy failed: proxy server responded 502/Bad Gateway"
+        );
+        let e = refused("proxy server did not respond", false);
+        assert_eq!((e.kind, e.proxy_status), (TransportErrorKind::Proxy, None));
+    }
+
+    #[test]
     fn a_body_read_error_keeps_its_kind() {
         let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "Peer disconnected");
-        match Failure::from_body_read(eof, None) {
+        match Failure::from_body_read(eof, None, None) {
             Failure::Transport(e) => {
                 assert_eq!(e.kind, TransportErrorKind::Reset);
                 assert!(e.message.contains("Peer disconnected"), "{}", e.message);

@@ -181,3 +181,66 @@ fn an_unreachable_proxy_is_a_connection_error() {
     );
     assert!(server.requests().is_empty());
 }
+
+/// A proxy that answers every request with `407 Proxy Authentication
+/// Required`, and counts the requests it got.
+fn refusing_proxy(credentials: &str) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            recorded.lock().unwrap().push(head);
+            let _ = client.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                  Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n",
+            );
+        }
+    });
+    (format!("http://{credentials}{addr}"), heads)
+}
+
+#[test]
+fn a_proxy_refusing_the_credentials_fails_at_once() {
+    for (credentials, says) in [("user:wrong@", "refused the credentials"), ("", "has none")] {
+        let (url, heads) = refusing_proxy(credentials);
+        let client = client_via(
+            Proxy::all(&url, "").unwrap(),
+            Config::new(KEY).base_url("https://api.nexllm.invalid/v1"),
+        );
+        let error = client.chat().create(&ask("tunnel")).unwrap_err();
+        match &error {
+            Error::Transport(e) => {
+                assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
+                assert_eq!(
+                    e.proxy_status,
+                    Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+                    "{e:?}"
+                );
+                assert_eq!(e.attempts, 1, "never retried: {e:?}");
+                let shown = e.to_string();
+                assert!(shown.contains("407"), "{shown}");
+                assert!(shown.contains(says), "{shown}");
+                assert!(!shown.contains("wrong"), "{shown}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(
+            heads[0].starts_with("CONNECT api.nexllm.invalid:443 "),
+            "{heads:?}"
+        );
+    }
+}

@@ -320,6 +320,10 @@ fn classify_send_error(error: &hyper_util::client::legacy::Error) -> SendError {
         if cause.is::<ConnectTimedOut>() {
             return SendError::ConnectTimeout;
         }
+        // The connector's own verdict (a proxy refusing its credentials), as it is.
+        if let Some(error) = cause.downcast_ref::<TransportError>() {
+            return SendError::Transport(error.clone());
+        }
         kind = kind.or_else(|| kind_of(cause));
         source = cause.source();
     }

@@ -20,7 +20,8 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
 use nexllm_proto::proxy_env::{
-    check_proxy_url, for_destination, no_proxy_matches, with_default_scheme,
+    check_proxy_url, for_destination, no_proxy_matches, proxy_credentials_refused,
+    with_default_scheme,
 };
 use nexllm_proto::{Error, TransportError, TransportErrorKind};
 use tokio::net::TcpStream;
@@ -233,13 +234,21 @@ impl Service<Uri> for ProxyConnector {
             }
             if dst.scheme_str() == Some("https") {
                 let mut tunnel = Tunnel::new(proxy_uri, http);
+                let credentials_given = intercept.basic_auth().is_some();
                 if let Some(auth) = intercept.basic_auth() {
                     tunnel = tunnel.with_auth(auth.clone());
                 }
                 poll_fn(|cx| tunnel.poll_ready(cx))
                     .await
                     .map_err(|e| proxy_failure(&e))?;
-                let io = tunnel.call(dst).await.map_err(|e| proxy_failure(&e))?;
+                let io = tunnel.call(dst).await.map_err(|e| {
+                    // hyper-util's tunnel error type is private: its 407 is told by its text.
+                    if e.to_string() == TUNNEL_407 {
+                        Box::new(proxy_credentials_refused(credentials_given)) as BoxError
+                    } else {
+                        proxy_failure(&e)
+                    }
+                })?;
                 Ok(ProxiedIo::direct(io))
             } else {
                 poll_fn(|cx| http.poll_ready(cx))
@@ -251,6 +260,9 @@ impl Service<Uri> for ProxyConnector {
         })
     }
 }
+
+/// How hyper-util's tunnel shows a `407 Proxy Authentication Required` answer to its `CONNECT`.
+const TUNNEL_407: &str = "tunnel error: proxy authorization required";
 
 /// Describes a proxy failure with its causes (which never include the proxy's credentials).
 fn proxy_failure(error: &dyn StdError) -> BoxError {

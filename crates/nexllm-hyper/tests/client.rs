@@ -464,3 +464,82 @@ async fn the_connect_timeout_covers_the_tls_handshake() {
     }
     accept.abort();
 }
+
+/// A proxy on loopback that answers every request with `answer` and records
+/// each request head it gets; its URL is `http://{credentials}{addr}`.
+struct OneAnswerProxy {
+    url: String,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl OneAnswerProxy {
+    fn start(credentials: &str, answer: &'static str) -> OneAnswerProxy {
+        use std::io::{BufRead, BufReader, Write};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                recorded.lock().unwrap().push(head);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        OneAnswerProxy {
+            url: format!("http://{credentials}{addr}"),
+            heads,
+        }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_refusing_the_credentials_fails_at_once() {
+    const REFUSED: &str = "HTTP/1.1 407 Proxy Authentication Required\r\n\
+        Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n";
+    for (credentials, says) in [("user:wrong@", "refused the credentials"), ("", "has none")] {
+        let proxy = OneAnswerProxy::start(credentials, REFUSED);
+        let client = Client::builder()
+            .config(Config::new(KEY).base_url("https://api.nexllm.invalid/v1"))
+            .proxy(Proxy::all(&proxy.url, "").unwrap())
+            .build()
+            .unwrap();
+        let error = client.chat().create(&echo("tunnel")).await.unwrap_err();
+        match &error {
+            Error::Transport(e) => {
+                assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
+                assert_eq!(
+                    e.proxy_status,
+                    Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+                    "{e:?}"
+                );
+                assert_eq!(e.attempts, 1, "never retried: {e:?}");
+                let shown = e.to_string();
+                assert!(shown.contains("407"), "{shown}");
+                assert!(shown.contains(says), "{shown}");
+                assert!(!shown.contains("wrong"), "{shown}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let heads = proxy.heads();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(
+            heads[0].starts_with("CONNECT api.nexllm.invalid:443 "),
+            "{heads:?}"
+        );
+    }
+}

@@ -340,7 +340,8 @@ impl fmt::Display for ApiError {
 }
 
 /// What kind of connection failure a transport saw. Transports classify;
-/// the core decides what to do (all of these are retried).
+/// the core decides what to do: all of these are retried, except a proxy
+/// that refused the credentials (see [`TransportError::proxy_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
@@ -381,6 +382,12 @@ pub struct TransportError {
     pub message: String,
     /// How many attempts were made in all.
     pub attempts: u32,
+    /// The status a proxy answered the `CONNECT` of a tunnel with, when it
+    /// refused to open it and the transport knows the status (kind
+    /// [`Proxy`](TransportErrorKind::Proxy)). A `407 Proxy Authentication
+    /// Required` is not retried: the proxy credentials are wrong or missing,
+    /// and asking again cannot help.
+    pub proxy_status: Option<StatusCode>,
 }
 
 impl TransportError {
@@ -390,6 +397,16 @@ impl TransportError {
             kind,
             message: message.into(),
             attempts: 0,
+            proxy_status: None,
+        }
+    }
+
+    /// A proxy answered the `CONNECT` of a tunnel with `status` (not 2xx):
+    /// a [`Proxy`](TransportErrorKind::Proxy) error that keeps the status.
+    pub fn proxy_refused(status: StatusCode, message: impl Into<String>) -> Self {
+        TransportError {
+            proxy_status: Some(status),
+            ..TransportError::new(TransportErrorKind::Proxy, message)
         }
     }
 }

@@ -6,7 +6,9 @@
 // `core::net`: addresses as values only; the core opens no socket.
 use core::net::IpAddr;
 
-use http::Uri;
+use http::{StatusCode, Uri};
+
+use crate::error::TransportError;
 
 /// The variables that can set a proxy ([`for_destination`] reads them; `NO_PROXY`
 /// only exempts hosts): a program that must reach a loopback server directly
@@ -19,6 +21,24 @@ pub const PROXY_VARIABLES: [&str; 6] = [
     "https_proxy",
     "all_proxy",
 ];
+
+/// The error for a proxy that answered a tunnel's `CONNECT` with `407 Proxy
+/// Authentication Required`: it refused the credentials of the proxy URL
+/// (`credentials_given`), or wants some and the URL has none. Retrying cannot
+/// help, so the call fails at once
+/// ([`transport_error_is_retryable`](crate::exchange::transport_error_is_retryable)).
+pub fn proxy_credentials_refused(credentials_given: bool) -> TransportError {
+    let why = if credentials_given {
+        "the proxy refused the credentials given in the proxy URL"
+    } else {
+        "the proxy wants credentials and the proxy URL has none \
+         (give them as http://user:password@host:port)"
+    };
+    TransportError::proxy_refused(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        format!("407 Proxy Authentication Required: {why}"),
+    )
+}
 
 /// Why a proxy URL cannot be used, if it cannot.
 pub fn check_proxy_url(url: &str) -> Result<(), &'static str> {

@@ -354,6 +354,38 @@ fn a_reset_before_the_head_is_retried() {
 }
 
 #[test]
+fn a_proxy_refusing_the_credentials_fails_at_once_and_other_refusals_are_retried() {
+    let refusal = |status: StatusCode| {
+        let mut h = Harness::new(Config::new("k"), false);
+        let a = h.current();
+        h.ex.handle_transport_error(
+            a,
+            TransportError::proxy_refused(status, status.to_string()),
+            h.now,
+        );
+        h.drain();
+        h
+    };
+    let h = refusal(StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert_eq!(h.sent.len(), 1);
+    match h.error() {
+        Error::Transport(e) => {
+            assert_eq!(e.kind, TransportErrorKind::Proxy);
+            assert_eq!(
+                e.proxy_status,
+                Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+            );
+            assert_eq!(e.attempts, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut h = refusal(StatusCode::BAD_GATEWAY);
+    assert!(h.done.is_none());
+    assert_eq!(h.fire_wait(), WaitReason::Backoff);
+    assert_eq!(h.sent.len(), 2);
+}
+
+#[test]
 fn the_total_deadline_stops_retries_midway() {
     let config = Config::new("k")
         .max_retries(10)

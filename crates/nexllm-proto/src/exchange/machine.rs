@@ -9,7 +9,9 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use super::action::{Action, AttemptId, Outcome, Wait, WaitReason};
 use super::jitter::Jitter;
-use super::retry::{RetryDecision, decide_retry, status_is_retryable};
+use super::retry::{
+    RetryDecision, decide_retry, status_is_retryable, transport_error_is_retryable,
+};
 use super::retry_after::server_retry_delay;
 use crate::config::{Config, Limits, Timeouts};
 use crate::error::{
@@ -813,7 +815,8 @@ impl Exchange {
     }
 
     /// A failure of the attempt itself (transport, timeout): retried unless a
-    /// chunk has already reached the caller.
+    /// chunk has already reached the caller, or the failure is one that
+    /// retrying cannot fix ([`transport_error_is_retryable`]).
     fn on_attempt_failure(&mut self, attempt: AttemptId, error: Error, now: Instant) {
         if self.current_attempt() != Some(attempt) {
             return; // stale: that attempt was abandoned already
@@ -835,6 +838,9 @@ impl Exchange {
                 }
                 other => other,
             };
+            self.fail_final(error);
+        } else if matches!(&error, Error::Transport(cause) if !transport_error_is_retryable(cause))
+        {
             self.fail_final(error);
         } else {
             self.retry_or_fail(error, None, now);

@@ -47,7 +47,8 @@
 //!          delay before the total deadline
 //! ```
 //!
-//! Failures of an attempt (connection errors, the first-byte and idle
+//! Failures of an attempt (connection errors that
+//! [`transport_error_is_retryable`] accepts, the first-byte and idle
 //! timeouts, a stream cut before its first chunk) and error statuses that
 //! [`status_is_retryable`] accepts are retried while retries remain and the
 //! wait ends before the total deadline. A stream is never retried once a chunk
@@ -85,5 +86,5 @@ pub use backoff::{INITIAL_RETRY_DELAY, JITTER_FRACTION, MAX_RETRY_DELAY};
 pub use machine::{
     Exchange, IDEMPOTENCY_KEY_HEADER, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, RETRY_COUNT_HEADER,
 };
-pub use retry::status_is_retryable;
+pub use retry::{status_is_retryable, transport_error_is_retryable};
 pub use retry_after::{parse_http_date, server_retry_delay};

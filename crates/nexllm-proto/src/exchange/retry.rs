@@ -1,7 +1,7 @@
 //! Which failures are retried, and after how long.
 //!
-//! The rules follow the official OpenAI SDKs: connection failures, timeouts,
-//! 408, 409, 429 and 5xx are retried; `x-should-retry: true|false` overrides
+//! The rules follow the official OpenAI SDKs: connection failures (except a
+//! proxy refusing its credentials), timeouts, 408, 409, 429 and 5xx are retried; `x-should-retry: true|false` overrides
 //! the status rule; a 429 whose code is `insufficient_quota` is not retried
 //! (waiting does not add credit). A server-requested delay is honoured when
 //! it is above zero and at most [`Limits::max_retry_after`](crate::Limits);
@@ -14,7 +14,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::backoff::backoff_delay;
 use super::jitter::Jitter;
-use crate::error::ApiError;
+use crate::error::{ApiError, TransportError};
 
 /// Whether an error response may be retried.
 ///
@@ -49,6 +49,30 @@ pub fn status_is_retryable(
         return false;
     }
     matches!(status.as_u16(), 408 | 409 | 429 | 500..=599)
+}
+
+/// Whether a connection failure may be retried: every one may, except a
+/// proxy answering the tunnel's `CONNECT` with `407 Proxy Authentication
+/// Required`, which says the proxy credentials are wrong or missing (a
+/// configuration error that asking again cannot fix).
+///
+/// ```
+/// use http::StatusCode;
+/// use nexllm_proto::exchange::transport_error_is_retryable;
+/// use nexllm_proto::{TransportError, TransportErrorKind};
+///
+/// let refused = TransportError::new(TransportErrorKind::Connect, "connection refused");
+/// assert!(transport_error_is_retryable(&refused));
+/// let bad_gateway = TransportError::proxy_refused(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
+/// assert!(transport_error_is_retryable(&bad_gateway));
+/// let auth = TransportError::proxy_refused(
+///     StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+///     "407 Proxy Authentication Required",
+/// );
+/// assert!(!transport_error_is_retryable(&auth));
+/// ```
+pub fn transport_error_is_retryable(error: &TransportError) -> bool {
+    error.proxy_status != Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
 }
 
 /// What to do after a retryable failure.
