@@ -49,7 +49,18 @@ impl Failure {
             other => {
                 let kind = kind_of(&other);
                 let message = redact(&describe(&other), secret);
-                Failure::Transport(TransportError::new(kind, message))
+                match kind {
+                    // With a proxy, the only host looked up and connected to is the proxy's.
+                    TransportErrorKind::Dns | TransportErrorKind::Connect
+                        if via_proxy.is_some() =>
+                    {
+                        Failure::Transport(TransportError::new(
+                            TransportErrorKind::Proxy,
+                            format!("could not connect to the proxy: {message}"),
+                        ))
+                    }
+                    _ => Failure::Transport(TransportError::new(kind, message)),
+                }
             }
         }
     }
@@ -266,6 +277,38 @@ mod tests {
         );
         let e = refused("proxy server did not respond", false);
         assert_eq!((e.kind, e.proxy_status), (TransportErrorKind::Proxy, None));
+    }
+
+    #[test]
+    fn with_a_proxy_a_failure_to_connect_is_the_proxys() {
+        let via = Some(ViaProxy { credentials: false });
+        let table = [
+            (ureq::Error::HostNotFound, TransportErrorKind::Proxy),
+            (ureq::Error::ConnectionFailed, TransportErrorKind::Proxy),
+            (
+                ureq::Error::Io(io::ErrorKind::ConnectionRefused.into()),
+                TransportErrorKind::Proxy,
+            ),
+            (
+                ureq::Error::Io(io::ErrorKind::ConnectionReset.into()),
+                TransportErrorKind::Reset,
+            ),
+        ];
+        for (error, kind) in table {
+            let shown = error.to_string();
+            match Failure::from_ureq(error, None, via) {
+                Failure::Transport(e) => {
+                    assert_eq!(e.kind, kind, "{shown}");
+                    if kind == TransportErrorKind::Proxy {
+                        assert!(
+                            e.message.starts_with("could not connect to the proxy: "),
+                            "{e}"
+                        );
+                    }
+                }
+                other => panic!("{shown}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -324,6 +324,13 @@ fn classify_send_error(error: &hyper_util::client::legacy::Error) -> SendError {
         if let Some(error) = cause.downcast_ref::<TransportError>() {
             return SendError::Transport(error.clone());
         }
+        // A proxy failure says all there is to say, with its causes.
+        if let Some(failure) = cause.downcast_ref::<ProxyFailure>() {
+            return SendError::Transport(TransportError::new(
+                TransportErrorKind::Proxy,
+                bounded(failure.0.clone()),
+            ));
+        }
         kind = kind.or_else(|| kind_of(cause));
         source = cause.source();
     }
@@ -400,6 +407,11 @@ fn describe(error: &(dyn StdError + 'static)) -> String {
         }
         source = cause.source();
     }
+    bounded(message)
+}
+
+/// `message`, cut to a readable length.
+fn bounded(mut message: String) -> String {
     if message.chars().count() > MAX_MESSAGE_CHARS {
         message = message.chars().take(MAX_MESSAGE_CHARS).collect();
         message.push('…');

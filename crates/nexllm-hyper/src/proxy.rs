@@ -240,21 +240,20 @@ impl Service<Uri> for ProxyConnector {
                 }
                 poll_fn(|cx| tunnel.poll_ready(cx))
                     .await
-                    .map_err(|e| proxy_failure(&e))?;
-                let io = tunnel.call(dst).await.map_err(|e| {
-                    // hyper-util's tunnel error type is private: its 407 is told by its text.
-                    if e.to_string() == TUNNEL_407 {
-                        Box::new(proxy_credentials_refused(credentials_given)) as BoxError
-                    } else {
-                        proxy_failure(&e)
-                    }
-                })?;
+                    .map_err(|e| tunnel_failure(&e, credentials_given))?;
+                let io = tunnel
+                    .call(dst)
+                    .await
+                    .map_err(|e| tunnel_failure(&e, credentials_given))?;
                 Ok(ProxiedIo::direct(io))
             } else {
                 poll_fn(|cx| http.poll_ready(cx))
                     .await
-                    .map_err(|e| proxy_failure(&e))?;
-                let io = http.call(proxy_uri).await.map_err(|e| proxy_failure(&e))?;
+                    .map_err(|e| unreachable_proxy(&e))?;
+                let io = http
+                    .call(proxy_uri)
+                    .await
+                    .map_err(|e| unreachable_proxy(&e))?;
                 Ok(ProxiedIo::forward(io))
             }
         })
@@ -264,8 +263,38 @@ impl Service<Uri> for ProxyConnector {
 /// How hyper-util's tunnel shows a `407 Proxy Authentication Required` answer to its `CONNECT`.
 const TUNNEL_407: &str = "tunnel error: proxy authorization required";
 
+/// How hyper-util's tunnel shows a failure to connect to the proxy (the cause follows).
+const TUNNEL_CONNECT_FAILED: &str = "tunnel error: failed to create underlying connection";
+
+/// Sorts a failure of hyper-util's tunnel. Its error type is private, so
+/// the cases are told by their text.
+fn tunnel_failure(error: &(dyn StdError + 'static), credentials_given: bool) -> BoxError {
+    match error.to_string().as_str() {
+        TUNNEL_407 => Box::new(proxy_credentials_refused(credentials_given)),
+        TUNNEL_CONNECT_FAILED => match error.source() {
+            Some(cause) => unreachable_proxy(cause),
+            None => unreachable_proxy(error),
+        },
+        _ => proxy_failure(error),
+    }
+}
+
+/// The proxy could not be reached (`error` is the connector's reason), said
+/// as the blocking client says it.
+fn unreachable_proxy(error: &(dyn StdError + 'static)) -> BoxError {
+    Box::new(ProxyFailure(format!(
+        "could not connect to the proxy: {}",
+        with_causes(error)
+    )))
+}
+
 /// Describes a proxy failure with its causes (which never include the proxy's credentials).
 fn proxy_failure(error: &dyn StdError) -> BoxError {
+    Box::new(ProxyFailure(with_causes(error)))
+}
+
+/// `error` and its causes on one line.
+fn with_causes(error: &dyn StdError) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -273,7 +302,7 @@ fn proxy_failure(error: &dyn StdError) -> BoxError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    Box::new(ProxyFailure(message))
+    message
 }
 
 /// A connection that knows whether it goes to a forward proxy, so the pool

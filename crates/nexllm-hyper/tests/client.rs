@@ -543,3 +543,32 @@ async fn a_proxy_refusing_the_credentials_fails_at_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_proxy_is_a_proxy_error() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Through a tunnel (https) and to a forward proxy (http) alike.
+    for base_url in [
+        "https://api.nexllm.invalid/v1",
+        "http://api.nexllm.invalid/v1",
+    ] {
+        let client = Client::builder()
+            .config(Config::new(KEY).base_url(base_url).max_retries(0))
+            .proxy(Proxy::all(&format!("http://127.0.0.1:{closed_port}"), "").unwrap())
+            .build()
+            .unwrap();
+        match client.models().list().await.unwrap_err() {
+            Error::Transport(e) => {
+                assert_eq!(e.kind, TransportErrorKind::Proxy, "{base_url}: {e:?}");
+                assert!(
+                    e.message.starts_with("could not connect to the proxy: "),
+                    "{base_url}: {e:?}"
+                );
+            }
+            other => panic!("{base_url}: {other:?}"),
+        }
+    }
+}
