@@ -169,7 +169,10 @@ impl Call {
                 Action::Send { attempt, request } => {
                     tracing::debug!(attempt = attempt.number(), "sending request");
                     self.span.record("attempts", attempt.number());
-                    self.in_flight = InFlight::ToSend { attempt, request };
+                    self.in_flight = InFlight::ToSend {
+                        attempt,
+                        request: *request,
+                    };
                 }
                 Action::Abandon(attempt) => {
                     if self.in_flight.attempt() == Some(attempt) {

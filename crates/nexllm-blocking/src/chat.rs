@@ -47,7 +47,7 @@ impl<'a> Chat<'a> {
         let request = with_stream(request, false);
         let mut call = self.start(&request)?;
         match run_to_end(&mut call)? {
-            Outcome::Completion(completion) => Ok(api_response(&call, completion)),
+            Outcome::Completion(completion) => Ok(api_response(&call, *completion)),
             _ => Err(Error::decode("the call ended without a completion", "")),
         }
     }

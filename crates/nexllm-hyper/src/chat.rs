@@ -50,7 +50,7 @@ impl<'a> Chat<'a> {
                 Some(Event::Done(Ok(Outcome::Completion(completion)))) => {
                     let exchange = driver.exchange();
                     return Ok(ApiResponse {
-                        data: completion,
+                        data: *completion,
                         status: exchange.response_status().unwrap_or(http::StatusCode::OK),
                         headers: exchange.response_headers().cloned().unwrap_or_default(),
                         attempts: exchange.attempts(),

@@ -108,7 +108,7 @@ impl CallDriver {
                     self.finished = true;
                     return Poll::Ready(None);
                 }
-                Some(Action::Send { attempt, request }) => self.start_attempt(attempt, request),
+                Some(Action::Send { attempt, request }) => self.start_attempt(attempt, *request),
                 Some(Action::Abandon(attempt)) => self.abandon(attempt),
                 Some(Action::Chunk(chunk)) => return Poll::Ready(Some(Event::Chunk(chunk))),
                 Some(Action::Done(result)) => {

@@ -79,7 +79,7 @@ impl Harness {
         for _ in 0..10_000 {
             match self.ex.poll() {
                 Some(Action::Send { attempt, request }) => {
-                    self.sent.push((attempt, request, self.now))
+                    self.sent.push((attempt, *request, self.now))
                 }
                 Some(Action::Abandon(a)) => self.abandoned.push(a),
                 Some(Action::Chunk(c)) => self.chunks.push(c),

@@ -29,18 +29,15 @@ impl fmt::Display for AttemptId {
 
 /// The next thing the transport must do. Returned by [`Exchange::poll`](super::Exchange::poll).
 #[derive(Debug)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "chunks are the hot path: boxing them would add an allocation per chunk"
-)]
 pub enum Action {
     /// Start a new attempt: send this request. Report what happens with the
     /// `handle_*` methods, naming `attempt`.
     Send {
         /// The attempt this request belongs to.
         attempt: AttemptId,
-        /// The request to send, body included.
-        request: http::Request<Bytes>,
+        /// The request to send, body included. Boxed, as sends are rare and
+        /// every action is as large as its largest kind.
+        request: Box<http::Request<Bytes>>,
     },
     /// Stop working on this attempt: drop its connection or body. Nothing more
     /// about it will be listened to.
@@ -99,8 +96,10 @@ pub enum WaitReason {
     reason = "made once per call and moved to the caller; boxing would only add an allocation"
 )]
 pub enum Outcome {
-    /// A non-streaming chat call: the completion.
-    Completion(ChatCompletion),
+    /// A non-streaming chat call: the completion. Boxed, as every action is
+    /// as large as its largest kind, and each chunk of a stream is moved
+    /// in one.
+    Completion(Box<ChatCompletion>),
     /// A streaming chat call ended properly; every chunk has been handed out
     /// and [`Exchange::accumulated`](super::Exchange::accumulated) holds the whole completion.
     StreamEnded,

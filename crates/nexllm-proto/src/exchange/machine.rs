@@ -633,7 +633,10 @@ impl Exchange {
         // count from it. (`poll` takes no time: the last known time is kept.)
         let sent_at = self.now;
         self.state = State::AwaitingHead { attempt, sent_at };
-        Action::Send { attempt, request }
+        Action::Send {
+            attempt,
+            request: Box::new(request),
+        }
     }
 
     fn poll_stream(&mut self) -> Option<Action> {
@@ -787,7 +790,8 @@ impl Exchange {
                 }
                 // A streaming request answered 2xx is read as a stream; this is a plain chat.
                 Operation::Chat | Operation::ChatStream => {
-                    crate::decode::chat_completion(status, &headers, body).map(Outcome::Completion)
+                    crate::decode::chat_completion(status, &headers, body)
+                        .map(|completion| Outcome::Completion(Box::new(completion)))
                 }
             };
             match result {
