@@ -106,6 +106,21 @@ pub struct Limits {
     /// before retrying; a longer one fails the call with the delay in the error.
     /// Default 60 s.
     pub max_retry_after: Duration,
+    /// The most choices (distinct choice `index`es) a stream may open.
+    /// Default 1,024 (OpenAI allows `n` up to 128). A chunk that would open
+    /// one more is refused, not delivered: the stream ends with
+    /// `Error::LimitExceeded` (`what` `"streamed answer"`, `unit`
+    /// `"choices"`) in its place, keeping every chunk delivered before it.
+    /// Each choice costs a search by its index for every chunk that carries
+    /// it; this bounds that work.
+    pub max_choices: usize,
+    /// The most tool calls a stream's assembled answer may hold, over all its
+    /// choices. Default 1,024. A chunk that would open one more is refused,
+    /// not delivered: the stream ends with `Error::LimitExceeded` (`what`
+    /// `"streamed answer"`, `unit` `"tool calls"`) in its place, keeping
+    /// every chunk delivered before it. Each tool-call fragment costs a search
+    /// among its choice's calls; this bounds that work.
+    pub max_tool_calls: usize,
 }
 
 impl Default for Limits {
@@ -114,6 +129,8 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024 * 1024,
             max_event_bytes: crate::sse::DEFAULT_MAX_EVENT_BYTES,
             max_retry_after: Duration::from_secs(60),
+            max_choices: 1024,
+            max_tool_calls: 1024,
         }
     }
 }

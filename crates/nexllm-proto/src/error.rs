@@ -578,24 +578,38 @@ impl fmt::Display for StreamError {
     }
 }
 
-/// A buffer that reached its limit.
+/// A buffer that reached its limit, or a streamed answer that would hold
+/// more entries (choices, tool calls) than allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LimitError {
-    /// What grew too large, e.g. `"SSE line"` or `"response body"`.
+    /// What grew too large, e.g. `"SSE line"`, `"response body"` or
+    /// `"streamed answer"`.
     pub what: &'static str,
-    /// The limit in bytes.
+    /// The limit, in [`unit`](Self::unit)s.
     pub limit: usize,
+    /// What the limit counts: `"bytes"` for a buffer, `"choices"`
+    /// ([`Limits::max_choices`](crate::Limits::max_choices)) or
+    /// `"tool calls"` ([`Limits::max_tool_calls`](crate::Limits::max_tool_calls))
+    /// for the entries of a streamed answer.
+    pub unit: &'static str,
     /// How many attempts were made in all.
     pub attempts: u32,
 }
 
 impl LimitError {
-    /// A new limit error.
+    /// A new limit error for a limit in bytes.
     pub fn new(what: &'static str, limit: usize) -> Self {
+        Self::count(what, limit, "bytes")
+    }
+
+    /// A new limit error for a limit on how many `unit`s (`"choices"`,
+    /// `"tool calls"`) `what` may hold.
+    pub fn count(what: &'static str, limit: usize, unit: &'static str) -> Self {
         LimitError {
             what,
             limit,
+            unit,
             attempts: 0,
         }
     }
@@ -603,11 +617,19 @@ impl LimitError {
 
 impl fmt::Display for LimitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the {} is larger than the limit of {} bytes",
-            self.what, self.limit
-        )?;
+        if self.unit == "bytes" {
+            write!(
+                f,
+                "the {} is larger than the limit of {} bytes",
+                self.what, self.limit
+            )?;
+        } else {
+            write!(
+                f,
+                "the {} would hold more than the limit of {} {}",
+                self.what, self.limit, self.unit
+            )?;
+        }
         write_attempts(f, self.attempts)
     }
 }

@@ -951,6 +951,52 @@ fn a_stream_that_would_outgrow_the_body_limit_ends_with_what_it_held() {
 }
 
 #[test]
+fn a_stream_that_opens_too_many_choices_or_tool_calls_ends_with_what_it_held() {
+    // Every choice and tool call costs a search per chunk or fragment that
+    // names it: a server opening them without end would cost quadratic time.
+    // The chunk that would pass a limit is refused, not delivered; the chunks
+    // before it are delivered and kept, and the connection is dropped.
+    let choice = |index: u32| {
+        format!(
+            "data: {{\"id\":\"c\",\"choices\":[{{\"index\":{index},\"delta\":{{\"content\":\"x\"}}}}]}}\n\n"
+        )
+    };
+    let call = |index: u32| {
+        format!(
+            "data: {{\"id\":\"c\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"x\",\"tool_calls\":[{{\"index\":{index},\"id\":\"call_{index}\",\"function\":{{\"name\":\"f\",\"arguments\":\"{{}}\"}}}}]}}}}]}}\n\n"
+        )
+    };
+    let cases: [(&str, &dyn Fn(u32) -> String); 2] = [("choices", &choice), ("tool calls", &call)];
+    for (unit, event) in cases {
+        let mut limits = nexllm_proto::Limits::default();
+        limits.max_choices = 3;
+        limits.max_tool_calls = 3;
+        let mut h = Harness::new(Config::new("k").limits(limits), true);
+        h.head(200);
+        for index in (0..10).rev() {
+            h.body(&event(index));
+        }
+        assert_eq!(h.chunks.len(), 3, "{unit}");
+        match h.error() {
+            Error::LimitExceeded(e) => {
+                assert_eq!((e.what, e.limit, e.unit), ("streamed answer", 3, unit));
+                assert_eq!(e.attempts, 1);
+            }
+            other => panic!("{unit}: {other:?}"),
+        }
+        let completion = h.ex.accumulated().unwrap();
+        let text: String = completion
+            .choices
+            .iter()
+            .filter_map(|c| c.message.content.as_deref())
+            .collect();
+        assert_eq!(text, "xxx", "{unit}: the chunks delivered, and only those");
+        assert_eq!(h.abandoned, [h.current()], "{unit}");
+        assert_eq!(h.sent.len(), 1, "{unit}: not retried");
+    }
+}
+
+#[test]
 fn a_retry_after_beyond_any_wait_fails_at_once() {
     // However large the number, it asks for more than `max_retry_after`.
     for value in ["120", "100000000", "99999999999999999999"] {

@@ -222,7 +222,11 @@ impl Exchange {
             state: State::Ready,
             queue: VecDeque::new(),
             done_taken: false,
-            accumulator: (operation == Operation::ChatStream).then(StreamAccumulator::new),
+            accumulator: (operation == Operation::ChatStream).then(|| {
+                StreamAccumulator::new()
+                    .max_choices(config.limits.max_choices)
+                    .max_tool_calls(config.limits.max_tool_calls)
+            }),
             accumulate_only: false,
             chunks_delivered: 0,
             response_status: None,
@@ -339,6 +343,7 @@ impl Exchange {
                 attempt,
                 decoder: Box::new(
                     ChatStreamDecoder::with_max_event_bytes(self.limits.max_event_bytes)
+                        .max_choices(self.limits.max_choices)
                         .expecting(self.expected_choices, self.expect_usage),
                 ),
                 last_read: now,
@@ -664,25 +669,29 @@ impl Exchange {
                 self.fail_final(Error::LimitExceeded(error));
                 return self.poll();
             }
+            // A chunk past the limits on choices and tool calls is not
+            // delivered: the stream ends with the answer before it.
             let next = if self.accumulate_only {
                 match decoder.next_chunk_ref() {
                     Ok(Some(chunk)) => {
-                        if let Some(acc) = &mut self.accumulator {
-                            acc.push(chunk);
+                        match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
+                            Some(Err(refused)) => Err(Error::LimitExceeded(refused)),
+                            Some(Ok(())) | None => {
+                                self.chunks_delivered += 1;
+                                continue;
+                            }
                         }
-                        self.chunks_delivered += 1;
-                        continue;
                     }
                     Ok(None) => Ok(None),
                     Err(error) => Err(error),
                 }
             } else {
-                let next = decoder.next_chunk();
+                let mut next = decoder.next_chunk();
                 if let Ok(Some(chunk)) = &next {
-                    if let Some(acc) = &mut self.accumulator {
-                        acc.push(chunk);
+                    match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
+                        Some(Err(refused)) => next = Err(Error::LimitExceeded(refused)),
+                        Some(Ok(())) | None => self.chunks_delivered += 1,
                     }
-                    self.chunks_delivered += 1;
                 }
                 next
             };

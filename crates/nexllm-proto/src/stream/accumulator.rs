@@ -1,11 +1,16 @@
 //! [`StreamAccumulator`]: chunks assembled into the [`ChatCompletion`] they add up to.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::Limits;
+use crate::error::LimitError;
 use crate::types::{
-    ChatCompletion, ChatCompletionChunk, Choice, Delta, Extra, FunctionCall, FunctionCallDelta,
-    Logprobs, ResponseAudio, ResponseMessage, SharedStr, ToolCall, ToolCallDelta, Usage,
+    ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta, Extra, FunctionCall,
+    FunctionCallDelta, Logprobs, ResponseAudio, ResponseMessage, SharedStr, ToolCall,
+    ToolCallDelta, Usage,
 };
 
 /// Assembles streamed chunks into a [`ChatCompletion`], one chunk at a time.
@@ -33,7 +38,12 @@ use crate::types::{
 /// llama.cpp's `timings`, Groq's `x_groq`) go to the completion's and the
 /// choice's `extra`, as a non-streamed answer has them: the last non-null
 /// value of each wins, and objects are merged key by key.
-#[derive(Debug, Clone, Default)]
+///
+/// The answer holds at most [`max_choices`](Self::max_choices) choices and
+/// [`max_tool_calls`](Self::max_tool_calls) tool calls (1,024 each by
+/// default, as in [`Limits`]): a chunk that would add more is refused whole
+/// ([`try_push`](Self::try_push)), and so is every chunk after it.
+#[derive(Debug, Clone)]
 pub struct StreamAccumulator {
     completion: ChatCompletion,
     /// Per choice, in the order of `completion.choices`.
@@ -47,6 +57,22 @@ pub struct StreamAccumulator {
     last_tier: Option<SharedStr>,
     /// The sum of [`weight`] over the chunks pushed.
     held: usize,
+    /// The tool calls of all choices.
+    tool_calls: usize,
+    max_choices: usize,
+    /// A chunk of one choice takes the fast path of `try_push` while the
+    /// answer holds fewer choices than this: `max_choices`, or 0 once a chunk
+    /// was refused.
+    fast_below: usize,
+    max_tool_calls: usize,
+    /// Why a chunk was refused: every later one is refused too.
+    refused: Option<LimitError>,
+}
+
+impl Default for StreamAccumulator {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What [`StreamAccumulator::held_bytes`] counts for each choice of a chunk,
@@ -55,8 +81,9 @@ pub struct StreamAccumulator {
 const ENTRY_BYTES: usize = 64;
 
 impl StreamAccumulator {
-    /// An empty accumulator.
+    /// An empty accumulator, with the default limits on choices and tool calls.
     pub fn new() -> Self {
+        let limits = Limits::default();
         StreamAccumulator {
             completion: ChatCompletion {
                 object: "chat.completion".to_owned(),
@@ -68,11 +95,177 @@ impl StreamAccumulator {
             last_fingerprint: None,
             last_tier: None,
             held: 0,
+            tool_calls: 0,
+            max_choices: limits.max_choices,
+            fast_below: limits.max_choices,
+            max_tool_calls: limits.max_tool_calls,
+            refused: None,
         }
     }
 
-    /// Adds one chunk.
+    /// Sets the most choices the answer may hold
+    /// ([`Limits::max_choices`], default 1,024).
+    #[must_use]
+    pub fn max_choices(mut self, limit: usize) -> Self {
+        self.max_choices = limit;
+        if self.refused.is_none() {
+            self.fast_below = limit;
+        }
+        self
+    }
+
+    /// Sets the most tool calls the answer may hold over all its choices
+    /// ([`Limits::max_tool_calls`], default 1,024).
+    #[must_use]
+    pub fn max_tool_calls(mut self, limit: usize) -> Self {
+        self.max_tool_calls = limit;
+        self
+    }
+
+    /// Adds one chunk: [`try_push`](Self::try_push), without the error. A
+    /// chunk that would take the answer past a limit is left out (and every
+    /// chunk after it); [`refused`](Self::refused) says why.
     pub fn push(&mut self, chunk: &ChatCompletionChunk) {
+        // Nothing to count when the chunk's one choice cannot pass a limit
+        // (the usual chunk); anything else is counted exactly first, so that
+        // a refused chunk leaves nothing behind.
+        let fits = chunk.choices.len() == 1
+            && self.completion.choices.len() < self.fast_below
+            && chunk.choices.first().is_some_and(|choice| {
+                choice.delta.tool_calls.as_ref().is_none_or(|fragments| {
+                    self.tool_calls.saturating_add(fragments.len()) <= self.max_tool_calls
+                })
+            });
+        if fits || self.check_room(chunk).is_ok() {
+            self.apply(chunk);
+        }
+    }
+
+    /// Adds one chunk, or refuses it whole, leaving the completion as it was,
+    /// when it would open more choices than [`max_choices`](Self::max_choices)
+    /// or more tool calls than [`max_tool_calls`](Self::max_tool_calls)
+    /// allow: [`LimitError`] (`what` `"streamed answer"`, `unit` `"choices"`
+    /// or `"tool calls"`). After a refusal every chunk is refused with the
+    /// same error.
+    ///
+    /// ```
+    /// use nexllm_proto::stream::StreamAccumulator;
+    /// use nexllm_proto::types::ChatCompletionChunk;
+    ///
+    /// let chunk = |index: u32| -> ChatCompletionChunk {
+    ///     serde_json::from_value(serde_json::json!({
+    ///         "choices": [{"index": index, "delta": {"content": "hi"}}]
+    ///     }))
+    ///     .unwrap()
+    /// };
+    /// let mut accumulator = StreamAccumulator::new().max_choices(2);
+    /// assert!(accumulator.try_push(&chunk(0)).is_ok());
+    /// assert!(accumulator.try_push(&chunk(1)).is_ok());
+    /// let refused = accumulator.try_push(&chunk(2)).unwrap_err();
+    /// assert_eq!((refused.what, refused.limit, refused.unit), ("streamed answer", 2, "choices"));
+    /// assert_eq!(accumulator.completion().choices.len(), 2);
+    /// assert_eq!(accumulator.chunks(), 2);
+    /// ```
+    pub fn try_push(&mut self, chunk: &ChatCompletionChunk) -> Result<(), LimitError> {
+        self.push(chunk);
+        // A refusal is kept, and every chunk after it is refused.
+        match &self.refused {
+            Some(refused) => Err(refused.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The refusal of [`try_push`](Self::try_push), if a chunk was refused.
+    pub fn refused(&self) -> Option<&LimitError> {
+        self.refused.as_ref()
+    }
+
+    /// Whether `chunk` fits within the limits, counting exactly what it would
+    /// open: the slow path of [`try_push`](Self::try_push). Remembers a refusal.
+    #[cold]
+    #[inline(never)]
+    fn check_room(&mut self, chunk: &ChatCompletionChunk) -> Result<(), LimitError> {
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        let refusal = if self.opens_too_many_choices(&chunk.choices) {
+            Some(LimitError::count(
+                "streamed answer",
+                self.max_choices,
+                "choices",
+            ))
+        } else if self.opens_too_many_tool_calls(&chunk.choices) {
+            Some(LimitError::count(
+                "streamed answer",
+                self.max_tool_calls,
+                "tool calls",
+            ))
+        } else {
+            None
+        };
+        match refusal {
+            Some(refusal) => {
+                self.refused = Some(refusal.clone());
+                self.fast_below = 0;
+                Err(refusal)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Whether these choices would take the answer past `max_choices`.
+    fn opens_too_many_choices(&self, choices: &[ChunkChoice]) -> bool {
+        let held = self.completion.choices.len();
+        if held.saturating_add(choices.len()) <= self.max_choices {
+            return false;
+        }
+        let mut new: Vec<u32> = choices
+            .iter()
+            .map(|choice| choice.index)
+            .filter(|&index| self.find_choice(index).is_err())
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        held.saturating_add(new.len()) > self.max_choices
+    }
+
+    /// Whether these choices would take the answer past `max_tool_calls`:
+    /// their fragments are placed as [`apply_tool_call_fragment`] places
+    /// them, on a copy of each choice's call indices and ids.
+    fn opens_too_many_tool_calls(&self, choices: &[ChunkChoice]) -> bool {
+        let fragments = choices.iter().fold(0usize, |sum, choice| {
+            sum.saturating_add(choice.delta.tool_calls.as_ref().map_or(0, Vec::len))
+        });
+        if self.tool_calls.saturating_add(fragments) <= self.max_tool_calls {
+            return false;
+        }
+        let mut room = self.max_tool_calls.saturating_sub(self.tool_calls);
+        let mut calls_by_choice: BTreeMap<u32, CallIds<'_>> = BTreeMap::new();
+        for choice in choices {
+            let Some(fragments) = &choice.delta.tool_calls else {
+                continue;
+            };
+            let calls = calls_by_choice.entry(choice.index).or_insert_with(|| {
+                match self.find_choice(choice.index) {
+                    Ok(slot) => CallIds::of(&self.completion.choices[slot], &self.states[slot]),
+                    Err(_) => CallIds::default(),
+                }
+            });
+            for (at, fragment) in fragments.iter().enumerate() {
+                if calls.place(fragment, at == 0) {
+                    if room == 0 {
+                        return true;
+                    }
+                    room -= 1;
+                }
+            }
+        }
+        false
+    }
+
+    /// Adds a chunk that fits within the limits.
+    #[inline(always)]
+    fn apply(&mut self, chunk: &ChatCompletionChunk) {
         self.chunks += 1;
         let c = &mut self.completion;
         if c.id.is_empty() && !chunk.id.is_empty() {
@@ -129,8 +322,12 @@ impl StreamAccumulator {
             if let Some(logprobs) = &choice.logprobs {
                 added = added.saturating_add(merge_logprobs(&mut target.logprobs, logprobs));
             }
-            added =
-                added.saturating_add(apply_delta(target, &mut self.states[slot], &choice.delta));
+            added = added.saturating_add(apply_delta(
+                target,
+                &mut self.states[slot],
+                &choice.delta,
+                &mut self.tool_calls,
+            ));
             self.held = self.held.saturating_add(added);
         }
     }
@@ -171,23 +368,39 @@ impl StreamAccumulator {
             .unwrap_or("")
     }
 
-    /// The position of choice `index`, inserting it in index order if new.
-    fn choice_slot(&mut self, index: u32) -> usize {
-        let choices = &mut self.completion.choices;
-        match choices.binary_search_by_key(&index, |c| c.index) {
-            Ok(slot) => slot,
-            Err(slot) => {
-                choices.insert(
-                    slot,
-                    Choice {
-                        index,
-                        ..Choice::default()
-                    },
-                );
-                self.states.insert(slot, ChoiceState::default());
-                slot
-            }
+    /// The position of choice `index` (`Ok`), or where it goes in index
+    /// order (`Err`).
+    #[inline]
+    fn find_choice(&self, index: u32) -> Result<usize, usize> {
+        let choices = &self.completion.choices;
+        // Those of the usual answer (0, 1, ..) are at their own index.
+        match usize::try_from(index) {
+            Ok(slot) if choices.get(slot).is_some_and(|c| c.index == index) => Ok(slot),
+            _ => choices.binary_search_by_key(&index, |c| c.index),
         }
+    }
+
+    /// The position of choice `index`, inserting it in index order if new.
+    #[inline]
+    fn choice_slot(&mut self, index: u32) -> usize {
+        match self.find_choice(index) {
+            Ok(slot) => slot,
+            Err(slot) => self.open_choice(slot, index),
+        }
+    }
+
+    /// Inserts a new choice at `slot`.
+    #[inline(never)]
+    fn open_choice(&mut self, slot: usize, index: u32) -> usize {
+        self.completion.choices.insert(
+            slot,
+            Choice {
+                index,
+                ..Choice::default()
+            },
+        );
+        self.states.insert(slot, ChoiceState::default());
+        slot
     }
 }
 
@@ -201,8 +414,15 @@ struct ChoiceState {
 }
 
 /// Applies one delta; returns what it may have added (see
-/// [`StreamAccumulator::held_bytes`]), without the choice's own entry.
-fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> usize {
+/// [`StreamAccumulator::held_bytes`]), without the choice's own entry, and
+/// counts the tool calls it opens in `tool_calls`.
+#[inline(always)]
+fn apply_delta(
+    choice: &mut Choice,
+    state: &mut ChoiceState,
+    delta: &Delta,
+    tool_calls: &mut usize,
+) -> usize {
     let mut added = 0usize;
     let message = &mut choice.message;
     if let Some(role) = &delta.role {
@@ -230,6 +450,7 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
     }
     if let Some(fragments) = &delta.tool_calls {
         let calls = message.tool_calls.get_or_insert_with(Vec::new);
+        let before = calls.len();
         for (at, fragment) in fragments.iter().enumerate() {
             added = added.saturating_add(apply_tool_call_fragment(
                 calls,
@@ -238,6 +459,7 @@ fn apply_delta(choice: &mut Choice, state: &mut ChoiceState, delta: &Delta) -> u
                 at == 0,
             ));
         }
+        *tool_calls = tool_calls.saturating_add(calls.len().saturating_sub(before));
     }
     added
 }
@@ -305,6 +527,7 @@ fn apply_delta_fields(message: &mut ResponseMessage, fields: &Extra) -> usize {
 
 /// Adds a fragment of a function call: the first name wins, argument pieces
 /// are joined. Returns what it may have added.
+#[inline]
 fn apply_function_call(call: &mut FunctionCall, fragment: &FunctionCallDelta) -> usize {
     let mut added = 0usize;
     if let Some(name) = fragment.name.as_deref().filter(|n| !n.is_empty()) {
@@ -393,8 +616,10 @@ fn insert_fields(extra: &mut Extra, more: &Extra) -> usize {
     added
 }
 
-/// Adds a tool-call fragment (`first`: the first of its delta's list);
-/// returns what it may have added (with the fragment's own entry).
+/// Where a tool-call fragment goes (`first`: the first of its delta's list),
+/// among calls with these stream `indices` and the ids `id_at` gives: `Ok`
+/// with the position of the call it extends, or `Err` with the position of
+/// the call it opens.
 ///
 /// A fragment extends the last call with its stream index, or without an
 /// index the current (last) call, except where it plainly starts another:
@@ -407,13 +632,17 @@ fn insert_fields(extra: &mut Extra, more: &Extra) -> usize {
 ///   gateways that translate whole calls (LiteLLM, new-api) have given them
 ///   all index 0. A new id alone is not enough: Poolside repeats another id
 ///   on the later fragments of a call.
-fn apply_tool_call_fragment(
-    calls: &mut Vec<ToolCall>,
-    indices: &mut Vec<Option<u32>>,
+///
+/// A new call with a stream index goes before those with a larger one: the
+/// calls come out in index order, whatever order they start in; one without
+/// an index goes last.
+#[inline(always)]
+fn locate_call<'a>(
+    indices: &[Option<u32>],
+    id_at: impl Fn(usize) -> &'a str,
     fragment: &ToolCallDelta,
     first: bool,
-) -> usize {
-    let mut added = ENTRY_BYTES;
+) -> Result<usize, usize> {
     let id = fragment.id.as_deref().filter(|id| !id.is_empty());
     let named = fragment
         .function
@@ -425,13 +654,13 @@ fn apply_tool_call_fragment(
             .iter()
             .rposition(|i| *i == Some(index))
             .filter(|&p| {
-                let held = calls.get(p).map_or("", |call| call.id.as_str());
+                let held = id_at(p);
                 let another = named && id.is_some_and(|id| !held.is_empty() && held != id);
                 !another
             }),
         None => {
-            let current = calls.len().checked_sub(1);
-            let new_id = id.is_some_and(|id| current.is_none_or(|c| calls[c].id != id));
+            let current = indices.len().checked_sub(1);
+            let new_id = id.is_some_and(|id| current.is_none_or(|c| id_at(c) != id));
             let another_in_list = !first && named && id.is_none();
             if new_id || another_in_list {
                 None
@@ -440,15 +669,76 @@ fn apply_tool_call_fragment(
             }
         }
     };
-    let position = match position {
-        Some(p) => p,
-        None => {
-            // A call with a stream index goes before those with a larger one:
-            // the calls come out in index order, whatever order they start in.
-            let at = fragment
-                .index
-                .and_then(|index| indices.iter().position(|i| i.is_some_and(|i| i > index)))
-                .unwrap_or(calls.len());
+    position.ok_or_else(|| {
+        fragment
+            .index
+            .and_then(|index| indices.iter().position(|i| i.is_some_and(|i| i > index)))
+            .unwrap_or(indices.len())
+    })
+}
+
+/// The stream indices and ids of one choice's tool calls, to count the calls
+/// a chunk would open without opening them.
+#[derive(Default)]
+struct CallIds<'a> {
+    indices: Vec<Option<u32>>,
+    ids: Vec<&'a str>,
+}
+
+impl<'a> CallIds<'a> {
+    fn of(choice: &'a Choice, state: &ChoiceState) -> Self {
+        let calls = choice.message.tool_calls.as_deref().unwrap_or_default();
+        CallIds {
+            indices: state.tool_call_indices.clone(),
+            ids: calls.iter().map(|call| call.id.as_str()).collect(),
+        }
+    }
+
+    /// Places a fragment as [`apply_tool_call_fragment`] does; whether it
+    /// opens a call.
+    fn place(&mut self, fragment: &'a ToolCallDelta, first: bool) -> bool {
+        let ids = &self.ids;
+        let id = fragment.id.as_deref().unwrap_or_default();
+        match locate_call(
+            &self.indices,
+            |p| ids.get(p).copied().unwrap_or_default(),
+            fragment,
+            first,
+        ) {
+            Ok(p) => {
+                if let Some(held) = self.ids.get_mut(p).filter(|held| held.is_empty()) {
+                    *held = id;
+                }
+                false
+            }
+            Err(at) => {
+                self.indices.insert(at, fragment.index);
+                self.ids.insert(at, id);
+                true
+            }
+        }
+    }
+}
+
+/// Adds a tool-call fragment (`first`: the first of its delta's list) where
+/// [`locate_call`] places it; returns what it may have added (with the
+/// fragment's own entry).
+#[inline(always)]
+fn apply_tool_call_fragment(
+    calls: &mut Vec<ToolCall>,
+    indices: &mut Vec<Option<u32>>,
+    fragment: &ToolCallDelta,
+    first: bool,
+) -> usize {
+    let mut added = ENTRY_BYTES;
+    let position = match locate_call(
+        indices,
+        |p| calls.get(p).map_or("", |call| call.id.as_str()),
+        fragment,
+        first,
+    ) {
+        Ok(p) => p,
+        Err(at) => {
             calls.insert(at, ToolCall::default());
             indices.insert(at, fragment.index);
             at

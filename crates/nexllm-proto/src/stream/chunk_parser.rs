@@ -317,7 +317,10 @@ impl<'a> Parser<'a, '_> {
                 if !self.null()? {
                     return None;
                 }
-                chunk.usage = None;
+                // Nearly always none already: nothing to drop.
+                if chunk.usage.is_some() {
+                    chunk.usage = None;
+                }
             }
             ChunkKey::Obfuscation => chunk.obfuscation = self.optional_string()?,
             // Header keys are read by the caller.

@@ -29,6 +29,9 @@ use super::{chunk_parser, json_fallback};
 /// - [`finish`](Self::finish) at the end of the body is an error when the body
 ///   ended before `[DONE]` and not every choice has a finish reason: a
 ///   truncated answer never looks complete.
+/// - A chunk that would open more choices (distinct choice indices) than
+///   [`max_choices`](Self::max_choices) allows (default 1,024) is refused with
+///   [`Error::LimitExceeded`] in its place.
 ///
 /// After an error the decoder is spent: it returns no more chunks.
 #[derive(Debug)]
@@ -48,8 +51,10 @@ pub struct ChatStreamDecoder {
 /// What the chunks so far say about the stream.
 #[derive(Debug)]
 struct Progress {
-    /// `(choice index, has a finish reason)` for every choice seen.
+    /// `(choice index, has a finish reason)` for every choice seen, in index
+    /// order; at most `max_choices` of them.
     choices: Vec<(u32, bool)>,
+    max_choices: usize,
     chunks: u64,
     saw_done: bool,
     saw_usage: bool,
@@ -93,6 +98,7 @@ impl ChatStreamDecoder {
             queue: VecDeque::new(),
             progress: Progress {
                 choices: Vec::new(),
+                max_choices: crate::config::Limits::default().max_choices,
                 chunks: 0,
                 saw_done: false,
                 saw_usage: false,
@@ -115,6 +121,17 @@ impl ChatStreamDecoder {
     pub fn expecting(mut self, choices: u32, usage: bool) -> Self {
         self.progress.expected_choices = choices.max(1);
         self.progress.expect_usage = usage;
+        self
+    }
+
+    /// Sets the most choices (distinct choice indices) the stream may open
+    /// ([`Limits::max_choices`](crate::Limits::max_choices), default 1,024):
+    /// the chunk that would open one more is refused with
+    /// [`Error::LimitExceeded`] (`what` `"streamed answer"`, `unit`
+    /// `"choices"`) in its place, and the decoder is spent.
+    #[must_use]
+    pub fn max_choices(mut self, limit: usize) -> Self {
+        self.progress.max_choices = limit;
         self
     }
 
@@ -354,11 +371,14 @@ impl ChatStreamDecoder {
         }
         match json_fallback::chunks_from_json_body(body) {
             Ok(chunks) => {
-                for chunk in &chunks {
-                    self.progress.record(chunk);
+                // The chunks before one past a limit are handed out, then the error.
+                for chunk in chunks {
+                    if let Err(e) = self.progress.record(&chunk) {
+                        return Err(self.fail(e));
+                    }
+                    self.queue.push_back(chunk);
                 }
                 self.progress.saw_done = true;
-                self.queue.extend(chunks);
                 Ok(())
             }
             Err(e) => Err(self.fail(e)),
@@ -407,24 +427,51 @@ impl Progress {
         if let Some(error) = chunk_error(chunk) {
             return Err(Error::Api(error));
         }
-        self.record(chunk);
+        self.record(chunk)?;
         Ok(true)
     }
 
-    fn record(&mut self, chunk: &ChatCompletionChunk) {
-        self.chunks += 1;
-        self.saw_usage |= chunk.usage.is_some();
+    /// Counts a chunk, or refuses it when it would open more than
+    /// `max_choices` choices.
+    #[inline]
+    fn record(&mut self, chunk: &ChatCompletionChunk) -> Result<(), Error> {
         for choice in &chunk.choices {
             let finished = choice.finish_reason.is_some();
-            match self
-                .choices
-                .iter_mut()
-                .find(|(index, _)| *index == choice.index)
+            // Choices are kept in index order: those of the usual answer
+            // (0, 1, ..) are found at their own index.
+            match usize::try_from(choice.index)
+                .ok()
+                .and_then(|at| self.choices.get_mut(at))
             {
-                Some(entry) => entry.1 |= finished,
-                None => self.choices.push((choice.index, finished)),
+                Some(entry) if entry.0 == choice.index => entry.1 |= finished,
+                _ => self.record_choice(choice.index, finished)?,
             }
         }
+        self.chunks += 1;
+        self.saw_usage |= chunk.usage.is_some();
+        Ok(())
+    }
+
+    /// [`record`](Self::record) for a choice not at its own index: found by
+    /// a binary search, or opened in index order when there is room for it.
+    #[inline(never)]
+    fn record_choice(&mut self, index: u32, finished: bool) -> Result<(), Error> {
+        match self.choices.binary_search_by_key(&index, |&(i, _)| i) {
+            Ok(at) => {
+                if let Some(entry) = self.choices.get_mut(at) {
+                    entry.1 |= finished;
+                }
+            }
+            Err(_) if self.choices.len() >= self.max_choices => {
+                return Err(Error::LimitExceeded(LimitError::count(
+                    "streamed answer",
+                    self.max_choices,
+                    "choices",
+                )));
+            }
+            Err(at) => self.choices.insert(at, (index, finished)),
+        }
+        Ok(())
     }
 }
 
