@@ -967,16 +967,21 @@ fn a_stream_that_opens_too_many_choices_or_tool_calls_ends_with_what_it_held() {
         )
     };
     let cases: [(&str, &dyn Fn(u32) -> String); 2] = [("choices", &choice), ("tool calls", &call)];
-    for (unit, event) in cases {
+    // Chunks handed out, and only added up (`accumulate_only`).
+    for ((unit, event), quiet) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
         let mut limits = nexllm_proto::Limits::default();
         limits.max_choices = 3;
         limits.max_tool_calls = 3;
         let mut h = Harness::new(Config::new("k").limits(limits), true);
+        if quiet {
+            h.ex.accumulate_only();
+        }
         h.head(200);
         for index in (0..10).rev() {
             h.body(&event(index));
         }
-        assert_eq!(h.chunks.len(), 3, "{unit}");
+        assert_eq!(h.chunks.len(), if quiet { 0 } else { 3 }, "{unit}");
+        assert_eq!(h.ex.chunks_delivered(), 3, "{unit}");
         match h.error() {
             Error::LimitExceeded(e) => {
                 assert_eq!((e.what, e.limit, e.unit), ("streamed answer", 3, unit));
