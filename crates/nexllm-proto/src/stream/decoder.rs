@@ -214,7 +214,14 @@ impl ChatStreamDecoder {
         }
         // Filled where it is returned from: a chunk is large to move.
         let mut chunk = ChatCompletionChunk::default();
-        Ok(self.decode_into(&mut chunk)?.then_some(chunk))
+        let decoded = Self::decode_into(
+            &mut self.sse,
+            &mut self.progress,
+            &self.mode,
+            &mut self.failed,
+            &mut chunk,
+        )?;
+        Ok(decoded.then_some(chunk))
     }
 
     /// [`next_chunk`](Self::next_chunk) without giving the chunk away: it is
@@ -244,15 +251,19 @@ impl ChatStreamDecoder {
     ///
     /// As [`next_chunk`](Self::next_chunk).
     pub fn next_chunk_ref(&mut self) -> Result<Option<&ChatCompletionChunk>, Error> {
-        let lent = std::mem::take(&mut self.lent);
-        self.progress.memory.spare.recycle(lent);
+        // Emptied where it is, and filled again there: a chunk is large to move.
+        self.progress.memory.spare.recycle(&mut self.lent);
         if let Some(chunk) = self.queue.pop_front() {
             self.lent = chunk;
             return Ok(Some(&self.lent));
         }
-        let mut chunk = ChatCompletionChunk::default();
-        let decoded = self.decode_into(&mut chunk)?;
-        self.lent = chunk;
+        let decoded = Self::decode_into(
+            &mut self.sse,
+            &mut self.progress,
+            &self.mode,
+            &mut self.failed,
+            &mut self.lent,
+        )?;
         Ok(decoded.then_some(&self.lent))
     }
 
@@ -260,28 +271,38 @@ impl ChatStreamDecoder {
     /// take the values of the chunks after it, as with
     /// [`next_chunk_ref`](Self::next_chunk_ref). A few buffers of each kind
     /// are kept, none larger than 4 KiB; the rest of the chunk is dropped.
-    pub fn recycle(&mut self, chunk: ChatCompletionChunk) {
-        self.progress.memory.spare.recycle(chunk);
+    pub fn recycle(&mut self, mut chunk: ChatCompletionChunk) {
+        self.progress.memory.spare.recycle(&mut chunk);
     }
 
     /// Decodes the next chunk into `chunk` (a default one): true when there
-    /// was one.
+    /// was one. (The decoder's fields one by one, so that `chunk` can be one.)
     #[inline]
-    fn decode_into(&mut self, chunk: &mut ChatCompletionChunk) -> Result<bool, Error> {
-        if self.failed || self.progress.saw_done || !matches!(self.mode, Mode::Sse) {
+    fn decode_into(
+        sse: &mut SseDecoder,
+        progress: &mut Progress,
+        mode: &Mode,
+        failed: &mut bool,
+        chunk: &mut ChatCompletionChunk,
+    ) -> Result<bool, Error> {
+        if *failed || progress.saw_done || !matches!(mode, Mode::Sse) {
             return Ok(false);
         }
         loop {
-            let event = match self.sse.next_event_ref() {
-                Ok(Some(event)) => event,
+            let outcome = match sse.next_event_ref() {
+                Ok(Some(event)) => progress.on_event(event, chunk),
                 Ok(None) => return Ok(false),
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => Err(e),
             };
-            match self.progress.on_event(event, chunk) {
+            match outcome {
                 Ok(true) => return Ok(true),
-                Ok(false) if self.progress.saw_done => return Ok(false),
+                Ok(false) if progress.saw_done => return Ok(false),
                 Ok(false) => {}
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => {
+                    // As `fail`: the decoder is spent.
+                    *failed = true;
+                    return Err(e);
+                }
             }
         }
     }

@@ -69,29 +69,29 @@ impl SpareBuffers {
     }
 
     /// Keeps the buffers of `chunk` that the parser fills (emptied), and
-    /// drops the rest of it.
-    pub(crate) fn recycle(&mut self, chunk: ChatCompletionChunk) {
-        let ChatCompletionChunk {
-            mut choices,
-            obfuscation,
-            ..
-        } = chunk;
-        self.keep_string(obfuscation);
-        for choice in choices.drain(..) {
-            let delta = choice.delta;
-            self.keep_string(delta.content);
-            self.keep_string(delta.refusal);
-            if let Some(mut calls) = delta.tool_calls {
-                for call in calls.drain(..) {
-                    self.keep_string(call.id);
-                    if let Some(function) = call.function {
-                        self.keep_string(function.arguments);
+    /// leaves `chunk` a default one. Taken where they are, not moved out
+    /// with the values around them.
+    pub(crate) fn recycle(&mut self, chunk: &mut ChatCompletionChunk) {
+        self.keep_string(chunk.obfuscation.take());
+        for choice in &mut chunk.choices {
+            let delta = &mut choice.delta;
+            self.keep_string(delta.content.take());
+            self.keep_string(delta.refusal.take());
+            if let Some(mut calls) = delta.tool_calls.take() {
+                for call in &mut calls {
+                    self.keep_string(call.id.take());
+                    if let Some(function) = &mut call.function {
+                        self.keep_string(function.arguments.take());
                     }
                 }
+                calls.clear();
                 keep_list(&mut self.calls, calls);
             }
         }
+        let mut choices = std::mem::take(&mut chunk.choices);
+        choices.clear();
         keep_list(&mut self.choices, choices);
+        *chunk = ChatCompletionChunk::default();
     }
 
     #[inline]
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn recycled_buffers_come_back_empty_and_are_reused() {
         let mut spare = SpareBuffers::default();
-        spare.recycle(chunk_with("hello", "{\"a\":1}"));
+        spare.recycle(&mut chunk_with("hello", "{\"a\":1}"));
         assert_eq!(spare.strings.len(), 3);
         assert_eq!(spare.choices.len(), 1);
         assert_eq!(spare.calls.len(), 1);
@@ -169,7 +169,7 @@ mod tests {
     fn kept_buffers_are_bounded_in_number_and_size() {
         let mut spare = SpareBuffers::default();
         for _ in 0..10 {
-            spare.recycle(chunk_with("hello", "{}"));
+            spare.recycle(&mut chunk_with("hello", "{}"));
         }
         assert_eq!(spare.strings.len(), MAX_KEPT);
         assert_eq!(spare.choices.len(), MAX_KEPT);
@@ -177,16 +177,16 @@ mod tests {
 
         let mut spare = SpareBuffers::default();
         let long = "x".repeat(MAX_KEPT_BYTES + 1);
-        spare.recycle(chunk_with(&long, &long));
+        spare.recycle(&mut chunk_with(&long, &long));
         assert_eq!(spare.strings.len(), 1, "only the short padding is kept");
         assert!(spare.strings.iter().all(|s| s.capacity() <= MAX_KEPT_BYTES));
 
-        let many = ChatCompletionChunk {
+        let mut many = ChatCompletionChunk {
             choices: vec![ChunkChoice::default(); MAX_KEPT_ELEMENTS + 1],
             ..ChatCompletionChunk::default()
         };
         let mut spare = SpareBuffers::default();
-        spare.recycle(many);
+        spare.recycle(&mut many);
         assert!(spare.choices.is_empty(), "a long list is freed");
     }
 }
