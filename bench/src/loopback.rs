@@ -358,13 +358,13 @@ fn rounds(kind: Kind, port: u16, streams: usize) -> Result<Round, String> {
                     .map(|_| {
                         let mut n = 0;
                         let mut text = 0;
-                        for chunk in client
+                        let mut stream = client
                             .chat()
                             .create_stream(&request)
-                            .map_err(|e| e.to_string())?
-                        {
-                            let chunk = chunk.map_err(|e| e.to_string())?;
-                            text += content_len(&chunk);
+                            .map_err(|e| e.to_string())?;
+                        // Each chunk lent, as a caller that keeps none reads them.
+                        while let Some(chunk) = stream.next_chunk_ref() {
+                            text += content_len(chunk.map_err(|e| e.to_string())?);
                             n += 1;
                         }
                         std::hint::black_box(text);
@@ -538,12 +538,22 @@ impl AsyncClient {
                 validate_body(body).await
             }
             AsyncClient::Nexllm(client, request) => {
-                let stream = client
+                let mut stream = client
                     .chat()
                     .create_stream(&request)
                     .await
                     .map_err(|e| e.to_string())?;
-                consume(stream, content_len).await
+                // Each chunk lent, as a caller that keeps none reads them
+                // (`consume` reads the other clients' streams the same way,
+                // but each chunk given).
+                let mut n = 0;
+                let mut text = 0;
+                while let Some(chunk) = stream.next_chunk_ref().await {
+                    text += content_len(chunk.map_err(|e| e.to_string())?);
+                    n += 1;
+                }
+                std::hint::black_box(text);
+                Ok(Got::Chunks(n))
             }
             AsyncClient::AsyncOpenai(client, request) => {
                 let stream = client
@@ -585,26 +595,28 @@ async fn raw_request(
 /// nexllm-hyper's driver hands it over), every chunk into
 /// `StreamAccumulator` and looked at as [`consume`] does; no exchange, driver or timer.
 async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
-    let mut decoder = nexllm_proto::ChatStreamDecoder::new();
+    // As the exchange of nexllm-hyper makes it: many streams run in turn.
+    let mut decoder = nexllm_proto::ChatStreamDecoder::new().reuse_buffers(false);
     let mut accumulator = nexllm_proto::StreamAccumulator::new();
     let mut n = 0;
     let mut text = 0;
-    let mut take = |chunk: nexllm_proto::ChatCompletionChunk| {
-        accumulator.push(&chunk);
-        text += content_len(&chunk);
+    let mut take = |chunk: &nexllm_proto::ChatCompletionChunk| {
+        accumulator.push(chunk);
+        text += content_len(chunk);
         n += 1;
     };
+    // Each chunk lent, as nexllm-hyper's consumer reads them.
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
         if let Ok(data) = frame.into_data() {
             decoder.feed_bytes(data);
-            while let Some(chunk) = decoder.next_chunk().map_err(|e| e.to_string())? {
+            while let Some(chunk) = decoder.next_chunk_ref().map_err(|e| e.to_string())? {
                 take(chunk);
             }
         }
     }
     decoder.finish().map_err(|e| e.to_string())?;
-    while let Some(chunk) = decoder.next_chunk().map_err(|e| e.to_string())? {
+    while let Some(chunk) = decoder.next_chunk_ref().map_err(|e| e.to_string())? {
         take(chunk);
     }
     std::hint::black_box((text, accumulator.completion()));

@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Some(Action::Done(_)) => done = true,
-            Some(Action::Chunk(_) | Action::Abandon(_)) => {}
+            Some(Action::Chunk(_) | Action::ChunkLent | Action::Abandon(_)) => {}
             None => break,
         }
     }

@@ -43,6 +43,8 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 pub(crate) enum Event {
     /// A chunk for the caller (streams only).
     Chunk(ChatCompletionChunk),
+    /// A chunk lent by the exchange (`ChunkDelivery::Lent`): `Exchange::lent_chunk`.
+    ChunkLent,
     /// The call is over.
     Done(Result<Outcome, Error>),
 }
@@ -180,6 +182,7 @@ impl Call {
                     }
                 }
                 Action::Chunk(chunk) => return Some(Event::Chunk(chunk)),
+                Action::ChunkLent => return Some(Event::ChunkLent),
                 Action::Done(result) => {
                     self.finish(&result);
                     return Some(Event::Done(result));

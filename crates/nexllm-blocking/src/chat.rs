@@ -65,6 +65,11 @@ impl<'a> Chat<'a> {
         let mut call = self.start(&request)?;
         match call.next_event() {
             Some(Event::Chunk(chunk)) => Ok(ChatStream::new(call, Some(chunk), None)),
+            // Chunks are given, not lent, unless asked; a copy would do.
+            Some(Event::ChunkLent) => {
+                let first = call.exchange().lent_chunk().cloned();
+                Ok(ChatStream::new(call, first, None))
+            }
             Some(Event::Done(Ok(_))) | None => Ok(ChatStream::new(call, None, Some(Ok(())))),
             Some(Event::Done(Err(error))) => Err(error),
         }

@@ -110,6 +110,45 @@ fn a_stream_hands_out_chunks_and_assembles_the_completion() {
 }
 
 #[test]
+fn lent_chunks_are_the_chunks_given_and_the_two_can_be_mixed() {
+    let server = server();
+    let text = "one two three four five six seven";
+    let chat = client(&server);
+    let given: Vec<_> = chat
+        .chat()
+        .create_stream(&ask(text))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(given.len() >= 6, "{} chunks", given.len());
+
+    // Lent (the buffered first chunk too), given, lent again.
+    let mut mixed = Vec::new();
+    let mut stream = chat.chat().create_stream(&ask(text)).unwrap();
+    loop {
+        let chunk = if mixed.len() % 3 == 1 {
+            stream.next()
+        } else {
+            stream.next_chunk_ref().map(|chunk| chunk.cloned())
+        };
+        match chunk {
+            Some(chunk) => mixed.push(chunk.unwrap()),
+            None => break,
+        }
+    }
+    assert!(stream.is_ended() && stream.error().is_none());
+    assert!(stream.next_chunk_ref().is_none(), "ended stays ended");
+    let mut given = given;
+    // The ids of the two calls differ; everything else is the same.
+    for chunk in given.iter_mut().chain(mixed.iter_mut()) {
+        chunk.id = Default::default();
+        chunk.created = 0;
+    }
+    assert_eq!(mixed, given);
+    assert_eq!(stream.into_completion().content(), Some(text));
+}
+
+#[test]
 fn finish_reads_the_rest_of_a_stream() {
     let server = server();
     let stream = client(&server)

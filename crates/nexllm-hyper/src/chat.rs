@@ -61,7 +61,7 @@ impl<'a> Chat<'a> {
                 }
                 Some(Event::Done(Err(error))) => return Err(error),
                 // Not a streaming call: no chunks come; ignore defensively.
-                Some(Event::Chunk(_)) => {}
+                Some(Event::Chunk(_) | Event::ChunkLent) => {}
             }
         }
     }
@@ -78,6 +78,11 @@ impl<'a> Chat<'a> {
         let mut driver = self.start(&request)?;
         match poll_fn(|cx| driver.poll_event(cx)).await {
             Some(Event::Chunk(chunk)) => Ok(ChatStream::new(driver, Some(chunk), None)),
+            // Chunks are given, not lent, unless asked; a copy would do.
+            Some(Event::ChunkLent) => {
+                let first = driver.exchange().lent_chunk().cloned();
+                Ok(ChatStream::new(driver, first, None))
+            }
             Some(Event::Done(Ok(_))) | None => Ok(ChatStream::new(driver, None, Some(Ok(())))),
             Some(Event::Done(Err(error))) => Err(error),
         }

@@ -28,6 +28,8 @@ type SendFuture =
 pub(crate) enum Event {
     /// A chunk for the caller (streams only).
     Chunk(ChatCompletionChunk),
+    /// A chunk lent by the exchange (`ChunkDelivery::Lent`): `Exchange::lent_chunk`.
+    ChunkLent,
     /// The call is over.
     Done(Result<Outcome, Error>),
 }
@@ -111,6 +113,7 @@ impl CallDriver {
                 Some(Action::Send { attempt, request }) => self.start_attempt(attempt, *request),
                 Some(Action::Abandon(attempt)) => self.abandon(attempt),
                 Some(Action::Chunk(chunk)) => return Poll::Ready(Some(Event::Chunk(chunk))),
+                Some(Action::ChunkLent) => return Poll::Ready(Some(Event::ChunkLent)),
                 Some(Action::Done(result)) => {
                     self.finish(&result);
                     return Poll::Ready(Some(Event::Done(result)));

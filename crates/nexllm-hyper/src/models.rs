@@ -67,7 +67,7 @@ impl<'a> Models<'a> {
                     return Err(Error::decode("the call ended without a model list", ""));
                 }
                 Some(Event::Done(Err(error))) => return Err(error),
-                Some(Event::Chunk(_)) => {}
+                Some(Event::Chunk(_) | Event::ChunkLent) => {}
             }
         }
     }

@@ -572,3 +572,40 @@ async fn an_unreachable_proxy_is_a_proxy_error() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lent_chunks_are_the_chunks_given_and_the_two_can_be_mixed() {
+    let server = server().await;
+    let client = client(config(&server));
+    let text = "one two three four five six seven";
+    let mut given = Vec::new();
+    let mut stream = client.chat().create_stream(&echo(text)).await.unwrap();
+    while let Some(chunk) = stream.next_chunk().await {
+        given.push(chunk.unwrap());
+    }
+    assert!(given.len() >= 6, "{} chunks", given.len());
+
+    // Lent (the buffered first chunk too), given, lent again.
+    let mut mixed = Vec::new();
+    let mut stream = client.chat().create_stream(&echo(text)).await.unwrap();
+    loop {
+        let chunk = if mixed.len() % 3 == 1 {
+            stream.next_chunk().await
+        } else {
+            stream.next_chunk_ref().await.map(|chunk| chunk.cloned())
+        };
+        match chunk {
+            Some(chunk) => mixed.push(chunk.unwrap()),
+            None => break,
+        }
+    }
+    assert!(stream.is_ended() && stream.error().is_none());
+    assert!(stream.next_chunk_ref().await.is_none(), "ended stays ended");
+    // The ids of the two calls differ; everything else is the same.
+    for chunk in given.iter_mut().chain(mixed.iter_mut()) {
+        chunk.id = Default::default();
+        chunk.created = 0;
+    }
+    assert_eq!(mixed, given);
+    assert_eq!(stream.into_completion().content(), Some(text));
+}

@@ -21,6 +21,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use nexllm_proto::exchange::ChunkDelivery;
 use nexllm_proto::{
     Action, AttemptId, ChatCompletionRequest, Config, Error, Exchange, Message, Outcome,
     TransportError, TransportErrorKind,
@@ -55,6 +56,8 @@ fn stream_chat(config: &Config, request: &ChatCompletionRequest) -> Result<(), E
         .map_or(0, |d| d.as_nanos() as u64);
     let mut exchange =
         Exchange::chat(config, request, Instant::now(), seed)?.with_wall_clock(SystemTime::now());
+    // The chunks are printed, not kept: each is lent where it was parsed.
+    exchange.set_chunk_delivery(ChunkDelivery::Lent);
     // The attempt in flight: its id and its connection (after the head).
     let mut in_flight: Option<(AttemptId, Option<Connection>)> = None;
     let mut pending_request = None;
@@ -70,16 +73,18 @@ fn stream_chat(config: &Config, request: &ChatCompletionRequest) -> Result<(), E
                     in_flight = None; // dropping the TcpStream closes it
                 }
             }
-            Action::Chunk(chunk) => {
-                if let Some(text) = chunk
-                    .choices
-                    .first()
+            // Each chunk is lent (see `set_chunk_delivery` above): printed, not kept.
+            Action::ChunkLent => {
+                if let Some(text) = exchange
+                    .lent_chunk()
+                    .and_then(|chunk| chunk.choices.first())
                     .and_then(|c| c.delta.content.as_deref())
                 {
                     print!("{text}");
                     let _ = std::io::stdout().flush();
                 }
             }
+            Action::Chunk(_) => {}
             Action::Done(result) => {
                 println!();
                 if let (Ok(Outcome::StreamEnded), Some(done)) = (&result, exchange.accumulated()) {

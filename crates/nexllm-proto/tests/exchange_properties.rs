@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
-use nexllm_proto::exchange::{Action, Exchange};
+use nexllm_proto::exchange::{Action, ChunkDelivery, Exchange};
 use nexllm_proto::types::{ChatCompletionRequest, Message};
 use nexllm_proto::{Config, TransportError, TransportErrorKind};
 use proptest::prelude::*;
@@ -59,6 +59,11 @@ proptest! {
         seed in any::<u64>(),
         events in prop::collection::vec(event(), 1..12),
         delays_ms in prop::collection::vec(0u64..20_000, 12),
+        delivery in prop_oneof![
+            Just(ChunkDelivery::Owned),
+            Just(ChunkDelivery::Lent),
+            Just(ChunkDelivery::AccumulateOnly),
+        ],
     ) {
         let start = Instant::now();
         let config = Config::new("k")
@@ -69,6 +74,7 @@ proptest! {
         let deadline = start + Duration::from_secs(total_secs);
         let request = ChatCompletionRequest::new("m", vec![Message::user("x")]).stream(stream);
         let mut ex = Exchange::chat(&config, &request, start, seed).unwrap();
+        ex.set_chunk_delivery(delivery);
         let mut now = start;
         let mut sends = 0u32;
         let mut done = false;
@@ -124,7 +130,11 @@ proptest! {
                     }
                 }
                 Some(Action::Abandon(a)) => prop_assert!(Some(a) == attempt || attempt.is_some()),
-                Some(Action::Chunk(_)) => {}
+                Some(Action::Chunk(_)) => prop_assert_eq!(delivery, ChunkDelivery::Owned),
+                Some(Action::ChunkLent) => {
+                    prop_assert_eq!(delivery, ChunkDelivery::Lent);
+                    prop_assert!(ex.lent_chunk().is_some());
+                }
                 Some(Action::Done(result)) => {
                     done = true;
                     if let Err(e) = &result {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use nexllm_proto::exchange::{
-    Action, AttemptId, Exchange, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, Outcome, Wait, WaitReason,
+    Action, AttemptId, ChunkDelivery, Exchange, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, Outcome, Wait,
+    WaitReason,
 };
 use nexllm_proto::types::{ChatCompletionChunk, ChatCompletionRequest, Message};
 use nexllm_proto::{
@@ -52,6 +53,8 @@ struct Harness {
     sent: Vec<(AttemptId, http::Request<Bytes>, Instant)>,
     abandoned: Vec<AttemptId>,
     chunks: Vec<ChatCompletionChunk>,
+    /// Copies of the chunks lent (`ChunkDelivery::Lent`).
+    lent: Vec<ChatCompletionChunk>,
     done: Option<Result<Outcome, Error>>,
     last_wait: Option<Wait>,
 }
@@ -68,6 +71,7 @@ impl Harness {
             sent: Vec::new(),
             abandoned: Vec::new(),
             chunks: Vec::new(),
+            lent: Vec::new(),
             done: None,
             last_wait: None,
         };
@@ -83,6 +87,10 @@ impl Harness {
                 }
                 Some(Action::Abandon(a)) => self.abandoned.push(a),
                 Some(Action::Chunk(c)) => self.chunks.push(c),
+                Some(Action::ChunkLent) => {
+                    let chunk = self.ex.lent_chunk().expect("a lent chunk to read");
+                    self.lent.push(chunk.clone());
+                }
                 Some(Action::Wait(w)) => {
                     if let Some(until) = w.until {
                         let total = self.start + Duration::from_secs(3600);
@@ -967,14 +975,14 @@ fn a_stream_that_opens_too_many_choices_or_tool_calls_ends_with_what_it_held() {
         )
     };
     let cases: [(&str, &dyn Fn(u32) -> String); 2] = [("choices", &choice), ("tool calls", &call)];
-    // Chunks handed out, and only added up (`accumulate_only`).
+    // Chunks handed out, and only added up (`ChunkDelivery::AccumulateOnly`).
     for ((unit, event), quiet) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
         let mut limits = nexllm_proto::Limits::default();
         limits.max_choices = 3;
         limits.max_tool_calls = 3;
         let mut h = Harness::new(Config::new("k").limits(limits), true);
         if quiet {
-            h.ex.accumulate_only();
+            h.ex.set_chunk_delivery(ChunkDelivery::AccumulateOnly);
         }
         h.head(200);
         for index in (0..10).rev() {
@@ -1229,7 +1237,7 @@ fn an_absurd_timeout_waits_a_year_instead_of_overflowing() {
 }
 
 #[test]
-fn accumulate_only_hands_out_no_chunk_and_assembles_the_same_completion() {
+fn chunks_only_accumulated_are_not_handed_out_and_assemble_the_same_completion() {
     let body = long_stream(50);
     let mut reference = Harness::new(Config::new("k"), true);
     reference.head(200);
@@ -1247,7 +1255,7 @@ fn accumulate_only_hands_out_no_chunk_and_assembles_the_same_completion() {
     h.body(&body[..fourth]);
     let handed_out = h.chunks.len();
     assert_eq!(handed_out, 3);
-    h.ex.accumulate_only();
+    h.ex.set_chunk_delivery(ChunkDelivery::AccumulateOnly);
     h.body_in_reads(&body[fourth..], 700);
     let a = h.current();
     h.ex.handle_end(a, h.now);
@@ -1257,7 +1265,7 @@ fn accumulate_only_hands_out_no_chunk_and_assembles_the_same_completion() {
         "{:?}",
         h.done
     );
-    assert_eq!(h.chunks.len(), handed_out, "no chunk after accumulate_only");
+    assert_eq!(h.chunks.len(), handed_out, "no chunk once only accumulated");
     assert_eq!(h.ex.chunks_delivered(), 51);
     assert_eq!(h.ex.accumulated(), reference.ex.accumulated());
     let completion = h.ex.take_accumulated().unwrap();
@@ -1266,9 +1274,9 @@ fn accumulate_only_hands_out_no_chunk_and_assembles_the_same_completion() {
 }
 
 #[test]
-fn accumulate_only_keeps_what_came_before_an_error_and_does_not_retry() {
+fn chunks_only_accumulated_keep_what_came_before_an_error_and_are_not_retried() {
     let mut h = Harness::new(Config::new("k"), true);
-    h.ex.accumulate_only();
+    h.ex.set_chunk_delivery(ChunkDelivery::AccumulateOnly);
     h.head(200);
     h.body(&format!(
         "{}{}",
@@ -1285,7 +1293,7 @@ fn accumulate_only_keeps_what_came_before_an_error_and_does_not_retry() {
     assert_eq!(accumulated_text(&h), "Hello");
 
     let mut h = Harness::new(Config::new("k"), true);
-    h.ex.accumulate_only();
+    h.ex.set_chunk_delivery(ChunkDelivery::AccumulateOnly);
     h.head(200);
     h.body(&format!(
         "{}data: {{\"error\":{{\"message\":\"overloaded\"}}}}\n\n",
@@ -1293,4 +1301,46 @@ fn accumulate_only_keeps_what_came_before_an_error_and_does_not_retry() {
     ));
     assert!(matches!(h.error(), Error::Api(_)), "{:?}", h.error());
     assert_eq!(accumulated_text(&h), "Hi");
+}
+
+#[test]
+fn lent_chunks_are_the_chunks_given_and_each_delivery_can_follow_another() {
+    let body = long_stream(30);
+    let mut reference = Harness::new(Config::new("k"), true);
+    reference.head(200);
+    reference.body_in_reads(&body, 500);
+    assert_eq!(reference.chunks.len(), 31);
+
+    // Given, then lent, then given again, then only accumulated: every chunk
+    // once, in order, and the same completion.
+    let mut h = Harness::new(Config::new("k"), true);
+    h.head(200);
+    let events: Vec<&str> = body.split_inclusive("\n\n").collect();
+    for (i, event) in events.iter().enumerate() {
+        h.ex.set_chunk_delivery(match i {
+            0..10 => ChunkDelivery::Owned,
+            10..20 => ChunkDelivery::Lent,
+            20..25 => ChunkDelivery::Owned,
+            _ => ChunkDelivery::AccumulateOnly,
+        });
+        // The harness copies each lent chunk when `ChunkLent` announces it.
+        h.body(event);
+    }
+    let a = h.current();
+    h.ex.handle_end(a, h.now);
+    h.drain();
+    assert!(
+        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+        "{:?}",
+        h.done
+    );
+    assert_eq!(h.lent[..], reference.chunks[10..20]);
+    assert_eq!(h.chunks[..10], reference.chunks[..10]);
+    assert_eq!(h.chunks[10..], reference.chunks[20..25]);
+    assert_eq!(h.ex.chunks_delivered(), 31);
+    assert_eq!(h.ex.accumulated(), reference.ex.accumulated());
+    assert!(
+        h.ex.lent_chunk().is_none(),
+        "nothing lent once the stream is over"
+    );
 }

@@ -57,11 +57,17 @@ fn decode_split_as(body: &[u8], cuts: &[usize], how: Feed) -> (ChatCompletion, u
 
 /// Every chunk of `body` split at `cuts`, each taken in the way `ways` says
 /// in turn: 0 `next_chunk`, 1 `next_chunk_ref` (cloned), 2 `next_chunk` and
-/// the chunk handed back with `recycle` (after a clone).
-fn collect_chunks(body: &[u8], cuts: &[usize], ways: &[u8]) -> Vec<ChatCompletionChunk> {
+/// the chunk handed back with `recycle` (after a clone); lent chunks pass
+/// their buffers on when `reuse` says so.
+fn collect_chunks(
+    body: &[u8],
+    cuts: &[usize],
+    ways: &[u8],
+    reuse: bool,
+) -> Vec<ChatCompletionChunk> {
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
     points.sort_unstable();
-    let mut decoder = ChatStreamDecoder::new();
+    let mut decoder = ChatStreamDecoder::new().reuse_buffers(reuse);
     let mut chunks = Vec::new();
     let mut take = |decoder: &mut ChatStreamDecoder| loop {
         let chunk = match ways[chunks.len() % ways.len()] {
@@ -145,11 +151,12 @@ proptest! {
         stream in chat_stream(),
         cuts in prop::collection::vec(any::<usize>(), 0..12),
         lend in prop::collection::vec(0u8..3, 1..8),
+        reuse in any::<bool>(),
     ) {
         let GeneratedStream { chunks, body, .. } = stream;
-        let owned = collect_chunks(body.as_bytes(), &cuts, &[0]);
+        let owned = collect_chunks(body.as_bytes(), &cuts, &[0], true);
         // Lent (1) and recycled (2) chunks, mixed with owned ones (0) in turn.
-        let mixed = collect_chunks(body.as_bytes(), &cuts, &lend);
+        let mixed = collect_chunks(body.as_bytes(), &cuts, &lend, reuse);
         prop_assert_eq!(owned.len(), chunks.len());
         prop_assert_eq!(&mixed, &owned);
         prop_assert_eq!(&owned, &chunks);

@@ -44,11 +44,36 @@ pub enum Action {
     Abandon(AttemptId),
     /// Hand this chunk to the caller (streaming calls only).
     Chunk(ChatCompletionChunk),
+    /// A chunk is ready, lent rather than given
+    /// ([`ChunkDelivery::Lent`]): read it with
+    /// [`Exchange::lent_chunk`](super::Exchange::lent_chunk) before the next
+    /// call to the exchange.
+    ChunkLent,
     /// Nothing to do until an input arrives or, when `until` is set, until that
     /// instant passes; then call [`Exchange::handle_timeout`](super::Exchange::handle_timeout).
     Wait(Wait),
     /// The call is over. After this, `poll` returns `None`.
     Done(Result<Outcome, crate::Error>),
+}
+
+/// How a streaming [`Exchange`](super::Exchange) hands its chunks out; set
+/// with [`Exchange::set_chunk_delivery`](super::Exchange::set_chunk_delivery).
+/// Every chunk is added to the
+/// [`accumulated`](super::Exchange::accumulated) completion whichever it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkDelivery {
+    /// Each chunk in an [`Action::Chunk`], the caller's to keep (the default).
+    #[default]
+    Owned,
+    /// Each chunk announced by [`Action::ChunkLent`] and lent until the next
+    /// call to the exchange, parsed where it is lent from: no chunk is moved
+    /// out through the actions. For a caller that reads each chunk and keeps
+    /// none (prints it, sums it).
+    Lent,
+    /// No chunk handed out: each is only added to the accumulated
+    /// completion, lent by the decoder as with `Lent`. For a caller that
+    /// wants the whole completion, not the chunks.
+    AccumulateOnly,
 }
 
 /// How long to wait, and why.

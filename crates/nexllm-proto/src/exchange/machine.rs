@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 
-use super::action::{Action, AttemptId, Outcome, Wait, WaitReason};
+use super::action::{Action, AttemptId, ChunkDelivery, Outcome, Wait, WaitReason};
 use super::jitter::Jitter;
 use super::retry::{
     RetryDecision, decide_retry, status_is_retryable, transport_error_is_retryable,
@@ -18,7 +18,7 @@ use crate::error::{
     Error, LimitError, StreamError, StreamErrorKind, TimeoutError, TimeoutKind, TransportError,
 };
 use crate::stream::{ChatStreamDecoder, StreamAccumulator};
-use crate::types::{ChatCompletion, ChatCompletionRequest};
+use crate::types::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
 
 /// The header that carries the same key on every attempt of one call, so a
 /// server that supports it can recognise a retry of a request it already ran.
@@ -121,8 +121,8 @@ pub struct Exchange {
     queue: VecDeque<Action>,
     done_taken: bool,
     accumulator: Option<StreamAccumulator>,
-    /// Chunks go to the accumulator only, not out as `Action::Chunk`.
-    accumulate_only: bool,
+    /// How chunks are handed out.
+    delivery: ChunkDelivery,
     chunks_delivered: u64,
     response_status: Option<StatusCode>,
     response_headers: Option<HeaderMap>,
@@ -227,7 +227,7 @@ impl Exchange {
                     .max_choices(config.limits.max_choices)
                     .max_tool_calls(config.limits.max_tool_calls)
             }),
-            accumulate_only: false,
+            delivery: ChunkDelivery::Owned,
             chunks_delivered: 0,
             response_status: None,
             response_headers: None,
@@ -297,22 +297,27 @@ impl Exchange {
             .map(StreamAccumulator::into_completion)
     }
 
-    /// From now on the chunks of a streaming call are only added to the
-    /// [`accumulated`](Self::accumulated) completion, not handed out as
-    /// [`Action::Chunk`]: for a caller that wants the whole completion, not
-    /// the chunks. Each chunk is then lent by the decoder, whose next chunk
-    /// reuses its buffers
-    /// ([`ChatStreamDecoder::next_chunk_ref`](crate::stream::ChatStreamDecoder::next_chunk_ref)),
-    /// so such a stream allocates nothing per chunk once it runs. Chunks
-    /// added so count in [`chunks_delivered`](Self::chunks_delivered) (a
-    /// stream cut after some is not retried, as it would add them twice).
-    /// Does nothing for a call that is not a stream.
-    pub fn accumulate_only(&mut self) {
-        self.accumulate_only = true;
+    /// How the chunks of a streaming call are handed out from now on (see
+    /// [`ChunkDelivery`]; the default is [`ChunkDelivery::Owned`]). It may be
+    /// changed between any two calls. Chunks that are only accumulated count
+    /// in [`chunks_delivered`](Self::chunks_delivered) too (a stream cut
+    /// after some is not retried, as it would add them twice). Does nothing
+    /// for a call that is not a stream.
+    pub fn set_chunk_delivery(&mut self, delivery: ChunkDelivery) {
+        self.delivery = delivery;
     }
 
-    /// How many chunks have been handed to the caller (or, after
-    /// [`accumulate_only`](Self::accumulate_only), added to the completion).
+    /// The chunk announced by the last [`Action::ChunkLent`], until the next
+    /// call to the exchange; `None` at any other time.
+    pub fn lent_chunk(&self) -> Option<&ChatCompletionChunk> {
+        match &self.state {
+            State::Streaming { decoder, .. } => decoder.lent_chunk(),
+            _ => None,
+        }
+    }
+
+    /// How many chunks have been handed to the caller (or, with
+    /// [`ChunkDelivery::AccumulateOnly`], added to the completion).
     pub fn chunks_delivered(&self) -> u64 {
         self.chunks_delivered
     }
@@ -344,7 +349,9 @@ impl Exchange {
                 decoder: Box::new(
                     ChatStreamDecoder::with_max_event_bytes(self.limits.max_event_bytes)
                         .max_choices(self.limits.max_choices)
-                        .expecting(self.expected_choices, self.expect_usage),
+                        .expecting(self.expected_choices, self.expect_usage)
+                        // Many streams may run in turn: see `reuse_buffers`.
+                        .reuse_buffers(false),
                 ),
                 last_read: now,
                 body_ended: false,
@@ -671,21 +678,7 @@ impl Exchange {
             }
             // A chunk past the limits on choices and tool calls is not
             // delivered: the stream ends with the answer before it.
-            let next = if self.accumulate_only {
-                match decoder.next_chunk_ref() {
-                    Ok(Some(chunk)) => {
-                        match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
-                            Some(Err(refused)) => Err(Error::LimitExceeded(refused)),
-                            Some(Ok(())) | None => {
-                                self.chunks_delivered += 1;
-                                continue;
-                            }
-                        }
-                    }
-                    Ok(None) => Ok(None),
-                    Err(error) => Err(error),
-                }
-            } else {
+            let next = if self.delivery == ChunkDelivery::Owned {
                 let mut next = decoder.next_chunk();
                 if let Ok(Some(chunk)) = &next {
                     match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
@@ -694,6 +687,23 @@ impl Exchange {
                     }
                 }
                 next
+            } else {
+                match decoder.next_chunk_ref() {
+                    Ok(Some(chunk)) => {
+                        match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
+                            Some(Err(refused)) => Err(Error::LimitExceeded(refused)),
+                            Some(Ok(())) | None => {
+                                self.chunks_delivered += 1;
+                                if self.delivery == ChunkDelivery::Lent {
+                                    return Some(Action::ChunkLent);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
+                }
             };
             // The chunk is moved once, from the decoder's answer into the action.
             match next {

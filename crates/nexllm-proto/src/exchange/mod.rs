@@ -16,6 +16,8 @@
 //!         Some(Action::Send { attempt, request }) => start sending `request`; remember `attempt`
 //!         Some(Action::Abandon(attempt))         => drop that attempt's connection / body
 //!         Some(Action::Chunk(chunk))             => hand `chunk` to the caller
+//!         Some(Action::ChunkLent)                => show `exchange.lent_chunk()` to the caller
+//!                                                   (only after `set_chunk_delivery(Lent)`)
 //!         Some(Action::Done(result))             => return `result`
 //!         None                                   => return (Done was already taken)
 //!         Some(Action::Wait(wait)) => wait for whichever comes first:
@@ -81,7 +83,7 @@ mod machine;
 mod retry;
 mod retry_after;
 
-pub use action::{Action, AttemptId, Outcome, Wait, WaitReason};
+pub use action::{Action, AttemptId, ChunkDelivery, Outcome, Wait, WaitReason};
 pub use backoff::{INITIAL_RETRY_DELAY, JITTER_FRACTION, MAX_RETRY_DELAY};
 pub use machine::{
     Exchange, IDEMPOTENCY_KEY_HEADER, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, RETRY_COUNT_HEADER,

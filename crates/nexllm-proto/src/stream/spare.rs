@@ -7,7 +7,8 @@
 //! or one given to [`ChatStreamDecoder::recycle`](super::ChatStreamDecoder::recycle))
 //! leaves its buffers here, and the direct parser writes the next chunk's
 //! values into them: a stream read that way allocates nothing per chunk once
-//! it runs. Only the parser's values change buffers; a chunk is still parsed
+//! it runs (unless [`ChatStreamDecoder::reuse_buffers`](super::ChatStreamDecoder::reuse_buffers)
+//! turned that off, as the exchange does). Only the parser's values change buffers; a chunk is still parsed
 //! into a default one, so nothing of the chunk before can remain in it.
 
 use crate::types::{ChatCompletionChunk, ChunkChoice, ToolCallDelta};
