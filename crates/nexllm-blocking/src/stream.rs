@@ -118,16 +118,39 @@ impl ChatStream {
     /// The chunks still to come are only added to the completion, not handed
     /// out one by one.
     pub fn finish(mut self) -> Result<ChatCompletion, Error> {
-        self.held = None;
-        self.call
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::AccumulateOnly);
-        for item in &mut self {
-            item?;
-        }
+        self.read_rest();
         match &self.ended {
             Some(Err(error)) => Err(error.clone()),
             _ => Ok(self.into_completion()),
+        }
+    }
+
+    /// Reads the rest of the stream into the completion only
+    /// ([`ChunkDelivery::AccumulateOnly`]); returns how many chunks were
+    /// handed out all the same (none).
+    fn read_rest(&mut self) -> usize {
+        // A buffered first chunk is in the completion already.
+        self.first = None;
+        self.held = None;
+        if self.ended.is_some() {
+            return 0;
+        }
+        self.call
+            .exchange_mut()
+            .set_chunk_delivery(ChunkDelivery::AccumulateOnly);
+        let mut handed_out = 0;
+        loop {
+            match self.call.next_event() {
+                Some(Event::Chunk(_) | Event::ChunkLent) => handed_out += 1,
+                Some(Event::Done(result)) => {
+                    self.ended = Some(result.map(drop));
+                    return handed_out;
+                }
+                None => {
+                    self.ended = Some(Ok(()));
+                    return handed_out;
+                }
+            }
         }
     }
 
@@ -135,9 +158,8 @@ impl ChatStream {
     /// parsed where it is lent from, not moved out to the caller through
     /// the call's layers (in the K = 512 loopback benchmark, 3 % less CPU per
     /// chunk). For a caller that reads each chunk and keeps none (prints it,
-    /// adds it up); the chunks are the
-    /// same as the iterator's, and the two can be mixed. `None` once the
-    /// stream has ended.
+    /// adds it up); the chunks are the same as the iterator's, and the two
+    /// can be mixed. `None` once the stream has ended.
     ///
     /// ```no_run
     /// # fn demo(client: nexllm_blocking::Client) -> Result<(), nexllm_blocking::Error> {
@@ -255,5 +277,22 @@ mod tests {
     #[test]
     fn the_fallback_completion_is_empty() {
         assert!(empty_completion().choices.is_empty());
+    }
+
+    #[test]
+    fn the_rest_of_a_finished_stream_is_only_added_up() {
+        let server = nexllm_mock::MockServer::builder()
+            .api_key("k")
+            .start_blocking()
+            .unwrap();
+        let client = crate::Client::new(crate::Config::new("k").base_url(server.base_url()));
+        let text = "one two three four five";
+        let request =
+            crate::ChatCompletionRequest::new("mock-echo", vec![crate::Message::user(text)]);
+        let mut stream = client.chat().create_stream(&request).unwrap();
+        assert_eq!(stream.read_rest(), 0, "no chunk handed out");
+        assert!(stream.call.exchange().chunks_delivered() >= 5);
+        assert!(stream.is_ended());
+        assert_eq!(stream.into_completion().content(), Some(text));
     }
 }
