@@ -1,7 +1,8 @@
 //! The request `nexllm chat` sends: a `--request` body, if any, with the options laid over it.
 //!
-//! Precedence, lowest first: the fields of the `--request` file (unknown ones
-//! are kept and sent as they are), then `-m` (`NEXLLM_MODEL` only where the
+//! Precedence, lowest first: the fields of the `--request` file (unknown ones,
+//! and a `metadata` object with non-string values, are kept and sent as they
+//! are), then `-m` (`NEXLLM_MODEL` only where the
 //! file names no model), `--max-tokens`, `--temperature`,
 //! `-s` (replaces a leading system message or adds one), the prompt (appended
 //! as a user message) and `--no-stream`.
@@ -48,6 +49,8 @@ impl RequestOptions {
 
 /// Parses a `--request` body: a JSON object with any request fields. `model`
 /// and `messages` may be left out (the options and the prompt supply them).
+/// A `metadata` object with values that are not all strings is kept in
+/// `extra` and sent as given (the typed field is left unset).
 pub(crate) fn parse_request_body(
     text: &str,
     origin: &str,
@@ -62,8 +65,23 @@ pub(crate) fn parse_request_body(
     body.entry("model").or_insert_with(|| Value::from(""));
     body.entry("messages")
         .or_insert_with(|| Value::Array(Vec::new()));
-    serde_json::from_value(Value::Object(body))
-        .map_err(|e| Failure::usage(format!("--request {origin}: {e}")))
+    // Gateways (LiteLLM and others) take `metadata` values of any JSON type,
+    // which the typed field (string values only) cannot hold: such an object
+    // is sent through `extra`, as given. Any other shape is left to the typed
+    // field, which refuses it.
+    let untyped_metadata = match body.get("metadata") {
+        Some(Value::Object(entries)) if entries.values().any(|value| !value.is_string()) => {
+            body.remove("metadata")
+        }
+        _ => None,
+    };
+    let mut request: ChatCompletionRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|e| Failure::usage(format!("--request {origin}: {e}")))?;
+    if let Some(metadata) = untyped_metadata {
+        // The typed field is unset, so `extra` supplies it as given.
+        request.extra.insert("metadata".to_owned(), metadata);
+    }
+    Ok(request)
 }
 
 /// Lays the options and the prompt over `base` (the `--request` body, or an
@@ -223,6 +241,33 @@ mod tests {
                 {"role": "user", "content": "b"}
             ])
         );
+    }
+
+    #[test]
+    fn a_request_file_may_carry_metadata_with_any_values() {
+        let metadata = json!({"tags": ["a", "b"], "trace_id": 7, "run": "42"});
+        let body = json!({"model": "m", "metadata": metadata}).to_string();
+        let base = parse_request_body(&body, "f").unwrap();
+        assert_eq!(base.metadata, None);
+        assert_eq!(base.extra.get("metadata"), Some(&metadata));
+        let req = build_request(Some(base), &RequestOptions::default(), Some("p".into())).unwrap();
+        assert!(req.validate().is_ok());
+        assert_eq!(serde_json::to_value(&req).unwrap()["metadata"], metadata);
+
+        // String values still fill the typed field.
+        let base = parse_request_body(r#"{"metadata": {"run": "42"}}"#, "f").unwrap();
+        assert_eq!(base.metadata.unwrap()["run"], "42");
+        assert!(base.extra.is_empty());
+        let base = parse_request_body(r#"{"metadata": null}"#, "f").unwrap();
+        assert_eq!(base.metadata, None);
+        assert!(base.extra.is_empty());
+        // Metadata that is no object at all is still refused.
+        for bad in [r#"{"metadata": ["a"]}"#, r#"{"metadata": "a"}"#] {
+            assert!(
+                matches!(parse_request_body(bad, "f"), Err(Failure::Usage(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

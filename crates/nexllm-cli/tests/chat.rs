@@ -316,6 +316,33 @@ fn a_request_body_can_come_from_stdin() {
 }
 
 #[test]
+fn metadata_with_any_values_is_sent_as_given() {
+    let server = MockServer::start_blocking().unwrap();
+    let metadata = json!({"tags": ["a", "b"], "trace_id": 7, "nested": {"k": null}});
+    let body = json!({
+        "model": "mock-echo",
+        "messages": [{"role": "user", "content": "tagged"}],
+        "metadata": metadata
+    })
+    .to_string();
+    let file = temp_file("metadata.json", &body);
+    let file = file.to_str().unwrap();
+    for transport in TRANSPORTS {
+        let run = nexllm(
+            &server,
+            &["chat", "--request", file, "--transport", transport],
+        );
+        assert_eq!(run.success(), "tagged\n", "{transport}");
+        let sent = server.requests().last().unwrap().body_json().unwrap();
+        assert_eq!(sent["metadata"], metadata, "{transport}");
+    }
+    let run = nexllm_with_stdin(&server, &["chat", "--request", "-"], &body);
+    assert_eq!(run.success(), "tagged\n");
+    let sent = server.requests().last().unwrap().body_json().unwrap();
+    assert_eq!(sent["metadata"], metadata);
+}
+
+#[test]
 fn a_tool_call_round_trip() {
     let server = MockServer::start_blocking().unwrap();
     for transport in TRANSPORTS {
