@@ -159,6 +159,10 @@ pub(crate) fn validate_chat(body: &Value) -> Result<ChatParams<'_>, ErrorReply> 
         Some(Value::Array(tools)) => tools.as_slice(),
         Some(other) => return Err(invalid_type("tools", "an array", other)),
     };
+    // The deprecated `functions` has `minItems: 1` too, and OpenAI refuses `[]` alike.
+    if matches!(object.get("functions"), Some(Value::Array(functions)) if functions.is_empty()) {
+        return Err(empty_array("functions"));
+    }
     for (index, tool) in tools.iter().enumerate() {
         // A function tool (`function.name`) or a custom tool (`custom.name`), as in the spec.
         let kind = match tool.get("type").and_then(Value::as_str) {
@@ -603,6 +607,19 @@ mod tests {
                 "tools",
                 Some("empty_array"),
                 "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            ),
+            // functions (deprecated): `minItems: 1`, like `tools`.
+            (
+                json!({"model": "m", "messages": user, "functions": []}),
+                "functions",
+                Some("empty_array"),
+                "Invalid 'functions': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            ),
+            (
+                json!({"model": "m", "messages": user, "functions": [], "function_call": "auto"}),
+                "functions",
+                Some("empty_array"),
+                "Invalid 'functions': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             ),
             // An assistant message needs content unless it has tool calls or a function call.
             (
