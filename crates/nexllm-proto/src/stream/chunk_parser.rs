@@ -1010,6 +1010,101 @@ mod tests {
     }
 
     #[test]
+    fn several_choices_and_tool_calls_in_one_chunk_are_all_kept() {
+        let data = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":0,"id":"call_0","function":{"name":"f","arguments":"{}"}},{"index":1,"id":"call_1","function":{"name":"g","arguments":"[]"}},{"index":2,"function":{"arguments":""}}]}},{"index":1,"delta":{"content":"b"}},{"index":2,"delta":{"content":"c"},"finish_reason":"stop"}]}"#;
+        // With buffers of chunks handed back, and without.
+        let mut recycled = ParserMemory::default();
+        let mut handed_back = check(COMMON).unwrap();
+        recycled.spare.recycle(&mut handed_back);
+        for memory in [&mut ParserMemory::default(), &mut recycled] {
+            let chunk = check_after(data, memory).unwrap();
+            let contents: Vec<_> = chunk
+                .choices
+                .iter()
+                .map(|choice| (choice.index, choice.delta.content.as_deref()))
+                .collect();
+            assert_eq!(contents, [(0, Some("a")), (1, Some("b")), (2, Some("c"))]);
+            let calls = chunk.choices[0].delta.tool_calls.as_ref().unwrap();
+            let ids: Vec<_> = calls
+                .iter()
+                .map(|call| (call.index, call.id.as_deref()))
+                .collect();
+            assert_eq!(
+                ids,
+                [
+                    (Some(0), Some("call_0")),
+                    (Some(1), Some("call_1")),
+                    (Some(2), None)
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn every_escape_and_every_kind_of_whitespace_parse_fast() {
+        let chunk =
+            check(r#"{"choices":[{"delta":{"content":"\"\\\/\b\f\n\r\t\u0041"}}]}"#).unwrap();
+        assert_eq!(
+            chunk.choices[0].delta.content.as_deref(),
+            Some("\"\\/\u{8}\u{c}\n\r\tA")
+        );
+        // Pretty-printed JSON, with tabs and both line ends.
+        let pretty = "{\n\t\"id\": \"c\",\r\n\t\"choices\": [\n\t\t{\"index\": 0, \"delta\": {\"content\": \"a\"}}\n\t]\r\n}\n";
+        assert_eq!(&*check(pretty).unwrap().id, "c");
+        // Spaces in strings, in the last bytes of the input too (scanned
+        // one at a time, not eight).
+        for end in 1..12 {
+            let text = " a b  c d e "[..end].to_owned();
+            let data = format!(r#"{{"choices":[],"obfuscation":"{text}"}}"#);
+            assert_eq!(check(&data).unwrap().obfuscation, Some(text), "{data}");
+        }
+    }
+
+    #[test]
+    fn an_empty_role_is_no_role() {
+        for data in [
+            r#"{"choices":[{"index":0,"delta":{"role":"","content":"a"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"role":null,"content":"a"}}]}"#,
+        ] {
+            let chunk = check(data).unwrap();
+            assert_eq!(chunk.choices[0].delta.role, None, "{data}");
+        }
+    }
+
+    #[test]
+    fn chunks_with_choices_first_remember_no_header_but_keep_parsing_fast() {
+        // llama.cpp's order: no header before `choices`, nothing to remember.
+        let mut memory = ParserMemory::default();
+        let llama = r#"{"choices":[{"index":0,"delta":{"content":"a"}}],"id":"l","model":"m"}"#;
+        check_after(llama, &mut memory).unwrap();
+        assert!(memory.header.raw.is_empty());
+        check_after(llama, &mut memory).unwrap();
+        assert!(check_after("{}", &mut memory).is_some());
+        // A header that comes later is still remembered.
+        let header_first = r#"{"id":"h","model":"m","choices":[]}"#;
+        check_after(header_first, &mut memory).unwrap();
+        assert_eq!(memory.header.raw, br#"{"id":"h","model":"m","#);
+    }
+
+    #[test]
+    fn headers_up_to_the_bound_are_remembered_and_longer_ones_are_not() {
+        // `{"id":"` and `",` around the id.
+        let id_len = MAX_HEADER_BYTES - 9;
+        for (id_len, remembered) in [(id_len, true), (id_len + 1, false)] {
+            let mut memory = ParserMemory::default();
+            let id = "x".repeat(id_len);
+            let data = format!(r#"{{"id":"{id}","choices":[]}}"#);
+            for _ in 0..2 {
+                assert_eq!(&*check_after(&data, &mut memory).unwrap().id, id);
+            }
+            assert_eq!(
+                memory.header.raw.len(),
+                if remembered { MAX_HEADER_BYTES } else { 0 }
+            );
+        }
+    }
+
+    #[test]
     fn split_escapes_and_every_prefix_never_panic() {
         for end in 0..=COMMON.len() {
             if let Some(prefix) = COMMON.get(..end) {
