@@ -177,7 +177,8 @@ impl ClientBuilder {
     /// Sends every request through this transport instead of the default
     /// hyper one. The pool, HTTP/2, proxy and TLS options are options of the
     /// default transport: [`build`](Self::build) refuses them alongside a
-    /// transport of your own (configure that transport instead).
+    /// transport of your own (configure that transport instead; a
+    /// [`HyperTransport`] you wrap takes them from [`HyperTransport::builder`]).
     #[must_use]
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
@@ -236,7 +237,8 @@ impl ClientBuilder {
                 return Err(Error::invalid_request(
                     option,
                     "is an option of the default transport; it does not apply to a \
-                     transport given with `ClientBuilder::transport`, which is used as it is",
+                     transport given with `ClientBuilder::transport`, which is used as it is \
+                     (set it on `HyperTransport::builder` for a HyperTransport you wrap)",
                 ));
             }
         }
@@ -247,28 +249,23 @@ impl ClientBuilder {
         let transport: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
             None => {
-                let mut options = TransportOptions::new(&config);
+                let mut builder = HyperTransport::builder(&config);
                 if let Some(timeout) = self.pool_idle_timeout {
-                    options.pool_idle_timeout = timeout;
+                    builder = builder.pool_idle_timeout(timeout);
                 }
                 if let Some(max) = self.pool_max_idle_per_host {
-                    options.pool_max_idle_per_host = max;
+                    builder = builder.pool_max_idle_per_host(max);
                 }
                 if let Some(http2) = self.http2 {
-                    options.http2 = http2;
+                    builder = builder.http2(http2);
                 }
                 if let Some(proxy) = self.proxy {
-                    options.proxy = proxy;
+                    builder = builder.proxy(proxy);
                 }
-                options.tls = self.tls;
-                let transport = HyperTransport::with_options(options);
-                if let Some(error) = transport.tls_unavailable() {
-                    return Err(Error::Transport(error.clone()));
+                if let Some(tls) = self.tls {
+                    builder = builder.tls_config(tls);
                 }
-                if let Some(error) = transport.unusable_for(&config) {
-                    return Err(Error::Transport(error));
-                }
-                Arc::new(transport)
+                Arc::new(builder.build()?)
             }
         };
         Ok(Client::from_parts(config, transport, None))

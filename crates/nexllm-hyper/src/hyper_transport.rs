@@ -24,6 +24,7 @@ use tower_service::Service;
 
 use crate::proxy::{BoxError, Proxy, ProxyConnector, ProxyFailure};
 use crate::transport::{Body, SendError, Transport};
+use crate::transport_builder::HyperTransportBuilder;
 
 /// The default idle time of a pooled connection.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -34,7 +35,8 @@ pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
 /// The longest transport error message kept.
 const MAX_MESSAGE_CHARS: usize = 400;
 
-/// The options of the default transport; set through [`ClientBuilder`](crate::ClientBuilder).
+/// The options of the default transport; set through [`ClientBuilder`](crate::ClientBuilder)
+/// or [`HyperTransportBuilder`].
 #[derive(Debug)]
 pub(crate) struct TransportOptions {
     pub(crate) connect_timeout: Duration,
@@ -81,6 +83,12 @@ impl HyperTransport {
     /// A transport with the default options and the connect timeout of `config`.
     pub fn new(config: &Config) -> Self {
         HyperTransport::with_options(TransportOptions::new(config))
+    }
+
+    /// A transport with options of your choosing (pool, HTTP/2, proxy, TLS)
+    /// and the connect timeout of `config`.
+    pub fn builder(config: &Config) -> HyperTransportBuilder {
+        HyperTransportBuilder::new(config)
     }
 
     pub(crate) fn with_options(options: TransportOptions) -> Self {
@@ -141,7 +149,12 @@ impl HyperTransport {
     pub(crate) fn unusable_for(&self, config: &Config) -> Option<TransportError> {
         // An invalid base URL fails every call before any I/O anyway.
         let dst = config.endpoint("").ok()?;
-        if let Some(error) = self.proxy.unusable_for(&dst) {
+        self.unusable_for_endpoint(&dst)
+    }
+
+    /// [`unusable_for`](Self::unusable_for) the endpoint of a base URL.
+    pub(crate) fn unusable_for_endpoint(&self, dst: &Uri) -> Option<TransportError> {
+        if let Some(error) = self.proxy.unusable_for(dst) {
             return Some(error);
         }
         if dst.scheme_str() == Some("https") {

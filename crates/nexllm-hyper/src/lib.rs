@@ -67,6 +67,7 @@ mod models;
 mod proxy;
 mod stream;
 mod transport;
+mod transport_builder;
 
 pub use chat::Chat;
 pub use client::{Client, ClientBuilder};
@@ -78,6 +79,7 @@ pub use nexllm_proto::response::{ApiResponse, RateLimit};
 pub use proxy::Proxy;
 pub use stream::ChatStream;
 pub use transport::{Body, SendError, Transport};
+pub use transport_builder::HyperTransportBuilder;
 
 pub use nexllm_proto;
 pub use nexllm_proto::error::{

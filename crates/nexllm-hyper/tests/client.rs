@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nexllm_hyper::{
-    ChatCompletionRequest, Client, Config, Error, Message, Proxy, StreamErrorKind, TimeoutKind,
-    TransportErrorKind,
+    Body, ChatCompletionRequest, Client, Config, Error, HyperTransport, Message, Proxy, SendError,
+    StreamErrorKind, TimeoutKind, Transport, TransportErrorKind,
 };
 use nexllm_mock::MockServer;
 
@@ -345,6 +345,52 @@ async fn finish_returns_the_error_that_ended_the_stream() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hyper_transport_built_with_options_can_be_wrapped() {
+    /// Adds a header to every request, then sends it with the transport it wraps.
+    #[derive(Debug)]
+    struct Tagged(HyperTransport);
+
+    #[async_trait::async_trait]
+    impl Transport for Tagged {
+        async fn send(
+            &self,
+            mut request: http::Request<bytes::Bytes>,
+        ) -> Result<http::Response<Body>, SendError> {
+            request
+                .headers_mut()
+                .insert("x-tag", http::HeaderValue::from_static("wrapped"));
+            self.0.send(request).await
+        }
+    }
+
+    // The proxy option is what reaches the (unresolvable) host: the mock
+    // plays the forward proxy, as above.
+    let server = server().await;
+    let config = Config::new(KEY).base_url("http://api.nexllm.invalid/v1");
+    let proxy_url = format!("http://user:pw@{}", server.addr());
+    let transport = HyperTransport::builder(&config)
+        .proxy(Proxy::all(&proxy_url, "").unwrap())
+        .pool_max_idle_per_host(1)
+        .pool_idle_timeout(Some(Duration::from_secs(5)))
+        .http2(false)
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .config(config)
+        .transport(Arc::new(Tagged(transport)))
+        .build()
+        .unwrap();
+    let completion = client.chat().create(&echo("wrapped")).await.unwrap();
+    assert_eq!(completion.content(), Some("wrapped"));
+    let seen = &server.requests()[0];
+    assert_eq!(seen.header("x-tag"), Some("wrapped"));
+    assert_eq!(
+        seen.header("proxy-authorization"),
+        Some("Basic dXNlcjpwdw==")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
