@@ -125,6 +125,19 @@ fn the_data_of_one_event_may_be_exactly_the_limit_across_lines() {
 }
 
 #[test]
+fn the_data_of_one_event_may_be_exactly_the_limit_across_three_lines() {
+    // 9 + LF + 4 + LF + 5 = 20 = the limit; one byte more fails.
+    let mut decoder = SseDecoder::with_max_event_bytes(20);
+    decoder.feed(b"data: 123456789\ndata: 1234\ndata: 12345\n\n");
+    assert_eq!(
+        decoder.next_event(),
+        Ok(Some(SseEvent::message("123456789\n1234\n12345")))
+    );
+    decoder.feed(b"data: 123456789\ndata: 1234\ndata: 123456\n\n");
+    assert_eq!(decoder.next_event(), Err(limit_error("SSE event", 20)));
+}
+
+#[test]
 fn replacement_characters_count_against_the_event_limit() {
     // 8 invalid bytes become 8 three-byte U+FFFD: 24 bytes of text.
     let mut decoder = SseDecoder::with_max_event_bytes(20);

@@ -126,6 +126,13 @@ const CASES: &[Case] = &[
         retry: None,
         last_event_id: "1",
     },
+    Case {
+        name: "an id replaced by another of the same length",
+        body: b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 2\ndata: c\n\n",
+        events: &[("message", "a", "1"), ("message", "b", "2"), ("message", "c", "2")],
+        retry: None,
+        last_event_id: "2",
+    },
     // format-field-id-null
     Case {
         name: "field id null",

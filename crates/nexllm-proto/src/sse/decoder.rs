@@ -1923,4 +1923,96 @@ mod tests {
         assert_eq!(event.data(), "{\"n\":00000}");
         assert_eq!(event.data().as_ptr(), read[6..].as_ptr(), "not copied");
     }
+
+    #[test]
+    fn a_read_as_bytes_of_exactly_the_threshold_is_not_copied_for_borrowed_events() {
+        // "A read of 1 KiB or more" includes a read of exactly 1 KiB, here
+        // one that ends inside a line (so it is not a frame of whole lines).
+        let mut decoder = SseDecoder::new();
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        let head = "data: first\n\n";
+        let tail = "data: cut";
+        let pad = SEGMENT_MIN - head.len() - ":\n".len() - tail.len();
+        let body = format!("{head}:{}\n{tail}", "x".repeat(pad));
+        assert_eq!(body.len(), SEGMENT_MIN);
+        let read = Bytes::from(body);
+        decoder.feed_bytes(read.clone());
+        let event = decoder.next_event_ref().unwrap().unwrap();
+        assert_eq!(event.data(), "first");
+        assert_eq!(event.data().as_ptr(), read[6..].as_ptr(), "not copied");
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        decoder.feed_bytes(Bytes::from_static(b" short\n\n"));
+        assert_eq!(
+            decoder.next_event_ref().unwrap().unwrap().data(),
+            "cut short"
+        );
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+    }
+
+    #[test]
+    fn a_large_burst_does_not_keep_its_buffer_once_drained() {
+        // A read too large to be kept whole goes through the line buffer; once
+        // its events are taken, the next read does not keep the grown buffer.
+        let mut decoder = SseDecoder::new();
+        let body = "data: {\"n\":1}\n\n".repeat(SEGMENT_MAX / 8);
+        assert!(body.len() > SEGMENT_MAX);
+        decoder.feed(body.as_bytes());
+        assert!(decoder.buf.capacity() > KEEP_BUFFER_CAPACITY);
+        assert_eq!(decode_all(&mut decoder).len(), SEGMENT_MAX / 8);
+        decoder.feed(b"data: after\n\n");
+        assert!(
+            decoder.buf.capacity() <= KEEP_BUFFER_CAPACITY,
+            "{}",
+            decoder.buf.capacity()
+        );
+        assert_eq!(decode_all(&mut decoder), [SseEvent::message("after")]);
+        // The same after `finish`, with an unfinished line left over.
+        decoder.feed(body.as_bytes());
+        decoder.feed(b"data: cut");
+        assert_eq!(decode_all(&mut decoder).len(), SEGMENT_MAX / 8);
+        decoder.finish();
+        assert!(
+            decoder.buf.capacity() <= KEEP_BUFFER_CAPACITY,
+            "{}",
+            decoder.buf.capacity()
+        );
+        assert_eq!(decoder.buffered_len(), 0);
+    }
+
+    #[test]
+    fn owned_events_from_a_read_kept_whole_continue_the_event_before_it() {
+        // An event begun before the read (data, or a type) goes on in it, and
+        // a data line in it not followed by a blank line does not end an event.
+        let cases: [(&[u8], &[u8], [SseEvent; 2]); 3] = [
+            (
+                b"data: a\n",
+                b"data: b\n\ndata: c\n\n",
+                [SseEvent::message("a\nb"), SseEvent::message("c")],
+            ),
+            (
+                b"event: delta\n",
+                b"data: b\n\ndata: c\n\n",
+                [SseEvent::new("delta", "b", ""), SseEvent::message("c")],
+            ),
+            (
+                b"",
+                b"data: a\ndata: b\n\ndata: c\n\n",
+                [SseEvent::message("a\nb"), SseEvent::message("c")],
+            ),
+        ];
+        for (before, read, expected) in cases {
+            let mut decoder = SseDecoder::new();
+            decoder.segment_min = 16;
+            decoder.feed(before);
+            assert_eq!(decoder.next_event().unwrap(), None);
+            decoder.feed(read);
+            assert!(decoder.seg.is_some(), "kept whole");
+            assert_eq!(
+                decode_all(&mut decoder),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(before)
+            );
+        }
+    }
 }
