@@ -676,29 +676,23 @@ impl Exchange {
                 self.fail_final(Error::LimitExceeded(error));
                 return self.poll();
             }
-            // A chunk past the limits on choices and tool calls is not
-            // delivered: the stream ends with the answer before it.
             let next = if self.delivery == ChunkDelivery::Owned {
-                let mut next = decoder.next_chunk();
-                if let Ok(Some(chunk)) = &next {
-                    match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
-                        Some(Err(refused)) => next = Err(Error::LimitExceeded(refused)),
-                        Some(Ok(())) | None => self.chunks_delivered += 1,
+                let next = decoder.next_chunk();
+                match &next {
+                    Ok(Some(chunk)) => {
+                        take_in(&mut self.accumulator, &mut self.chunks_delivered, chunk).and(next)
                     }
+                    _ => next,
                 }
-                next
             } else {
                 match decoder.next_chunk_ref() {
                     Ok(Some(chunk)) => {
-                        match self.accumulator.as_mut().map(|acc| acc.try_push(chunk)) {
-                            Some(Err(refused)) => Err(Error::LimitExceeded(refused)),
-                            Some(Ok(())) | None => {
-                                self.chunks_delivered += 1;
-                                if self.delivery == ChunkDelivery::Lent {
-                                    return Some(Action::ChunkLent);
-                                }
-                                continue;
+                        match take_in(&mut self.accumulator, &mut self.chunks_delivered, chunk) {
+                            Err(refused) => Err(refused),
+                            Ok(()) if self.delivery == ChunkDelivery::Lent => {
+                                return Some(Action::ChunkLent);
                             }
+                            Ok(()) => continue,
                         }
                     }
                     Ok(None) => Ok(None),
@@ -942,6 +936,21 @@ impl BodyPiece for Bytes {
     fn feed(self, decoder: &mut ChatStreamDecoder) {
         decoder.feed_bytes(self);
     }
+}
+
+/// Adds a chunk of the stream to the accumulated answer and counts it as
+/// delivered, or refuses it when it passes the limits on choices and tool
+/// calls (it is then not delivered: the stream ends with the answer before it).
+fn take_in(
+    accumulator: &mut Option<StreamAccumulator>,
+    delivered: &mut u64,
+    chunk: &ChatCompletionChunk,
+) -> Result<(), Error> {
+    if let Some(acc) = accumulator {
+        acc.try_push(chunk).map_err(Error::LimitExceeded)?;
+    }
+    *delivered += 1;
+    Ok(())
 }
 
 fn deadline_after(start: Instant, duration: Duration) -> Instant {
