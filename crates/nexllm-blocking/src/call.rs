@@ -125,7 +125,7 @@ impl Call {
         };
         if let Some(error) = &client.unusable {
             span.in_scope(|| tracing::debug!(error = %error, "the proxy cannot be used"));
-            return Err(Error::Transport(error.clone()));
+            return Err(Error::Transport(Box::new(error.clone())));
         }
         let total_deadline = config
             .timeouts

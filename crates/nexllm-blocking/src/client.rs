@@ -207,7 +207,7 @@ impl ClientBuilder {
             .proxy
             .unwrap_or_default()
             .for_base_url(&config.base_url)
-            .map_err(Error::Transport)?;
+            .map_err(Error::from)?;
         let mut options = AgentOptions {
             proxy,
             ..AgentOptions::default()

@@ -152,16 +152,16 @@ fn spawn(job: impl FnOnce() + Send + 'static) -> Result<(), Error> {
         .spawn(job)
         .map(drop)
         .map_err(|e| {
-            Error::Transport(TransportError::new(
+            Error::Transport(Box::new(TransportError::new(
                 TransportErrorKind::Io,
                 format!("cannot start a thread for the blocking client: {e}"),
-            ))
+            )))
         })
 }
 
 fn thread_gone() -> Error {
-    Error::Transport(TransportError::new(
+    Error::Transport(Box::new(TransportError::new(
         TransportErrorKind::Io,
         "the blocking client's thread ended without an answer",
-    ))
+    )))
 }

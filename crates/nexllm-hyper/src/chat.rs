@@ -110,7 +110,7 @@ impl<'a> Chat<'a> {
         if let Some(error) = self.client.unusable() {
             // A setting no retry can fix (as for an invalid request): fail before any I/O.
             span.in_scope(|| tracing::debug!(error = %error, "the client cannot make calls"));
-            return Err(Error::Transport(error.clone()));
+            return Err(Error::Transport(Box::new(error.clone())));
         }
         Ok(CallDriver::new(
             exchange,

@@ -90,14 +90,14 @@ impl HyperTransportBuilder {
     pub fn build(self) -> Result<HyperTransport, Error> {
         let transport = HyperTransport::with_options(self.options);
         if let Some(error) = transport.tls_unavailable() {
-            return Err(Error::Transport(error.clone()));
+            return Err(Error::Transport(Box::new(error.clone())));
         }
         if let Some(error) = self
             .endpoint
             .as_ref()
             .and_then(|endpoint| transport.unusable_for_endpoint(endpoint))
         {
-            return Err(Error::Transport(error));
+            return Err(Error::Transport(Box::new(error)));
         }
         Ok(transport)
     }

@@ -136,7 +136,7 @@ fn decode_success<T: DeserializeOwned>(
 /// Checks the status, then parses the body as JSON and rejects error objects.
 fn success_json(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
     if !status.is_success() {
-        return Err(Error::Api(api_error(status, headers, body)));
+        return Err(Error::Api(Box::new(api_error(status, headers, body))));
     }
     let rid = request_id(headers);
     let text = std::str::from_utf8(body)
@@ -149,7 +149,7 @@ fn success_json(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<
     if let Some(mut err) = error_from_value(&value) {
         err.request_id = rid.map(str::to_owned);
         err.raw_body = excerpt(text);
-        return Err(Error::Api(err));
+        return Err(Error::Api(Box::new(err)));
     }
     Ok(value)
 }

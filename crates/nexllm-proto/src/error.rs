@@ -20,26 +20,43 @@ pub const RAW_EXCERPT_CHARS: usize = 512;
 ///
 /// `Display` writes one line meant for a person, for instance
 /// `401 Unauthorized (invalid_api_key): Incorrect API key provided [request id req_123]`.
+///
+/// Each variant boxes what it carries, so an `Error` is two words and a
+/// `Result` of a lent chunk and an `Error` is no larger: the stream returns
+/// one per chunk, and the error, which keeps everything the server said, is
+/// rare. Match and read it as usual (`Error::Api(e) => e.status`); build one
+/// from its part with `Error::from` or `.into()`:
+///
+/// ```
+/// use nexllm_proto::{Error, TimeoutError, TimeoutKind};
+/// use std::time::Duration;
+///
+/// let error: Error = TimeoutError::new(TimeoutKind::Idle, Duration::from_secs(30)).into();
+/// match &error {
+///     Error::Timeout(timeout) => assert_eq!(timeout.kind, TimeoutKind::Idle),
+///     other => panic!("{other}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
     /// The server answered with an error: an HTTP error status, a `200` whose
     /// body is an error object, or an error event inside a stream.
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// The connection failed: DNS, connect, TLS, reset, or another I/O error.
-    Transport(TransportError),
+    Transport(Box<TransportError>),
     /// A deadline passed (see [`TimeoutKind`]).
-    Timeout(TimeoutError),
+    Timeout(Box<TimeoutError>),
     /// A body arrived but could not be understood. Keeps the offending text.
-    Decode(DecodeError),
+    Decode(Box<DecodeError>),
     /// A stream ended in a way that is not an API error: cut short before
     /// `[DONE]`, or not an event stream at all.
-    Stream(StreamError),
+    Stream(Box<StreamError>),
     /// A buffer reached its configured limit (an endless line, a huge body).
-    LimitExceeded(LimitError),
+    LimitExceeded(Box<LimitError>),
     /// The request was rejected before any I/O (empty model, no messages,
     /// a parameter out of range, an invalid base URL or header).
-    InvalidRequest(InvalidRequestError),
+    InvalidRequest(Box<InvalidRequestError>),
     /// The call was cancelled by the caller before it finished.
     Cancelled,
 }
@@ -135,20 +152,20 @@ impl Error {
 
     /// A shorthand for an [`Error::InvalidRequest`] naming the field at fault.
     pub fn invalid_request(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidRequest(InvalidRequestError {
+        Error::InvalidRequest(Box::new(InvalidRequestError {
             field,
             reason: reason.into(),
-        })
+        }))
     }
 
     /// A shorthand for an [`Error::Decode`] about `what`, keeping an excerpt of `raw`.
     pub fn decode(what: impl Into<String>, raw: &str) -> Self {
-        Error::Decode(DecodeError {
+        Error::Decode(Box::new(DecodeError {
             message: what.into(),
             raw: excerpt(raw),
             request_id: None,
             attempts: 0,
-        })
+        }))
     }
 }
 
@@ -167,12 +184,55 @@ impl fmt::Display for Error {
     }
 }
 
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        Error::Api(Box::new(error))
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(error: TransportError) -> Self {
+        Error::Transport(Box::new(error))
+    }
+}
+
+impl From<TimeoutError> for Error {
+    fn from(error: TimeoutError) -> Self {
+        Error::Timeout(Box::new(error))
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(error: DecodeError) -> Self {
+        Error::Decode(Box::new(error))
+    }
+}
+
+impl From<StreamError> for Error {
+    fn from(error: StreamError) -> Self {
+        Error::Stream(Box::new(error))
+    }
+}
+
+impl From<LimitError> for Error {
+    fn from(error: LimitError) -> Self {
+        Error::LimitExceeded(Box::new(error))
+    }
+}
+
+impl From<InvalidRequestError> for Error {
+    fn from(error: InvalidRequestError) -> Self {
+        Error::InvalidRequest(Box::new(error))
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Stream(StreamError {
-                cause: Some(cause), ..
-            }) => Some(cause),
+            Error::Stream(stream) => stream
+                .cause
+                .as_ref()
+                .map(|cause| cause as &(dyn std::error::Error + 'static)),
             _ => None,
         }
     }
@@ -689,12 +749,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_error_and_a_result_of_a_reference_are_two_words() {
+        // The stream hands out `Result<&ChatCompletionChunk, Error>` per chunk:
+        // with the payloads inline it was 168 bytes, copied at every step.
+        assert_eq!(std::mem::size_of::<Error>(), 16);
+        assert_eq!(std::mem::size_of::<Result<&u8, Error>>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Result<&u8, Error>>>(), 16);
+    }
+
+    #[test]
+    fn each_part_converts_into_its_variant() {
+        let limit: Error = LimitError::new("SSE line", 8).into();
+        assert_eq!(limit.kind_name(), "limit");
+        let api: Error = ApiError::new(Some(StatusCode::NOT_FOUND), "no such model").into();
+        assert_eq!(api.status(), Some(StatusCode::NOT_FOUND));
+        let cut: Error = StreamError::new(StreamErrorKind::Truncated, "cut short", 3).into();
+        assert_eq!(cut.kind_name(), "stream");
+    }
+
+    #[test]
     fn api_error_reads_like_a_sentence() {
         let mut e = ApiError::new(Some(StatusCode::UNAUTHORIZED), "Incorrect API key provided");
         e.code = Some(ErrorCode::Text("invalid_api_key".into()));
         e.request_id = Some("req_123".into());
         assert_eq!(
-            Error::Api(e).to_string(),
+            Error::Api(Box::new(e)).to_string(),
             "401 Unauthorized (invalid_api_key): Incorrect API key provided [request id req_123]"
         );
     }
@@ -703,17 +782,19 @@ mod tests {
     fn attempts_are_shown_only_when_retried() {
         let mut e = ApiError::new(Some(StatusCode::TOO_MANY_REQUESTS), "slow down");
         e.code = Some(ErrorCode::Text("rate_limit_exceeded".into()));
-        let err = Error::Api(e).with_attempts(3).with_request_id(Some("r1"));
+        let err = Error::Api(Box::new(e))
+            .with_attempts(3)
+            .with_request_id(Some("r1"));
         assert_eq!(
             err.to_string(),
             "429 Too Many Requests (rate_limit_exceeded): slow down [request id r1] after 3 attempts"
         );
         assert_eq!(err.attempts(), 3);
         assert_eq!(err.request_id(), Some("r1"));
-        let once = Error::Timeout(TimeoutError::new(
+        let once = Error::Timeout(Box::new(TimeoutError::new(
             TimeoutKind::Idle,
             Duration::from_secs(60),
-        ))
+        )))
         .with_attempts(1);
         assert_eq!(once.to_string(), "the server sent nothing for 60s");
     }

@@ -479,7 +479,7 @@ fn error_body_table() {
             models(status, &headers_with_id("req_7"), case.body.as_bytes()).map(drop),
         ] {
             match result {
-                Err(Error::Api(e)) => assert_eq!(e, err, "{name}"),
+                Err(Error::Api(e)) => assert_eq!(*e, err, "{name}"),
                 other => panic!("{name}: {other:?}"),
             }
         }
@@ -537,7 +537,7 @@ fn display_reads_like_a_sentence() {
         br#"{"error": {"message": "Slow down", "type": "requests", "code": "rate_limit_exceeded"}}"#,
     );
     assert_eq!(
-        Error::Api(err).to_string(),
+        Error::Api(Box::new(err)).to_string(),
         "429 Too Many Requests (rate_limit_exceeded): Slow down [request id req_1]"
     );
 }

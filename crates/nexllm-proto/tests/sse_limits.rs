@@ -6,7 +6,7 @@ use nexllm_proto::sse::{DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEvent};
 use nexllm_proto::{Error, LimitError};
 
 fn limit_error(what: &'static str, limit: usize) -> Error {
-    Error::LimitExceeded(LimitError::new(what, limit))
+    Error::LimitExceeded(Box::new(LimitError::new(what, limit)))
 }
 
 #[test]

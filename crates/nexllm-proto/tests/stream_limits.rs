@@ -115,7 +115,7 @@ fn the_decoder_refuses_the_chunk_that_opens_one_choice_too_many() {
         assert_eq!(chunks.len(), 2 * limit, "{order:?}");
         assert_eq!(
             error,
-            Some(Error::LimitExceeded(choices_error(limit))),
+            Some(Error::LimitExceeded(Box::new(choices_error(limit)))),
             "{order:?}"
         );
         assert_eq!(completion.choices.len(), limit, "{order:?}");
@@ -137,7 +137,10 @@ fn the_decoder_refuses_one_chunk_with_too_many_choices_and_keeps_the_chunks_befo
     );
     let (chunks, completion, error) = decode(ChatStreamDecoder::new().max_choices(limit), &body);
     assert_eq!(chunks.len(), 1);
-    assert_eq!(error, Some(Error::LimitExceeded(choices_error(limit))));
+    assert_eq!(
+        error,
+        Some(Error::LimitExceeded(Box::new(choices_error(limit))))
+    );
     assert_eq!(completion.choices[0].message.content.as_deref(), Some("a"));
     // The same chunk repeating one choice opens one choice only.
     let repeated: Vec<Value> = (0..100).map(|_| content_choice(3, "b")).collect();
@@ -155,7 +158,10 @@ fn the_default_decoder_takes_1024_choices_and_refuses_the_1025th() {
     let (chunks, completion, error) = decode(ChatStreamDecoder::new(), &body);
     assert_eq!(chunks.len(), 1024);
     assert_eq!(completion.choices.len(), 1024);
-    assert_eq!(error, Some(Error::LimitExceeded(choices_error(1024))));
+    assert_eq!(
+        error,
+        Some(Error::LimitExceeded(Box::new(choices_error(1024))))
+    );
 }
 
 #[test]
@@ -170,7 +176,10 @@ fn a_json_body_with_too_many_choices_gives_the_chunks_before_then_the_error() {
     let (chunks, completion, error) = decode(ChatStreamDecoder::new().max_choices(3), &body);
     assert_eq!(chunks.len(), 3);
     assert_eq!(completion.choices.len(), 3);
-    assert_eq!(error, Some(Error::LimitExceeded(choices_error(3))));
+    assert_eq!(
+        error,
+        Some(Error::LimitExceeded(Box::new(choices_error(3))))
+    );
 }
 
 /// A chunk of one choice (index 0) with these tool-call fragments.

@@ -428,7 +428,8 @@ impl Exchange {
                 if body.len().saturating_add(bytes.len()) > limit {
                     let attempt = *a;
                     self.queue.push_back(Action::Abandon(attempt));
-                    let error = Error::LimitExceeded(LimitError::new("response body", limit));
+                    let error =
+                        Error::LimitExceeded(Box::new(LimitError::new("response body", limit)));
                     self.fail_final(error);
                 } else {
                     body.extend_from_slice(bytes);
@@ -509,17 +510,17 @@ impl Exchange {
         now: Instant,
     ) {
         self.observe(now);
-        self.on_attempt_failure(attempt, Error::Transport(error), now);
+        self.on_attempt_failure(attempt, Error::Transport(Box::new(error)), now);
     }
 
     /// The transport's connector gave up connecting for `attempt` after the
     /// configured connect timeout.
     pub fn handle_connect_timeout(&mut self, attempt: AttemptId, now: Instant) {
         self.observe(now);
-        let error = Error::Timeout(TimeoutError::new(
+        let error = Error::Timeout(Box::new(TimeoutError::new(
             TimeoutKind::Connect,
             self.timeouts.connect,
-        ));
+        )));
         self.on_attempt_failure(attempt, error, now);
     }
 
@@ -541,7 +542,10 @@ impl Exchange {
                     return;
                 }
                 let total = self.timeouts.total.unwrap_or_default();
-                self.fail_final(Error::Timeout(TimeoutError::new(TimeoutKind::Total, total)));
+                self.fail_final(Error::Timeout(Box::new(TimeoutError::new(
+                    TimeoutKind::Total,
+                    total,
+                ))));
                 return;
             }
         }
@@ -551,8 +555,10 @@ impl Exchange {
                 if let Some(limit) = self.timeouts.first_byte {
                     if now >= deadline_after(*sent_at, limit) {
                         let attempt = *attempt;
-                        let error =
-                            Error::Timeout(TimeoutError::new(TimeoutKind::FirstByte, limit));
+                        let error = Error::Timeout(Box::new(TimeoutError::new(
+                            TimeoutKind::FirstByte,
+                            limit,
+                        )));
                         self.on_attempt_failure(attempt, error, now);
                     }
                 }
@@ -566,7 +572,8 @@ impl Exchange {
                 if let Some(limit) = self.timeouts.idle {
                     if now >= deadline_after(*last_read, limit) {
                         let attempt = *attempt;
-                        let error = Error::Timeout(TimeoutError::new(TimeoutKind::Idle, limit));
+                        let error =
+                            Error::Timeout(Box::new(TimeoutError::new(TimeoutKind::Idle, limit)));
                         self.on_attempt_failure(attempt, error, now);
                     }
                 }
@@ -673,7 +680,7 @@ impl Exchange {
                 let attempt = *attempt;
                 self.queue.push_back(Action::Abandon(attempt));
                 let error = LimitError::new("streamed answer", limit);
-                self.fail_final(Error::LimitExceeded(error));
+                self.fail_final(Error::LimitExceeded(Box::new(error)));
                 return self.poll();
             }
             let next = if self.delivery == ChunkDelivery::Owned {
@@ -823,7 +830,7 @@ impl Exchange {
         }
         let retryable = status_is_retryable(status, &headers, Some(&api_error));
         let server_delay = api_error.retry_after;
-        let error = Error::Api(api_error);
+        let error = Error::Api(Box::new(api_error));
         if retryable {
             self.retry_or_fail(error, server_delay, now);
         } else {
@@ -851,7 +858,7 @@ impl Exchange {
             // (more precise) idle-timeout error.
             let error = match error {
                 Error::Transport(cause) => {
-                    Error::Stream(StreamError::cut_by(cause, self.chunks_delivered))
+                    Error::Stream(Box::new(StreamError::cut_by(*cause, self.chunks_delivered)))
                 }
                 other => other,
             };
@@ -947,7 +954,7 @@ fn take_in(
     chunk: &ChatCompletionChunk,
 ) -> Result<(), Error> {
     if let Some(acc) = accumulator {
-        acc.try_push(chunk).map_err(Error::LimitExceeded)?;
+        acc.try_push(chunk).map_err(Error::from)?;
     }
     *delivered += 1;
     Ok(())

@@ -816,7 +816,7 @@ impl SseDecoder {
 
     fn no_event<T>(&self) -> Result<Option<T>, Error> {
         match &self.failure {
-            Some(failure) => Err(Error::LimitExceeded(failure.clone())),
+            Some(failure) => Err(Error::LimitExceeded(Box::new(failure.clone()))),
             None => Ok(None),
         }
     }
@@ -1534,7 +1534,7 @@ mod tests {
         assert_eq!(decoder.next_event(), Ok(Some(SseEvent::message("ok"))));
         assert_eq!(
             decoder.next_event(),
-            Err(Error::LimitExceeded(LimitError::new(LINE, limit)))
+            Err(Error::LimitExceeded(Box::new(LimitError::new(LINE, limit))))
         );
     }
 

@@ -393,11 +393,11 @@ impl ChatStreamDecoder {
                 if chunks == 1 { "" } else { "s" }
             )
         };
-        Err(self.fail(Error::Stream(StreamError::new(
+        Err(self.fail(Error::Stream(Box::new(StreamError::new(
             StreamErrorKind::Truncated,
             message,
             chunks,
-        ))))
+        )))))
     }
 
     /// Whether `data: [DONE]` has been seen.
@@ -421,10 +421,10 @@ impl ChatStreamDecoder {
         // `extend_bounded` keeps one byte more than the limit: only a longer
         // body passed it.
         if body.len() > self.max_body_bytes {
-            return Err(self.fail(Error::LimitExceeded(LimitError::new(
+            return Err(self.fail(Error::LimitExceeded(Box::new(LimitError::new(
                 "JSON body of a stream",
                 self.max_body_bytes,
-            ))));
+            )))));
         }
         match json_fallback::chunks_from_json_body(body) {
             Ok(chunks) => {
@@ -482,7 +482,7 @@ impl Progress {
             })?;
         }
         if let Some(error) = chunk_error(chunk) {
-            return Err(Error::Api(error));
+            return Err(Error::Api(Box::new(error)));
         }
         self.record(chunk)?;
         Ok(true)
@@ -520,11 +520,11 @@ impl Progress {
                 }
             }
             Err(_) if self.choices.len() >= self.max_choices => {
-                return Err(Error::LimitExceeded(LimitError::count(
+                return Err(Error::LimitExceeded(Box::new(LimitError::count(
                     "streamed answer",
                     self.max_choices,
                     "choices",
-                )));
+                ))));
             }
             Err(at) => self.choices.insert(at, (index, finished)),
         }
@@ -616,7 +616,7 @@ fn error_event(data: &str) -> Error {
             ApiError::new(None, message)
         });
     error.raw_body = crate::error::excerpt(data);
-    Error::Api(error)
+    Error::Api(Box::new(error))
 }
 
 /// An error carried inside something that parsed as a chunk: a top-level
