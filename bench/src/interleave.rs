@@ -18,8 +18,9 @@ use crate::measure::thread_cpu;
 /// What each stream does with its events.
 #[derive(Debug, Clone, Copy)]
 pub enum Work {
-    /// `ChatStreamDecoder::feed_bytes` + `StreamAccumulator` (part 4's
-    /// "raw hyper 1 + ChatStreamDecoder + StreamAccumulator").
+    /// `ChatStreamDecoder::feed_bytes` + `next_chunk_ref` + `StreamAccumulator`,
+    /// buffer reuse off (part 4's "raw hyper 1 + ChatStreamDecoder +
+    /// StreamAccumulator", and what nexllm-hyper's exchange does).
     Chat,
     /// As `Chat`, with one decoder and accumulator for all the streams (each
     /// frame holds whole events, so they decode the same): the frames are as
@@ -78,8 +79,12 @@ fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
     // Each frame is handed over and dropped, as a client does with hyper's:
     // clones made before the clock starts.
     let mut frames: Vec<Vec<Bytes>> = frames.to_vec();
-    let mut decoders: Vec<ChatStreamDecoder> =
-        frames.iter().map(|_| ChatStreamDecoder::new()).collect();
+    // As the exchange of nexllm-hyper makes and reads them: no buffer reuse
+    // (cold by a stream's next turn), each chunk lent.
+    let mut decoders: Vec<ChatStreamDecoder> = frames
+        .iter()
+        .map(|_| ChatStreamDecoder::new().reuse_buffers(false))
+        .collect();
     let mut accumulators: Vec<StreamAccumulator> =
         frames.iter().map(|_| StreamAccumulator::new()).collect();
     let mut seen = 0u64;
@@ -96,8 +101,8 @@ fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
                     };
                     let decoder = &mut decoders[s];
                     decoder.feed_bytes(frame);
-                    while let Ok(Some(chunk)) = decoder.next_chunk() {
-                        accumulators[s].push(&chunk);
+                    while let Ok(Some(chunk)) = decoder.next_chunk_ref() {
+                        accumulators[s].push(chunk);
                         seen += 1;
                     }
                 }

@@ -274,12 +274,12 @@ impl ChatStreamDecoder {
     ///
     /// As [`next_chunk`](Self::next_chunk).
     pub fn next_chunk_ref(&mut self) -> Result<Option<&ChatCompletionChunk>, Error> {
-        // Emptied where it is, and filled again there: a chunk is large to move.
+        // Emptied where it is, and filled again there: a chunk is large to
+        // move. Its header strings stay for the next chunk to recall.
         if self.reuse_buffers {
             self.progress.memory.spare.recycle(&mut self.lent);
-        } else {
-            self.lent = ChatCompletionChunk::default();
         }
+        chunk_parser::clear_but_header(&mut self.lent);
         self.lending = false;
         if let Some(chunk) = self.queue.pop_front() {
             self.lent = chunk;
@@ -711,6 +711,46 @@ mod tests {
             "\u{85}",
         ] {
             assert_eq!(trim(data), data.trim(), "{data:?}");
+        }
+    }
+
+    #[test]
+    fn a_lent_chunk_keeps_no_header_field_of_the_chunk_before() {
+        let first = r#"{"id":"a","object":"chat.completion.chunk","created":7,"model":"m","system_fingerprint":"fp","service_tier":"default","choices":[{"index":0,"delta":{"content":"x"}}]}"#;
+        // Another header, without the optional fields, `created` or `object`.
+        let other = r#"{"id":"b","model":"n","choices":[{"index":0,"delta":{"content":"y"}}]}"#;
+        // Not the direct parser's shape (a key it does not know before
+        // `choices`): serde reads it.
+        let unusual = r#"{"id":"c","model":"m","x-extra":{"k":[1]},"choices":[]}"#;
+        for reuse in [true, false] {
+            let mut decoder = ChatStreamDecoder::new().reuse_buffers(reuse);
+            let mut body = String::new();
+            for data in [first, first, other, first, unusual, first, other] {
+                body.push_str(&format!("data: {data}\n\n: ping\n\n"));
+            }
+            decoder.feed(body.as_bytes());
+            let mut lent = Vec::new();
+            let mut ids = Vec::new();
+            while let Some(chunk) = decoder.next_chunk_ref().unwrap() {
+                lent.push(chunk.clone());
+                ids.push(chunk.id.clone());
+            }
+            let mut owned = ChatStreamDecoder::new();
+            owned.feed(body.as_bytes());
+            let mut expected = Vec::new();
+            while let Some(chunk) = owned.next_chunk().unwrap() {
+                expected.push(chunk);
+            }
+            assert_eq!(lent, expected, "reuse {reuse}");
+            assert_eq!(lent.len(), 7);
+            assert_eq!(lent[2].system_fingerprint, None);
+            assert_eq!(lent[2].service_tier, None);
+            assert_eq!((lent[2].created, lent[2].object.as_str()), (0, ""));
+            assert_eq!(lent[4].extra.len(), 1);
+            assert_eq!(lent[5].extra.len(), 0);
+            assert_eq!(lent[6].model, "n");
+            // A recalled header hands out the strings of the one before.
+            assert!(ids[1].ptr_eq(&ids[0]), "reuse {reuse}");
         }
     }
 

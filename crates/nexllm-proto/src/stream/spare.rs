@@ -70,8 +70,9 @@ impl SpareBuffers {
     }
 
     /// Keeps the buffers of `chunk` that the parser fills (emptied), and
-    /// leaves `chunk` a default one. Taken where they are, not moved out
-    /// with the values around them.
+    /// leaves its `choices` and `obfuscation` empty (the rest is the
+    /// caller's to empty). Taken where they are, not moved out with the
+    /// values around them.
     pub(crate) fn recycle(&mut self, chunk: &mut ChatCompletionChunk) {
         self.keep_string(chunk.obfuscation.take());
         for choice in &mut chunk.choices {
@@ -92,7 +93,6 @@ impl SpareBuffers {
         let mut choices = std::mem::take(&mut chunk.choices);
         choices.clear();
         keep_list(&mut self.choices, choices);
-        *chunk = ChatCompletionChunk::default();
     }
 
     #[inline]

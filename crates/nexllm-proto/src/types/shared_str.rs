@@ -31,7 +31,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert!(model.starts_with("gpt"));
 /// assert_eq!(String::from(model), "gpt-4o");
 /// ```
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct SharedStr(
     /// `None` for the empty string, so that an empty value allocates nothing.
     Option<Arc<str>>,
@@ -50,6 +50,21 @@ impl SharedStr {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
             _ => false,
+        }
+    }
+}
+
+impl Clone for SharedStr {
+    fn clone(&self) -> Self {
+        SharedStr(self.0.clone())
+    }
+
+    /// Leaves `self` as it is when it already shares `source`'s allocation:
+    /// no reference count is touched (a stream's chunk lent again repeats
+    /// the header of the one before).
+    fn clone_from(&mut self, source: &Self) {
+        if !self.ptr_eq(source) {
+            self.0.clone_from(&source.0);
         }
     }
 }
@@ -220,6 +235,25 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn clone_from_keeps_a_shared_allocation_and_replaces_any_other() {
+        let model = SharedStr::from("gpt-4o");
+        let mut slot = model.clone();
+        slot.clone_from(&model);
+        assert!(slot.ptr_eq(&model));
+        // Equal text in another allocation is taken over, not kept.
+        let other = SharedStr::from("gpt-4o");
+        slot.clone_from(&other);
+        assert!(slot.ptr_eq(&other) && !slot.ptr_eq(&model));
+        slot.clone_from(&SharedStr::from("o3"));
+        assert_eq!(slot, "o3");
+        slot.clone_from(&SharedStr::default());
+        assert_eq!(slot, "");
+        let mut empty = SharedStr::default();
+        empty.clone_from(&model);
+        assert!(empty.ptr_eq(&model));
+    }
 
     #[test]
     fn compares_with_every_string_type() {
