@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use memchr::{memchr, memchr2, memrchr2};
@@ -128,8 +128,12 @@ const EVENT: &str = "SSE event";
 /// of whole events, as HTTP clients hand them out). A one-byte read costs a
 /// push and a look at that byte, and `next_event` with nothing new to decode
 /// returns at once.
+// The fields in this order (`repr(C)`): those read for every event first, in
+// as few cache lines as they fit, the rest after them. With many streams on
+// one thread each decoder is cold by its stream's next read, and each line
+// its fields are spread over is a cache miss per event.
+#[repr(C)]
 pub struct SseDecoder {
-    limit: usize,
     /// Input kept for decoding; `buf[pos..]` is not decoded yet. Decoded bytes
     /// are dropped when more input arrives, except the data line of an
     /// unfinished event, which the event refers to.
@@ -137,30 +141,31 @@ pub struct SseDecoder {
     pos: usize,
     /// `buf[pos..scan]` holds no line end: the search resumes at `scan`.
     scan: usize,
-    /// A read kept whole, decoded between `buf[..at]` and `buf[at..]`.
-    seg: Option<Segment>,
+    limit: usize,
+    /// [`SEGMENT_MIN`], lowered by tests to reach every path with short input.
+    segment_min: usize,
     /// The caller takes owned events (`next_event`): a `Bytes` read is copied
     /// into shared text rather than kept as it is. False after `next_event_ref`.
     owned: bool,
-    /// [`SEGMENT_MIN`], lowered by tests to reach every path with short input.
-    segment_min: usize,
-    /// How many bytes of a leading BOM have matched so far, while the start
-    /// of the stream is still undecided; `None` once it is decided.
-    bom_matched: Option<usize>,
     /// The last line ended with CR: an LF next belongs to that line end.
     skip_lf: bool,
-    /// The event being assembled, and the id and retry state.
-    fields: Fields,
     /// The event in `fields` was dispatched and handed out by reference; it is
     /// cleared on the next call.
     holding: bool,
+    /// A read kept whole, decoded between `buf[..at]` and `buf[at..]`.
+    seg: Option<Segment>,
+    /// How many bytes of a leading BOM have matched so far, while the start
+    /// of the stream is still undecided; `None` once it is decided.
+    bom_matched: Option<usize>,
+    failure: Option<LimitError>,
     /// Events decoded ahead by `feed` or `finish`, returned before decoding on.
     ready: VecDeque<SseEvent>,
+    /// The search for line ends of the usual event, shared by every decoder.
+    line_ends: &'static LineEnds,
+    /// The event being assembled, and the id and retry state.
+    fields: Fields,
     /// An event of `ready` handed out by reference.
     current: Option<SseEvent>,
-    failure: Option<LimitError>,
-    /// The search for line ends of the usual event.
-    line_ends: LineEnds,
 }
 
 /// Finds the first CR or LF: with memchr's AVX2 searcher, made once, where
@@ -172,7 +177,15 @@ struct LineEnds {
     avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
 }
 
+/// The one [`LineEnds`] of the process, hot in the cache however many
+/// decoders run in turn (a copy in each decoder was three cache lines).
+static LINE_ENDS: OnceLock<LineEnds> = OnceLock::new();
+
 impl LineEnds {
+    fn shared() -> &'static LineEnds {
+        LINE_ENDS.get_or_init(LineEnds::new)
+    }
+
     fn new() -> Self {
         LineEnds {
             #[cfg(target_arch = "x86_64")]
@@ -181,7 +194,7 @@ impl LineEnds {
     }
 
     #[inline(always)]
-    fn find(self, bytes: &[u8]) -> Option<usize> {
+    fn find(&self, bytes: &[u8]) -> Option<usize> {
         #[cfg(target_arch = "x86_64")]
         if let Some(two) = self.avx2 {
             return two.find(bytes);
@@ -273,17 +286,18 @@ enum DataAt {
 
 /// The field state of the decoder: the event being assembled, the last event
 /// id and the retry value.
+#[repr(C)] // Those read for every event first (see `SseDecoder`).
 struct Fields {
-    limit: usize,
     data_at: DataAt,
-    /// The data when it is not a single `data` line still in the input.
-    data: String,
+    limit: usize,
     /// The event type buffer.
     event_type: String,
-    /// The last event id buffer.
-    id_buffer: String,
     /// The last event id string, set when an event is dispatched.
     last_event_id: Option<Arc<str>>,
+    /// The data when it is not a single `data` line still in the input.
+    data: String,
+    /// The last event id buffer.
+    id_buffer: String,
     retry: Option<u64>,
     /// Recent event type names, shared between the events that carry them.
     type_cache: Vec<Arc<str>>,
@@ -389,7 +403,7 @@ fn quick_line(
     scan: usize,
     limit: usize,
     checked: bool,
-    line_ends: LineEnds,
+    line_ends: &LineEnds,
 ) -> Option<Quick> {
     let rest = input.get(pos..)?;
     let after = rest.strip_prefix(b"data:")?;
@@ -453,7 +467,7 @@ impl SseDecoder {
             ready: VecDeque::new(),
             current: None,
             failure: None,
-            line_ends: LineEnds::new(),
+            line_ends: LineEnds::shared(),
         }
     }
 
