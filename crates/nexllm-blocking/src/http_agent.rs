@@ -1,15 +1,18 @@
 //! The ureq [`Agent`] a [`Client`](crate::Client) sends its requests with:
 //! rustls with verified certificates, the proxy chosen for the base URL, error
 //! statuses returned as responses, no redirects, the pool options, the
-//! [`DeadlineConnector`] at the end of the connector chain, and the
-//! [`HostResolver`].
+//! connector chain (the [`ForwardProxyConnector`] first, the
+//! [`DeadlineConnector`] last), and the [`HostResolver`].
 
 use std::time::Duration;
 
 use ureq::Agent;
 use ureq::unversioned::resolver::Resolver;
-use ureq::unversioned::transport::{Connector, DefaultConnector};
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector, RustlsConnector, TcpConnector,
+};
 
+use crate::forward_proxy::ForwardProxyConnector;
 use crate::io_deadline::DeadlineConnector;
 use crate::resolver::HostResolver;
 
@@ -54,8 +57,18 @@ impl Default for AgentOptions {
 /// - TLS is rustls with verified certificates: Mozilla's roots by default, the
 ///   platform's verifier with the `native-roots` feature, or the CA
 ///   certificates given. There is no switch to turn verification off.
+///
+/// The connector chain is ureq's `DefaultConnector` (without its SOCKS and
+/// missing-TLS-provider links, which cannot apply here) with two links of
+/// ours: first the [`ForwardProxyConnector`], which sends plain `http://`
+/// requests to an HTTP proxy in absolute form instead of through the
+/// `CONNECT` tunnel ureq would open; last the [`DeadlineConnector`].
 pub(crate) fn build(options: AgentOptions) -> Agent {
-    let connector = DefaultConnector::new().chain(DeadlineConnector);
+    let connector = ForwardProxyConnector
+        .chain(ConnectProxyConnector::default())
+        .chain(TcpConnector::default())
+        .chain(RustlsConnector::default())
+        .chain(DeadlineConnector);
     build_with(options, connector, HostResolver::default())
 }
 

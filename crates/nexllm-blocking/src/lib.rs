@@ -51,10 +51,13 @@
 //!
 //! In: HTTP/1.1 over TCP or TLS (rustls with the *ring* provider, verified
 //! certificates), a connection pool per [`Client`] ([`ClientBuilder`] sets its
-//! size and idle time), HTTP proxies through `CONNECT` ([`Proxy`]: from the
-//! environment by default, chosen once for the base URL), gzip, the connect
-//! timeout, sleeping, reading the clock, closing the connection of a dropped
-//! stream.
+//! size and idle time), HTTP proxies ([`Proxy`]: from the environment by
+//! default, chosen once for the base URL; an `https://` base URL is reached
+//! through a `CONNECT` tunnel, a plain `http://` one by sending each request
+//! to the proxy in absolute form, `POST http://host:port/v1/... HTTP/1.1`,
+//! with `Proxy-Authorization` when the proxy URL has credentials, as
+//! `nexllm-hyper` does), gzip, the connect timeout, sleeping, reading the
+//! clock, closing the connection of a dropped stream.
 //!
 //! Out, because the core decides it for every transport alike: retries and
 //! backoff, `Retry-After`, status handling, what the first-byte, idle and
@@ -66,9 +69,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod absolute_form;
 mod call;
 mod chat;
 mod client;
+mod forward_proxy;
 mod http_agent;
 mod io_deadline;
 mod models;

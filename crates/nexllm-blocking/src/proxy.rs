@@ -3,8 +3,16 @@
 //!
 //! A client talks to one origin (its base URL; redirects are not followed),
 //! so the choice is made once, when the client is built: the variable that
-//! matches the base URL's scheme, unless `NO_PROXY` lists its host. ureq then
-//! tunnels every connection through the proxy with `CONNECT`.
+//! matches the base URL's scheme, unless `NO_PROXY` lists its host. Then:
+//!
+//! - for an `https://` base URL, ureq tunnels each connection through the
+//!   proxy with `CONNECT host:443`, and TLS runs inside the tunnel;
+//! - for a plain `http://` one, the client connects to the proxy itself and
+//!   writes each request in absolute form (`POST http://host:port/v1/chat/completions
+//!   HTTP/1.1`), with `Proxy-Authorization: Basic ...` when the proxy URL has
+//!   credentials (the `forward_proxy` module). Forward proxies
+//!   expect that, and many (squid by default) refuse `CONNECT` to any port
+//!   but 443. The proxy looks the host up, not the client.
 
 use std::fmt;
 

@@ -1,9 +1,13 @@
-//! Calls through an HTTP proxy: a minimal `CONNECT` proxy on loopback sits
-//! between the client and nexllm-mock.
+//! Calls through an HTTP proxy on loopback, between the client and
+//! nexllm-mock: a forward proxy for `http://` base URLs (requests in absolute
+//! form, never `CONNECT`), a `CONNECT` tunnel for `https://` ones.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail the test loudly
 
+#[path = "support/proxies.rs"]
+mod proxies;
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,76 +15,13 @@ use nexllm_blocking::{
     ChatCompletionRequest, Client, Config, Error, Message, Proxy, TimeoutKind, TransportErrorKind,
 };
 use nexllm_mock::MockServer;
+use proxies::{ConnectProxy, ForwardProxy};
 
 const KEY: &str = "sk-test";
 
-/// A `CONNECT`-only proxy. It records each request head it receives and
-/// pipes the tunnel both ways until either side closes.
-struct ConnectProxy {
-    url: String,
-    heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl ConnectProxy {
-    fn start() -> ConnectProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&heads);
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let recorded = Arc::clone(&recorded);
-                std::thread::spawn(move || tunnel(client, &recorded));
-            }
-        });
-        ConnectProxy {
-            url: format!("http://user:secret@{addr}"),
-            heads,
-        }
-    }
-
-    fn heads(&self) -> Vec<String> {
-        self.heads.lock().unwrap().clone()
-    }
-}
-
-fn tunnel(client: TcpStream, recorded: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(client.try_clone().unwrap());
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    recorded.lock().unwrap().push(head.clone());
-    let target = head
-        .strip_prefix("CONNECT ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
-    let upstream = TcpStream::connect(target).unwrap();
-    let mut answer = client.try_clone().unwrap();
-    answer
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .unwrap();
-    let mut from_upstream = upstream.try_clone().unwrap();
-    let mut to_client = client.try_clone().unwrap();
-    let downstream = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from_upstream, &mut to_client);
-        let _ = to_client.shutdown(Shutdown::Write);
-    });
-    let mut to_upstream = upstream;
-    // Bytes the client sent right after the CONNECT head are in the reader's buffer.
-    let _ = std::io::copy(&mut reader, &mut to_upstream);
-    let _ = to_upstream.shutdown(Shutdown::Write);
-    let _ = downstream.join();
-}
+/// A base URL whose host only the proxy can reach: the client must not look
+/// it up, and names it (with its port) in each request line.
+const UNRESOLVABLE_BASE: &str = "http://api.nexllm.invalid:8000/v1";
 
 fn ask(text: &str) -> ChatCompletionRequest {
     ChatCompletionRequest::new("mock-echo", vec![Message::user(text)])
@@ -94,42 +35,167 @@ fn client_via(proxy: Proxy, config: Config) -> Client {
         .unwrap()
 }
 
+/// The request line of a recorded head.
+fn request_line(head: &str) -> &str {
+    head.split("\r\n").next().unwrap_or_default()
+}
+
+/// The value of header `name` in a recorded head, if present (first one).
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+fn assert_no_connect(heads: &[String]) {
+    assert!(
+        heads.iter().all(|head| !head.starts_with("CONNECT ")),
+        "a plain http:// call must never open a tunnel: {heads:?}"
+    );
+}
+
 #[test]
-fn calls_go_through_the_proxy_tunnel() {
+fn plain_http_goes_to_a_forward_proxy_in_absolute_form() {
     let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
-    let proxy = ConnectProxy::start();
+    let proxy = ForwardProxy::start("user:secret@", server.addr());
     let client = client_via(
         Proxy::all(&proxy.url, "").unwrap(),
-        Config::new(KEY).base_url(server.base_url()),
+        Config::new(KEY).base_url(UNRESOLVABLE_BASE).max_retries(0),
     );
     let completion = client.chat().create(&ask("via the proxy")).unwrap();
     assert_eq!(completion.content(), Some("via the proxy"));
     let stream = client.chat().create_stream(&ask("streamed too")).unwrap();
     assert_eq!(stream.finish().unwrap().content(), Some("streamed too"));
 
-    let heads = proxy.heads();
-    assert!(!heads.is_empty());
-    let port = server.addr().port();
-    assert!(
-        heads[0].starts_with(&format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n")),
-        "{heads:?}"
-    );
-    // Basic user:secret
-    assert!(
-        heads[0].contains("Proxy-Authorization: Basic dXNlcjpzZWNyZXQ="),
-        "{heads:?}"
-    );
-    assert!(
-        !heads[0].contains(KEY),
-        "the API key never reaches the proxy in clear"
-    );
-    assert_eq!(server.requests().len(), 2);
+    let heads = proxy.recorded.heads();
+    assert_no_connect(&heads);
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in &heads {
+        assert_eq!(
+            request_line(head),
+            "POST http://api.nexllm.invalid:8000/v1/chat/completions HTTP/1.1",
+            "{heads:?}"
+        );
+        assert_eq!(
+            header(head, "host"),
+            Some("api.nexllm.invalid:8000"),
+            "{head}"
+        );
+        // Basic user:secret
+        assert_eq!(
+            header(head, "proxy-authorization"),
+            Some("Basic dXNlcjpzZWNyZXQ="),
+            "{head}"
+        );
+        assert_eq!(
+            header(head, "authorization"),
+            Some("Bearer sk-test"),
+            "{head}"
+        );
+    }
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert_eq!(request.path, "/v1/chat/completions");
+        assert_eq!(request.header("proxy-authorization"), None);
+    }
 }
 
 #[test]
-fn the_idle_timeout_holds_inside_the_tunnel() {
+fn a_proxy_without_credentials_gets_no_proxy_authorization() {
     let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
-    let proxy = ConnectProxy::start();
+    let proxy = ForwardProxy::start("", server.addr());
+    let client = client_via(
+        Proxy::all(&proxy.url, "").unwrap(),
+        Config::new(KEY).base_url(server.base_url()).max_retries(0),
+    );
+    let completion = client.chat().create(&ask("no credentials")).unwrap();
+    assert_eq!(completion.content(), Some("no credentials"));
+    let stream = client.chat().create_stream(&ask("streamed")).unwrap();
+    assert_eq!(stream.finish().unwrap().content(), Some("streamed"));
+    let models = client.models().list().unwrap();
+    assert!(!models.data.is_empty());
+
+    let heads = proxy.recorded.heads();
+    assert_no_connect(&heads);
+    assert_eq!(heads.len(), 3, "{heads:?}");
+    let origin = format!("http://{}", server.addr());
+    assert_eq!(
+        request_line(&heads[0]),
+        format!("POST {origin}/v1/chat/completions HTTP/1.1")
+    );
+    assert_eq!(
+        request_line(&heads[2]),
+        format!("GET {origin}/v1/models HTTP/1.1")
+    );
+    for head in &heads {
+        assert_eq!(header(head, "proxy-authorization"), None, "{head}");
+    }
+}
+
+#[test]
+fn calls_share_one_connection_to_the_forward_proxy() {
+    let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+    let proxy = ForwardProxy::start("user:secret@", server.addr());
+    let client = client_via(
+        Proxy::all(&proxy.url, "").unwrap(),
+        Config::new(KEY).base_url(UNRESOLVABLE_BASE).max_retries(0),
+    );
+    for text in ["first", "second", "third"] {
+        let completion = client.chat().create(&ask(text)).unwrap();
+        assert_eq!(completion.content(), Some(text));
+    }
+    let stream = client.chat().create_stream(&ask("then a stream")).unwrap();
+    assert_eq!(stream.finish().unwrap().content(), Some("then a stream"));
+    let completion = client.chat().create(&ask("and after it")).unwrap();
+    assert_eq!(completion.content(), Some("and after it"));
+
+    let heads = proxy.recorded.heads();
+    assert_eq!(heads.len(), 5, "{heads:?}");
+    // Every request on the reused connection is in absolute form, with the credentials.
+    for head in &heads {
+        assert!(
+            request_line(head).starts_with("POST http://api.nexllm.invalid:8000/"),
+            "{heads:?}"
+        );
+        assert_eq!(
+            header(head, "proxy-authorization"),
+            Some("Basic dXNlcjpzZWNyZXQ="),
+            "{head}"
+        );
+    }
+    assert_eq!(
+        proxy.recorded.connections(),
+        1,
+        "the pooled connection is reused"
+    );
+}
+
+#[test]
+fn a_dropped_stream_does_not_leave_its_connection_to_the_next_call() {
+    let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+    let proxy = ForwardProxy::start("", server.addr());
+    let client = client_via(
+        Proxy::all(&proxy.url, "").unwrap(),
+        Config::new(KEY).base_url(server.base_url()).max_retries(0),
+    );
+    let mut stream = client
+        .chat()
+        .create_stream(&ask("one two three four five six"))
+        .unwrap();
+    assert!(stream.next().unwrap().is_ok());
+    drop(stream);
+    let completion = client.chat().create(&ask("next call")).unwrap();
+    assert_eq!(completion.content(), Some("next call"));
+    assert_eq!(proxy.recorded.connections(), 2);
+    assert_no_connect(&proxy.recorded.heads());
+}
+
+#[test]
+fn the_idle_timeout_holds_through_a_forward_proxy() {
+    let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+    let proxy = ForwardProxy::start("", server.addr());
     let config = Config::new(KEY)
         .base_url(server.base_url())
         .header("x-mock-fault", "stall=1500ms")
@@ -148,6 +214,42 @@ fn the_idle_timeout_holds_inside_the_tunnel() {
         "{:?}",
         started.elapsed()
     );
+    assert_no_connect(&proxy.recorded.heads());
+}
+
+#[test]
+fn https_still_goes_through_a_connect_tunnel() {
+    // The tunnel's far end is the plain-http mock, so the TLS handshake fails
+    // after the tunnel is up: enough to see the CONNECT and its credentials
+    // (tests/tls.rs completes calls through a tunnel).
+    let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+    let proxy = ConnectProxy::start();
+    let client = client_via(
+        Proxy::all(&proxy.url, "").unwrap(),
+        Config::new(KEY)
+            .base_url(format!("https://{}/v1", server.addr()))
+            .max_retries(0),
+    );
+    let error = client.chat().create(&ask("tunnel")).unwrap_err();
+    assert!(
+        matches!(&error, Error::Transport(e) if e.kind == TransportErrorKind::Tls),
+        "{error:?}"
+    );
+    let heads = proxy.recorded.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let port = server.addr().port();
+    assert_eq!(
+        request_line(&heads[0]),
+        format!("CONNECT 127.0.0.1:{port} HTTP/1.1")
+    );
+    assert_eq!(
+        header(&heads[0], "proxy-authorization"),
+        Some("Basic dXNlcjpzZWNyZXQ=")
+    );
+    assert!(
+        !heads[0].contains(KEY),
+        "the API key never reaches the proxy in clear"
+    );
 }
 
 #[test]
@@ -160,7 +262,7 @@ fn no_proxy_hosts_are_reached_directly() {
     );
     let completion = client.chat().create(&ask("direct")).unwrap();
     assert_eq!(completion.content(), Some("direct"));
-    assert!(proxy.heads().is_empty());
+    assert!(proxy.recorded.heads().is_empty());
 }
 
 #[test]
@@ -170,17 +272,20 @@ fn an_unreachable_proxy_is_a_proxy_error() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = client_via(
-        Proxy::all(&format!("http://127.0.0.1:{closed_port}"), "").unwrap(),
-        Config::new(KEY).base_url(server.base_url()).max_retries(0),
-    );
-    let error = client.models().list().unwrap_err();
-    // As nexllm-hyper says it.
-    assert!(
-        matches!(&error, Error::Transport(e) if e.kind == TransportErrorKind::Proxy
-            && e.message.starts_with("could not connect to the proxy: ")),
-        "{error:?}"
-    );
+    // To a forward proxy (http) and through a tunnel (https) alike.
+    for base_url in [server.base_url(), format!("https://{}/v1", server.addr())] {
+        let client = client_via(
+            Proxy::all(&format!("http://127.0.0.1:{closed_port}"), "").unwrap(),
+            Config::new(KEY).base_url(&base_url).max_retries(0),
+        );
+        let error = client.models().list().unwrap_err();
+        // As nexllm-hyper says it.
+        assert!(
+            matches!(&error, Error::Transport(e) if e.kind == TransportErrorKind::Proxy
+                && e.message.starts_with("could not connect to the proxy: ")),
+            "{base_url}: {error:?}"
+        );
+    }
     assert!(server.requests().is_empty());
 }
 

@@ -1,5 +1,6 @@
 //! HTTPS: certificates are verified, a private CA can be trusted, the connect
-//! timeout covers the handshake, and the idle timeout holds over TLS.
+//! timeout covers the handshake, the idle timeout holds over TLS, and calls
+//! through an HTTP proxy go through a `CONNECT` tunnel.
 //!
 //! The server is a minimal HTTPS responder on loopback (rustls over
 //! `std::net`). Its certificate, for `localhost` and `127.0.0.1`, is signed by
@@ -18,14 +19,18 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fail the test loudly
 
+#[path = "support/proxies.rs"]
+mod proxies;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nexllm_blocking::{
-    ChatCompletionRequest, Client, Config, Error, Message, TimeoutKind, TransportErrorKind,
+    ChatCompletionRequest, Client, Config, Error, Message, Proxy, TimeoutKind, TransportErrorKind,
 };
+use proxies::ConnectProxy;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -239,4 +244,67 @@ fn the_idle_timeout_holds_over_tls() {
         "{waited:?}"
     );
     assert_eq!(stream.accumulated().content(), Some("first"));
+}
+
+fn client_through(proxy: &ConnectProxy, config: Config) -> Client {
+    Client::builder()
+        .config(config)
+        .root_certificates_pem(TEST_CA)
+        .unwrap()
+        .proxy(Proxy::all(&proxy.url, "").unwrap())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn https_calls_go_through_the_proxy_tunnel() {
+    let addr = https_server(Answer::Completion);
+    let proxy = ConnectProxy::start();
+    let config = Config::new(KEY).base_url(format!("https://localhost:{}/v1", addr.port()));
+    let client = client_through(&proxy, config);
+    for _ in 0..2 {
+        let response = client.chat().create_with_response(&ask()).unwrap();
+        assert_eq!(response.data.content(), Some("over TLS"));
+    }
+    let heads = proxy.recorded.heads();
+    assert!(!heads.is_empty());
+    for head in &heads {
+        assert!(
+            head.starts_with(&format!("CONNECT localhost:{} HTTP/1.1\r\n", addr.port())),
+            "{heads:?}"
+        );
+        // Basic user:secret
+        assert!(
+            head.contains("Proxy-Authorization: Basic dXNlcjpzZWNyZXQ="),
+            "{heads:?}"
+        );
+        assert!(
+            !head.contains(KEY),
+            "the API key never reaches the proxy in clear"
+        );
+    }
+}
+
+#[test]
+fn the_idle_timeout_holds_inside_the_tunnel() {
+    let addr = https_server(Answer::StreamThenStall(Duration::from_secs(2)));
+    let proxy = ConnectProxy::start();
+    let config = Config::new(KEY)
+        .base_url(format!("https://localhost:{}/v1", addr.port()))
+        .idle_timeout(Some(Duration::from_millis(80)));
+    let mut stream = client_through(&proxy, config)
+        .chat()
+        .create_stream(&ask())
+        .unwrap();
+    let first = stream.next().unwrap().unwrap();
+    assert_eq!(first.choices[0].delta.content.as_deref(), Some("first"));
+    let started = Instant::now();
+    let error = stream.next().unwrap().unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(&error, Error::Timeout(t) if t.kind == TimeoutKind::Idle),
+        "{error:?}"
+    );
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    assert_eq!(proxy.recorded.heads().len(), 1);
 }
