@@ -157,15 +157,16 @@ pub struct SseDecoder {
     /// How many bytes of a leading BOM have matched so far, while the start
     /// of the stream is still undecided; `None` once it is decided.
     bom_matched: Option<usize>,
-    failure: Option<LimitError>,
+    /// Boxed, as `current`: eight bytes to check instead of a cache line.
+    failure: Option<Box<LimitError>>,
+    /// An event of `ready` handed out by reference.
+    current: Option<Box<SseEvent>>,
     /// Events decoded ahead by `feed` or `finish`, returned before decoding on.
     ready: VecDeque<SseEvent>,
     /// The search for line ends of the usual event, shared by every decoder.
     line_ends: &'static LineEnds,
     /// The event being assembled, and the id and retry state.
     fields: Fields,
-    /// An event of `ready` handed out by reference.
-    current: Option<SseEvent>,
 }
 
 /// Finds the first CR or LF: with memchr's AVX2 searcher, made once, where
@@ -294,10 +295,10 @@ struct Fields {
     event_type: String,
     /// The last event id string, set when an event is dispatched.
     last_event_id: Option<Arc<str>>,
-    /// The data when it is not a single `data` line still in the input.
-    data: String,
     /// The last event id buffer.
     id_buffer: String,
+    /// The data when it is not a single `data` line still in the input.
+    data: String,
     retry: Option<u64>,
     /// Recent event type names, shared between the events that carry them.
     type_cache: Vec<Arc<str>>,
@@ -815,7 +816,7 @@ impl SseDecoder {
     fn next_event_ref_decoding(&mut self) -> Result<Option<SseEventRef<'_>>, Error> {
         self.release();
         if let Some(event) = self.ready.pop_front() {
-            return Ok(Some(self.current.insert(event).as_event_ref()));
+            return Ok(Some(self.current.insert(Box::new(event)).as_event_ref()));
         }
         if self.failure.is_none() && self.decode() {
             self.holding = true;
@@ -830,7 +831,7 @@ impl SseDecoder {
 
     fn no_event<T>(&self) -> Result<Option<T>, Error> {
         match &self.failure {
-            Some(failure) => Err(Error::LimitExceeded(Box::new(failure.clone()))),
+            Some(failure) => Err(Error::LimitExceeded(failure.clone())),
             None => Ok(None),
         }
     }
@@ -1169,7 +1170,7 @@ impl SseDecoder {
 
     /// Records the error and drops everything not yet dispatched.
     fn fail(&mut self, what: &'static str) {
-        self.failure = Some(LimitError::new(what, self.limit));
+        self.failure = Some(Box::new(LimitError::new(what, self.limit)));
         self.fields.data_at = DataAt::Nothing;
         self.clear_input();
         self.buf = Vec::new();

@@ -44,29 +44,36 @@ use crate::types::{
 /// default, as in [`Limits`]): a chunk that would add more is refused whole
 /// ([`try_push`](Self::try_push)), and so is every chunk after it.
 #[derive(Debug, Clone)]
+// The fields in this order (`repr(C)`): those read for every chunk first, in
+// two cache lines (with many streams on one thread each line of an
+// accumulator is a cache miss per chunk).
+#[repr(C)]
 pub struct StreamAccumulator {
-    completion: ChatCompletion,
     /// Per choice, in the order of `completion.choices`.
     states: Vec<ChoiceState>,
     chunks: u64,
+    /// The sum of [`weight`] over the chunks pushed.
+    held: usize,
+    /// The tool calls of all choices.
+    tool_calls: usize,
+    /// A chunk of one choice takes the fast path of `try_push` while the
+    /// answer holds fewer choices than this: `max_choices`, or 0 once a chunk
+    /// was refused.
+    fast_below: usize,
+    max_tool_calls: usize,
     /// The repeated strings of the last chunk: when the next chunk shares
     /// them (as a [`ChatStreamDecoder`](super::ChatStreamDecoder)'s chunks
     /// do), there is nothing to compare.
     last_model: SharedStr,
     last_fingerprint: Option<SharedStr>,
     last_tier: Option<SharedStr>,
-    /// The sum of [`weight`] over the chunks pushed.
-    held: usize,
-    /// The tool calls of all choices.
-    tool_calls: usize,
-    max_choices: usize,
-    /// A chunk of one choice takes the fast path of `try_push` while the
-    /// answer holds fewer choices than this: `max_choices`, or 0 once a chunk
-    /// was refused.
-    fast_below: usize,
-    max_tool_calls: usize,
     /// Why a chunk was refused: every later one is refused too.
-    refused: Option<LimitError>,
+    refused: Option<Box<LimitError>>,
+    /// The completion has its id and creation time: later chunks cannot
+    /// change them, and they need not be looked at.
+    id_and_created: bool,
+    completion: ChatCompletion,
+    max_choices: usize,
 }
 
 impl Default for StreamAccumulator {
@@ -100,6 +107,7 @@ impl StreamAccumulator {
             fast_below: limits.max_choices,
             max_tool_calls: limits.max_tool_calls,
             refused: None,
+            id_and_created: false,
         }
     }
 
@@ -130,7 +138,7 @@ impl StreamAccumulator {
         // (the usual chunk); anything else is counted exactly first, so that
         // a refused chunk leaves nothing behind.
         let fits = chunk.choices.len() == 1
-            && self.completion.choices.len() < self.fast_below
+            && self.states.len() < self.fast_below
             && chunk.choices.first().is_some_and(|choice| {
                 choice.delta.tool_calls.as_ref().is_none_or(|fragments| {
                     self.tool_calls.saturating_add(fragments.len()) <= self.max_tool_calls
@@ -170,14 +178,14 @@ impl StreamAccumulator {
         self.push(chunk);
         // A refusal is kept, and every chunk after it is refused.
         match &self.refused {
-            Some(refused) => Err(refused.clone()),
+            Some(refused) => Err(LimitError::clone(refused)),
             None => Ok(()),
         }
     }
 
     /// The refusal of [`try_push`](Self::try_push), if a chunk was refused.
     pub fn refused(&self) -> Option<&LimitError> {
-        self.refused.as_ref()
+        self.refused.as_deref()
     }
 
     /// Whether `chunk` fits within the limits, counting exactly what it would
@@ -186,7 +194,7 @@ impl StreamAccumulator {
     #[inline(never)]
     fn check_room(&mut self, chunk: &ChatCompletionChunk) -> Result<(), LimitError> {
         if let Some(refused) = &self.refused {
-            return Err(refused.clone());
+            return Err(LimitError::clone(refused));
         }
         let refusal = if self.opens_too_many_choices(&chunk.choices) {
             Some(LimitError::count(
@@ -205,7 +213,7 @@ impl StreamAccumulator {
         };
         match refusal {
             Some(refusal) => {
-                self.refused = Some(refusal.clone());
+                self.refused = Some(Box::new(refusal.clone()));
                 self.fast_below = 0;
                 Err(refusal)
             }
@@ -268,8 +276,14 @@ impl StreamAccumulator {
     fn apply(&mut self, chunk: &ChatCompletionChunk) {
         self.chunks += 1;
         let c = &mut self.completion;
-        if c.id.is_empty() && !chunk.id.is_empty() {
-            c.id.push_str(&chunk.id);
+        if !self.id_and_created {
+            if c.id.is_empty() && !chunk.id.is_empty() {
+                c.id.push_str(&chunk.id);
+            }
+            if c.created == 0 {
+                c.created = chunk.created;
+            }
+            self.id_and_created = !c.id.is_empty() && c.created != 0;
         }
         if !chunk.model.ptr_eq(&self.last_model) {
             if !chunk.model.is_empty() && c.model != *chunk.model {
@@ -277,9 +291,6 @@ impl StreamAccumulator {
                 c.model.push_str(&chunk.model);
             }
             self.last_model = chunk.model.clone();
-        }
-        if c.created == 0 {
-            c.created = chunk.created;
         }
         if let Some(fingerprint) = &chunk.system_fingerprint {
             if !self

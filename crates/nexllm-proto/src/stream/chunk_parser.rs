@@ -24,12 +24,13 @@ use super::spare::SpareBuffers;
 
 /// What the direct parser remembers from one chunk to the next.
 #[derive(Debug, Default)]
+#[repr(C)] // Read for every chunk first (see `ChatStreamDecoder`).
 pub(crate) struct ParserMemory {
-    /// The last value of each repeated string (serde's path shares them too).
-    pub(crate) strings: RepeatedStrings,
     header: Header,
     /// Buffers of chunks handed back, which the values of the next are written into.
     pub(crate) spare: SpareBuffers,
+    /// The last value of each repeated string (serde's path shares them too).
+    pub(crate) strings: RepeatedStrings,
 }
 
 /// The start of the last chunk whose header was parsed, and what it held.
@@ -41,19 +42,20 @@ pub(crate) struct ParserMemory {
 /// parser resumes after them with the state it had there: one comparison
 /// instead of six keys and values.
 #[derive(Debug, Default)]
+#[repr(C)] // In the order a recall reads them: two cache lines.
 struct Header {
     /// The bytes from the `{` to the first key that is not a header key
     /// (empty: nothing remembered). At most [`MAX_HEADER_BYTES`].
     raw: Vec<u8>,
+    /// Where the key search resumes.
+    next: usize,
     /// The header fields as read from `raw` (the rest of the chunk untouched).
+    created: u64,
     id: SharedStr,
     object: SharedStr,
-    created: u64,
     model: SharedStr,
     system_fingerprint: Option<SharedStr>,
     service_tier: Option<SharedStr>,
-    /// Where the key search resumes.
-    next: usize,
 }
 
 /// A longer header is not remembered (it is not a header servers send).

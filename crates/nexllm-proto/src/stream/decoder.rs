@@ -34,15 +34,15 @@ use super::{chunk_parser, json_fallback};
 ///   [`Error::LimitExceeded`] in its place.
 ///
 /// After an error the decoder is spent: it returns no more chunks.
+// The fields in this order (`repr(C)`): those read for every chunk first,
+// as in `SseDecoder` (with many streams on one thread, each cache line of a
+// decoder is a miss per chunk).
 #[derive(Debug)]
+#[repr(C)]
 pub struct ChatStreamDecoder {
-    sse: SseDecoder,
     mode: Mode,
     /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
     queue: VecDeque<ChatCompletionChunk>,
-    progress: Progress,
-    /// The chunk [`next_chunk_ref`](Self::next_chunk_ref) lent last.
-    lent: ChatCompletionChunk,
     /// `lent` holds the chunk the last `next_chunk_ref` returned.
     lending: bool,
     /// The next lent chunk is parsed into the buffers of the one before
@@ -51,19 +51,24 @@ pub struct ChatStreamDecoder {
     finished: bool,
     failed: bool,
     max_body_bytes: usize,
+    progress: Progress,
+    /// The chunk [`next_chunk_ref`](Self::next_chunk_ref) lent last.
+    lent: ChatCompletionChunk,
+    sse: SseDecoder,
 }
 
 /// What the chunks so far say about the stream.
 #[derive(Debug)]
+#[repr(C)] // As `ChatStreamDecoder`.
 struct Progress {
     /// `(choice index, has a finish reason)` for every choice seen, in index
     /// order; at most `max_choices` of them.
     choices: Vec<(u32, bool)>,
-    max_choices: usize,
     chunks: u64,
+    max_choices: usize,
+    expected_choices: u32,
     saw_done: bool,
     saw_usage: bool,
-    expected_choices: u32,
     expect_usage: bool,
     /// What the parsers keep from one chunk for the next (the strings the
     /// last chunk repeated, shared with the next).
