@@ -104,30 +104,35 @@ enum State {
 /// after creating it and after every `handle_*` input, call [`poll`](Self::poll)
 /// until it returns [`Action::Wait`] (or `None` once the call is over), doing
 /// what each action says. See the [module docs](super) for the full loop.
+// The fields in this order (`repr(C)`): those read for every chunk first
+// (with many calls on one thread, each cache line of an exchange is a miss
+// per chunk), then the accumulator (its own per-chunk fields first), then
+// what a call reads only at its start, its end or a retry.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Exchange {
-    operation: Operation,
-    template: RequestTemplate,
-    max_retries: u32,
-    timeouts: Timeouts,
-    limits: Limits,
-    started: Instant,
-    wall_clock_at_start: Option<SystemTime>,
-    total_deadline: Option<Instant>,
-    jitter: Jitter,
-    idempotency_key: Option<HeaderValue>,
-    attempts: u32,
     state: State,
     queue: VecDeque<Action>,
-    done_taken: bool,
-    accumulator: Option<StreamAccumulator>,
-    /// How chunks are handed out.
-    delivery: ChunkDelivery,
-    chunks_delivered: u64,
-    response_status: Option<StatusCode>,
-    response_headers: Option<HeaderMap>,
     /// The latest instant any input carried.
     now: Instant,
+    total_deadline: Option<Instant>,
+    chunks_delivered: u64,
+    /// How chunks are handed out.
+    delivery: ChunkDelivery,
+    done_taken: bool,
+    timeouts: Timeouts,
+    accumulator: Option<StreamAccumulator>,
+    attempts: u32,
+    max_retries: u32,
+    limits: Limits,
+    operation: Operation,
+    template: RequestTemplate,
+    started: Instant,
+    wall_clock_at_start: Option<SystemTime>,
+    jitter: Jitter,
+    idempotency_key: Option<HeaderValue>,
+    response_status: Option<StatusCode>,
+    response_headers: Option<HeaderMap>,
     /// What a complete stream holds (the request's `n` and `include_usage`).
     expected_choices: u32,
     expect_usage: bool,
