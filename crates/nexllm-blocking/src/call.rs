@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, Wait, WaitReason};
-use nexllm_proto::{ChatCompletionChunk, Error, TransportError, TransportErrorKind};
+use nexllm_proto::{Error, TransportError, TransportErrorKind};
 use tracing::Span;
 use ureq::{Agent, BodyReader};
 
@@ -38,16 +38,8 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// (and panics if that overflows): a year, as good as none.
 const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// What the drive loop hands up.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// A chunk for the caller (streams only).
-    Chunk(ChatCompletionChunk),
-    /// A chunk lent by the exchange (`ChunkDelivery::Lent`): `Exchange::lent_chunk`.
-    ChunkLent,
-    /// The call is over.
-    Done(Result<Outcome, Error>),
-}
+/// What the drive loop hands up: a chunk, a lent chunk, or the end of the call.
+pub(crate) use nexllm_proto::exchange::CallEvent as Event;
 
 /// The I/O of the current attempt.
 enum InFlight {

@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use nexllm_proto::exchange::{Exchange, Outcome};
+use nexllm_proto::exchange::{Exchange, Outcome, StreamFront};
 use nexllm_proto::{ChatCompletion, ChatCompletionRequest, Error};
 
-use crate::call::{Call, Event, run_to_end};
+use crate::call::{Call, run_to_end};
 use crate::client::ClientInner;
 use crate::stream::ChatStream;
 use nexllm_proto::response::ApiResponse;
@@ -63,16 +63,9 @@ impl<'a> Chat<'a> {
     pub fn create_stream(&self, request: &ChatCompletionRequest) -> Result<ChatStream, Error> {
         let request = with_stream(request, true);
         let mut call = self.start(&request)?;
-        match call.next_event() {
-            Some(Event::Chunk(chunk)) => Ok(ChatStream::new(call, Some(chunk), None)),
-            // Chunks are given, not lent, unless asked; a copy would do.
-            Some(Event::ChunkLent) => {
-                let first = call.exchange().lent_chunk().cloned();
-                Ok(ChatStream::new(call, first, None))
-            }
-            Some(Event::Done(Ok(_))) | None => Ok(ChatStream::new(call, None, Some(Ok(())))),
-            Some(Event::Done(Err(error))) => Err(error),
-        }
+        let first_event = call.next_event();
+        let front = StreamFront::open(call.exchange(), first_event)?;
+        Ok(ChatStream::new(call, front))
     }
 
     fn start(&self, request: &ChatCompletionRequest) -> Result<Call, Error> {

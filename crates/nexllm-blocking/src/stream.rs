@@ -3,10 +3,9 @@
 
 use std::fmt;
 use std::iter::FusedIterator;
-use std::sync::OnceLock;
 
 use http::{HeaderMap, StatusCode};
-use nexllm_proto::exchange::ChunkDelivery;
+use nexllm_proto::exchange::{ChunkDelivery, StreamFront};
 use nexllm_proto::{ChatCompletion, ChatCompletionChunk, Error};
 
 use crate::call::{Call, Event};
@@ -40,25 +39,13 @@ use crate::call::{Call, Event};
 /// ```
 pub struct ChatStream {
     call: Call,
-    first: Option<ChatCompletionChunk>,
-    /// The buffered first chunk while [`next_chunk_ref`](Self::next_chunk_ref) lends it.
-    held: Option<ChatCompletionChunk>,
-    /// `Some` once the stream has ended: `Ok` after `[DONE]`, the error otherwise.
-    ended: Option<Result<(), Error>>,
+    /// What each read returns; the call only moves the bytes.
+    front: StreamFront,
 }
 
 impl ChatStream {
-    pub(crate) fn new(
-        call: Call,
-        first: Option<ChatCompletionChunk>,
-        ended: Option<Result<(), Error>>,
-    ) -> Self {
-        ChatStream {
-            call,
-            first,
-            held: None,
-            ended,
-        }
+    pub(crate) fn new(call: Call, front: StreamFront) -> Self {
+        ChatStream { call, front }
     }
 
     /// The headers of the response being streamed (request id, `x-ratelimit-*`, …).
@@ -85,29 +72,23 @@ impl ChatStream {
     /// tool calls with their arguments joined, finish reasons, usage. After an
     /// error it still holds everything that arrived before it.
     pub fn accumulated(&self) -> &ChatCompletion {
-        match self.call.exchange().accumulated() {
-            Some(completion) => completion,
-            None => empty_completion(),
-        }
+        self.front.accumulated(self.call.exchange())
     }
 
     /// Whether the stream has ended (after `[DONE]` or an error).
     pub fn is_ended(&self) -> bool {
-        self.ended.is_some() && self.first.is_none()
+        self.front.is_ended()
     }
 
     /// The error that ended the stream, if it ended with one.
     pub fn error(&self) -> Option<&Error> {
-        self.ended.as_ref().and_then(|r| r.as_ref().err())
+        self.front.error()
     }
 
     /// The completion assembled so far, ending the stream (a stream still
     /// running is cancelled and its connection closed).
     pub fn into_completion(mut self) -> ChatCompletion {
-        self.call
-            .exchange_mut()
-            .take_accumulated()
-            .unwrap_or_default()
+        self.front.into_completion(self.call.exchange_mut())
     }
 
     /// Reads the rest of the stream and returns the whole completion, or the
@@ -119,39 +100,21 @@ impl ChatStream {
     /// out one by one.
     pub fn finish(mut self) -> Result<ChatCompletion, Error> {
         self.read_rest();
-        match &self.ended {
-            Some(Err(error)) => Err(error.clone()),
-            _ => Ok(self.into_completion()),
-        }
+        self.front.into_result(self.call.exchange_mut())
     }
 
     /// Reads the rest of the stream into the completion only
     /// ([`ChunkDelivery::AccumulateOnly`]); returns how many chunks were
     /// handed out all the same (none).
     fn read_rest(&mut self) -> usize {
-        // A buffered first chunk is in the completion already.
-        self.first = None;
-        self.held = None;
-        if self.ended.is_some() {
-            return 0;
-        }
-        self.call
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::AccumulateOnly);
         let mut handed_out = 0;
-        loop {
-            match self.call.next_event() {
-                Some(Event::Chunk(_) | Event::ChunkLent) => handed_out += 1,
-                Some(Event::Done(result)) => {
-                    self.ended = Some(result.map(drop));
-                    return handed_out;
-                }
-                None => {
-                    self.ended = Some(Ok(()));
-                    return handed_out;
-                }
-            }
+        while self
+            .front
+            .needs_event(self.call.exchange_mut(), ChunkDelivery::AccumulateOnly)
+        {
+            handed_out += self.front.accumulate(self.call.next_event());
         }
+        handed_out
     }
 
     /// The next chunk, lent until the next call instead of given: it is
@@ -176,31 +139,18 @@ impl ChatStream {
     /// # }
     /// ```
     pub fn next_chunk_ref(&mut self) -> Option<Result<&ChatCompletionChunk, Error>> {
-        self.held = None;
-        if let Some(chunk) = self.first.take() {
-            return Some(Ok(self.held.insert(chunk)));
-        }
-        if self.ended.is_some() {
-            return None;
-        }
-        self.call
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::Lent);
-        match self.call.next_event() {
-            Some(Event::ChunkLent) if self.call.exchange().lent_chunk().is_some() => {
-                self.call.exchange().lent_chunk().map(Ok)
-            }
-            Some(Event::Chunk(chunk)) => Some(Ok(self.held.insert(chunk))),
-            Some(Event::Done(result)) => self.end(result.map(drop)),
-            Some(Event::ChunkLent) | None => self.end(Ok(())),
-        }
+        let event = self.event_for(ChunkDelivery::Lent);
+        self.front.next_lent(self.call.exchange(), event)
     }
 
-    /// Records how the stream ended: the error to hand out, or `None`.
-    fn end<T>(&mut self, result: Result<(), Error>) -> Option<Result<T, Error>> {
-        let error = result.as_ref().err().cloned();
-        self.ended = Some(result);
-        error.map(Err)
+    /// The event of the call that a read wanting its chunk as `delivery`
+    /// needs, if the front says it needs one.
+    fn event_for(&mut self, delivery: ChunkDelivery) -> Option<Event> {
+        if self.front.needs_event(self.call.exchange_mut(), delivery) {
+            self.call.next_event()
+        } else {
+            None
+        }
     }
 }
 
@@ -208,26 +158,8 @@ impl Iterator for ChatStream {
     type Item = Result<ChatCompletionChunk, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.held = None;
-        if let Some(chunk) = self.first.take() {
-            return Some(Ok(chunk));
-        }
-        if self.ended.is_some() {
-            return None;
-        }
-        self.call
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::Owned);
-        match self.call.next_event() {
-            Some(Event::Chunk(chunk)) => Some(Ok(chunk)),
-            // Not asked for here; a copy keeps the iterator whole.
-            Some(Event::ChunkLent) => match self.call.exchange().lent_chunk() {
-                Some(chunk) => Some(Ok(chunk.clone())),
-                None => self.end(Ok(())),
-            },
-            Some(Event::Done(result)) => self.end(result.map(drop)),
-            None => self.end(Ok(())),
-        }
+        let event = self.event_for(ChunkDelivery::Owned);
+        self.front.next_owned(self.call.exchange(), event)
     }
 }
 
@@ -238,29 +170,10 @@ impl fmt::Debug for ChatStream {
     // offending text), and a `Debug` line may end up in a log: only the
     // state is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exchange = self.call.exchange();
-        let completion = exchange.accumulated();
-        f.debug_struct("ChatStream")
-            .field("id", &completion.map(|c| c.id.as_str()))
-            .field("model", &completion.map(|c| c.model.as_str()))
-            .field("status", &exchange.response_status())
-            .field("attempts", &exchange.attempts())
-            .field("chunks_received", &exchange.chunks_delivered())
-            .field("chunk_buffered", &self.first.is_some())
-            .field(
-                "ended",
-                &self.ended.as_ref().map(|result| match result {
-                    Ok(()) => "done",
-                    Err(_) => "failed",
-                }),
-            )
+        self.front
+            .debug_fields(self.call.exchange(), &mut f.debug_struct("ChatStream"))
             .finish()
     }
-}
-
-fn empty_completion() -> &'static ChatCompletion {
-    static EMPTY: OnceLock<ChatCompletion> = OnceLock::new();
-    EMPTY.get_or_init(ChatCompletion::default)
 }
 
 #[cfg(test)]
@@ -272,11 +185,6 @@ mod tests {
     #[test]
     fn streams_can_move_between_threads() {
         assert_send::<ChatStream>();
-    }
-
-    #[test]
-    fn the_fallback_completion_is_empty() {
-        assert!(empty_completion().choices.is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::future::poll_fn;
 
-use nexllm_proto::exchange::{Exchange, Outcome};
+use nexllm_proto::exchange::{Exchange, Outcome, StreamFront};
 use nexllm_proto::{ChatCompletion, ChatCompletionRequest, Error};
 
 use crate::client::ClientInner;
@@ -76,16 +76,9 @@ impl<'a> Chat<'a> {
     pub async fn create_stream(self, request: &ChatCompletionRequest) -> Result<ChatStream, Error> {
         let request = with_stream(request, true);
         let mut driver = self.start(&request)?;
-        match poll_fn(|cx| driver.poll_event(cx)).await {
-            Some(Event::Chunk(chunk)) => Ok(ChatStream::new(driver, Some(chunk), None)),
-            // Chunks are given, not lent, unless asked; a copy would do.
-            Some(Event::ChunkLent) => {
-                let first = driver.exchange().lent_chunk().cloned();
-                Ok(ChatStream::new(driver, first, None))
-            }
-            Some(Event::Done(Ok(_))) | None => Ok(ChatStream::new(driver, None, Some(Ok(())))),
-            Some(Event::Done(Err(error))) => Err(error),
-        }
+        let first_event = poll_fn(|cx| driver.poll_event(cx)).await;
+        let front = StreamFront::open(driver.exchange(), first_event)?;
+        Ok(ChatStream::new(driver, front))
     }
 
     fn start(self, request: &ChatCompletionRequest) -> Result<CallDriver, Error> {

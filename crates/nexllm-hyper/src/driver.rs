@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::Body as _;
+use nexllm_proto::Error;
 use nexllm_proto::exchange::{Action, AttemptId, Exchange, Outcome, WaitReason};
-use nexllm_proto::{ChatCompletionChunk, Error};
 use tracing::Span;
 
 use crate::transport::{Body, SendError, Transport};
@@ -23,16 +23,8 @@ pub(crate) fn now() -> Instant {
 type SendFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Body>, SendError>> + Send + 'static>>;
 
-/// What the drive loop hands up.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// A chunk for the caller (streams only).
-    Chunk(ChatCompletionChunk),
-    /// A chunk lent by the exchange (`ChunkDelivery::Lent`): `Exchange::lent_chunk`.
-    ChunkLent,
-    /// The call is over.
-    Done(Result<Outcome, Error>),
-}
+/// What the drive loop hands up: a chunk, a lent chunk, or the end of the call.
+pub(crate) use nexllm_proto::exchange::CallEvent as Event;
 
 /// One exchange in flight, with the I/O of its current attempt.
 // The fields in this order (`repr(C)`): those read at every poll first, then

@@ -4,11 +4,10 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::OnceLock;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use http::{HeaderMap, StatusCode};
-use nexllm_proto::exchange::ChunkDelivery;
+use nexllm_proto::exchange::{ChunkDelivery, StreamFront};
 use nexllm_proto::{ChatCompletion, ChatCompletionChunk, Error};
 
 use crate::driver::{CallDriver, Event};
@@ -46,25 +45,13 @@ use crate::driver::{CallDriver, Event};
 /// With `futures-util` or `tokio-stream`, `stream.next().await` reads the same.
 pub struct ChatStream {
     driver: CallDriver,
-    first: Option<ChatCompletionChunk>,
-    /// The buffered first chunk while [`next_chunk_ref`](Self::next_chunk_ref) lends it.
-    held: Option<ChatCompletionChunk>,
-    /// `Some` once the stream has ended: `Ok` after `[DONE]`, the error otherwise.
-    ended: Option<Result<(), Error>>,
+    /// What each read returns; the driver only moves the bytes.
+    front: StreamFront,
 }
 
 impl ChatStream {
-    pub(crate) fn new(
-        driver: CallDriver,
-        first: Option<ChatCompletionChunk>,
-        ended: Option<Result<(), Error>>,
-    ) -> Self {
-        ChatStream {
-            driver,
-            first,
-            held: None,
-            ended,
-        }
+    pub(crate) fn new(driver: CallDriver, front: StreamFront) -> Self {
+        ChatStream { driver, front }
     }
 
     /// The headers of the response being streamed (request id, `x-ratelimit-*`, …).
@@ -91,29 +78,23 @@ impl ChatStream {
     /// tool calls with their arguments joined, finish reasons, usage. After an
     /// error it still holds everything that arrived before it.
     pub fn accumulated(&self) -> &ChatCompletion {
-        match self.driver.exchange().accumulated() {
-            Some(completion) => completion,
-            None => empty_completion(),
-        }
+        self.front.accumulated(self.driver.exchange())
     }
 
     /// Whether the stream has ended (after `[DONE]` or an error).
     pub fn is_ended(&self) -> bool {
-        self.ended.is_some() && self.first.is_none()
+        self.front.is_ended()
     }
 
     /// The error that ended the stream, if it ended with one.
     pub fn error(&self) -> Option<&Error> {
-        self.ended.as_ref().and_then(|r| r.as_ref().err())
+        self.front.error()
     }
 
     /// The completion assembled so far, ending the stream (a stream still
     /// running is cancelled).
     pub fn into_completion(mut self) -> ChatCompletion {
-        self.driver
-            .exchange_mut()
-            .take_accumulated()
-            .unwrap_or_default()
+        self.front.into_completion(self.driver.exchange_mut())
     }
 
     /// Reads the rest of the stream and returns the whole completion, or the
@@ -125,39 +106,23 @@ impl ChatStream {
     /// out one by one.
     pub async fn finish(mut self) -> Result<ChatCompletion, Error> {
         self.read_rest().await;
-        match &self.ended {
-            Some(Err(error)) => Err(error.clone()),
-            _ => Ok(self.into_completion()),
-        }
+        self.front.into_result(self.driver.exchange_mut())
     }
 
     /// Reads the rest of the stream into the completion only
     /// ([`ChunkDelivery::AccumulateOnly`]); returns how many chunks were
     /// handed out all the same (none).
     async fn read_rest(&mut self) -> usize {
-        // A buffered first chunk is in the completion already.
-        self.first = None;
-        self.held = None;
-        if self.ended.is_some() {
-            return 0;
-        }
-        self.driver
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::AccumulateOnly);
         let mut handed_out = 0;
-        loop {
-            match poll_fn(|cx| self.driver.poll_event(cx)).await {
-                Some(Event::Chunk(_) | Event::ChunkLent) => handed_out += 1,
-                Some(Event::Done(result)) => {
-                    self.ended = Some(result.map(drop));
-                    return handed_out;
-                }
-                None => {
-                    self.ended = Some(Ok(()));
-                    return handed_out;
-                }
-            }
+        while self
+            .front
+            .needs_event(self.driver.exchange_mut(), ChunkDelivery::AccumulateOnly)
+        {
+            handed_out += self
+                .front
+                .accumulate(poll_fn(|cx| self.driver.poll_event(cx)).await);
         }
+        handed_out
     }
 
     /// The next chunk, without needing a `StreamExt` trait: `None` once the stream has ended.
@@ -188,63 +153,29 @@ impl ChatStream {
     /// # }
     /// ```
     pub async fn next_chunk_ref(&mut self) -> Option<Result<&ChatCompletionChunk, Error>> {
-        self.held = None;
-        if let Some(chunk) = self.first.take() {
-            return Some(Ok(self.held.insert(chunk)));
-        }
-        if self.ended.is_some() {
-            return None;
-        }
-        self.driver
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::Lent);
-        match poll_fn(|cx| self.driver.poll_event(cx)).await {
-            Some(Event::ChunkLent) if self.driver.exchange().lent_chunk().is_some() => {
-                self.driver.exchange().lent_chunk().map(Ok)
-            }
-            Some(Event::Chunk(chunk)) => Some(Ok(self.held.insert(chunk))),
-            Some(Event::Done(result)) => self.end(result.map(drop)),
-            Some(Event::ChunkLent) | None => self.end(Ok(())),
-        }
-    }
-
-    /// Records how the stream ended: the error to hand out, or `None`.
-    fn end<T>(&mut self, result: Result<(), Error>) -> Option<Result<T, Error>> {
-        let error = result.as_ref().err().cloned();
-        self.ended = Some(result);
-        error.map(Err)
+        let event = poll_fn(|cx| self.poll_event_for(ChunkDelivery::Lent, cx)).await;
+        self.front.next_lent(self.driver.exchange(), event)
     }
 
     fn poll_chunk(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<ChatCompletionChunk, Error>>> {
-        self.held = None;
-        if let Some(chunk) = self.first.take() {
-            return Poll::Ready(Some(Ok(chunk)));
-        }
-        if self.ended.is_some() {
-            return Poll::Ready(None);
-        }
-        self.driver
-            .exchange_mut()
-            .set_chunk_delivery(ChunkDelivery::Owned);
-        match self.driver.poll_event(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Event::Chunk(chunk))) => Poll::Ready(Some(Ok(chunk))),
-            // Not asked for here; a copy keeps the stream whole.
-            Poll::Ready(Some(Event::ChunkLent)) => match self.driver.exchange().lent_chunk() {
-                Some(chunk) => Poll::Ready(Some(Ok(chunk.clone()))),
-                None => Poll::Ready(self.end(Ok(()))),
-            },
-            Poll::Ready(Some(Event::Done(Err(error)))) => {
-                self.ended = Some(Err(error.clone()));
-                Poll::Ready(Some(Err(error)))
-            }
-            Poll::Ready(Some(Event::Done(Ok(_))) | None) => {
-                self.ended = Some(Ok(()));
-                Poll::Ready(None)
-            }
+        let event = ready!(self.poll_event_for(ChunkDelivery::Owned, cx));
+        Poll::Ready(self.front.next_owned(self.driver.exchange(), event))
+    }
+
+    /// Polls for the event of the driver that a read wanting its chunk as
+    /// `delivery` needs: `Ready(None)` at once if the front says it needs none.
+    fn poll_event_for(
+        &mut self,
+        delivery: ChunkDelivery,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Event>> {
+        if self.front.needs_event(self.driver.exchange_mut(), delivery) {
+            self.driver.poll_event(cx)
+        } else {
+            Poll::Ready(None)
         }
     }
 }
@@ -268,29 +199,10 @@ impl fmt::Debug for ChatStream {
     // offending text), and a `Debug` line may end up in a log: only the
     // state is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exchange = self.driver.exchange();
-        let completion = exchange.accumulated();
-        f.debug_struct("ChatStream")
-            .field("id", &completion.map(|c| c.id.as_str()))
-            .field("model", &completion.map(|c| c.model.as_str()))
-            .field("status", &exchange.response_status())
-            .field("attempts", &exchange.attempts())
-            .field("chunks_received", &exchange.chunks_delivered())
-            .field("chunk_buffered", &self.first.is_some())
-            .field(
-                "ended",
-                &self.ended.as_ref().map(|result| match result {
-                    Ok(()) => "done",
-                    Err(_) => "failed",
-                }),
-            )
+        self.front
+            .debug_fields(self.driver.exchange(), &mut f.debug_struct("ChatStream"))
             .finish()
     }
-}
-
-fn empty_completion() -> &'static ChatCompletion {
-    static EMPTY: OnceLock<ChatCompletion> = OnceLock::new();
-    EMPTY.get_or_init(ChatCompletion::default)
 }
 
 #[cfg(test)]
@@ -311,11 +223,6 @@ mod tests {
     fn streams_can_be_shared_by_reference() {
         assert_sync::<ChatStream>();
         assert_sync::<crate::Client>();
-    }
-
-    #[test]
-    fn the_fallback_completion_is_empty() {
-        assert!(empty_completion().choices.is_empty());
     }
 
     /// Answers every request with the same event stream.

@@ -56,6 +56,22 @@ pub enum Action {
     Done(Result<Outcome, crate::Error>),
 }
 
+/// What a transport's drive loop hands up to the code that called it: the
+/// [`Action`]s that are for the caller rather than for the I/O (`Send`,
+/// `Abandon` and `Wait` stay inside the loop). [`StreamFront`](super::StreamFront)
+/// takes these, with `None` for a loop whose [`Exchange::poll`](super::Exchange::poll)
+/// has answered `None`.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// A chunk for the caller (streams only): [`Action::Chunk`].
+    Chunk(ChatCompletionChunk),
+    /// A chunk lent by the exchange ([`ChunkDelivery::Lent`]), read with
+    /// [`Exchange::lent_chunk`](super::Exchange::lent_chunk): [`Action::ChunkLent`].
+    ChunkLent,
+    /// The call is over: [`Action::Done`].
+    Done(Result<Outcome, crate::Error>),
+}
+
 /// How a streaming [`Exchange`](super::Exchange) hands its chunks out; set
 /// with [`Exchange::set_chunk_delivery`](super::Exchange::set_chunk_delivery).
 /// Every chunk is added to the

@@ -37,6 +37,11 @@
 //! about an attempt that was abandoned is ignored, so a transport need not
 //! guard against races between a late response and a retry.
 //!
+//! A transport's chat stream sits on this loop with a [`StreamFront`]: its
+//! loop hands up each [`CallEvent`] (a chunk, a lent chunk, the end), and the
+//! front decides what each read of the stream returns, so every transport's
+//! stream behaves the same.
+//!
 //! # States
 //!
 //! ```text
@@ -82,11 +87,13 @@ mod jitter;
 mod machine;
 mod retry;
 mod retry_after;
+mod stream_front;
 
-pub use action::{Action, AttemptId, ChunkDelivery, Outcome, Wait, WaitReason};
+pub use action::{Action, AttemptId, CallEvent, ChunkDelivery, Outcome, Wait, WaitReason};
 pub use backoff::{INITIAL_RETRY_DELAY, JITTER_FRACTION, MAX_RETRY_DELAY};
 pub use machine::{
     Exchange, IDEMPOTENCY_KEY_HEADER, MAX_DRAIN_BYTES, MAX_DRAIN_TIME, RETRY_COUNT_HEADER,
 };
 pub use retry::{status_is_retryable, transport_error_is_retryable};
 pub use retry_after::{parse_http_date, server_retry_delay};
+pub use stream_front::StreamFront;
