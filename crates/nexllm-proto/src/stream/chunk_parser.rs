@@ -27,6 +27,7 @@ use super::spare::SpareBuffers;
 #[repr(C)] // Read for every chunk first (see `ChatStreamDecoder`).
 pub(crate) struct ParserMemory {
     header: Header,
+    shape: Shape,
     /// Buffers of chunks handed back, which the values of the next are written into.
     pub(crate) spare: SpareBuffers,
     /// The last value of each repeated string (serde's path shares them too).
@@ -60,6 +61,88 @@ struct Header {
 
 /// A longer header is not remembered (it is not a header servers send).
 const MAX_HEADER_BYTES: usize = 1024;
+
+/// The rest of the last chunk after its remembered header, when it was the
+/// usual content delta: one choice whose delta holds only `content`, and an
+/// `obfuscation` string or none. A chunk whose header is recalled and whose
+/// rest has the very same bytes but for those two values holds the very
+/// values read from them (parsing is a function of the bytes, and the parser
+/// is in the same state after the same header), so the two values are read
+/// and the rest compared instead of parsed: a few comparisons instead of six
+/// keys and their values. Anything else parses as usual, and may be
+/// remembered in its place.
+#[derive(Debug, Default)]
+struct Shape {
+    /// The bytes from the end of the header to the end of the chunk (empty:
+    /// nothing remembered). At most [`MAX_SHAPE_BYTES`].
+    raw: Vec<u8>,
+    /// Where, in `raw`, the value of `content` is: the bytes before it are
+    /// compared, the value is read.
+    content: (usize, usize),
+    /// Where the value of `obfuscation` is, when the chunk has the key.
+    obfuscation: Option<(usize, usize)>,
+    /// The index of the choice.
+    index: u32,
+}
+
+/// A longer rest of a chunk is not remembered.
+const MAX_SHAPE_BYTES: usize = 4096;
+
+/// Where the values a [`Shape`] reads were, in the chunk being parsed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Slots {
+    content: Option<(usize, usize)>,
+    obfuscation: Option<(usize, usize)>,
+}
+
+impl Shape {
+    fn forget(&mut self) {
+        self.raw.clear();
+    }
+
+    /// Remembers `bytes[start..end]`, the rest of `chunk` after its header,
+    /// when `chunk` is the usual content delta (see [`Shape`]).
+    fn learn(
+        &mut self,
+        bytes: &[u8],
+        (start, end): (usize, usize),
+        chunk: &ChatCompletionChunk,
+        slots: Slots,
+    ) {
+        self.forget();
+        let ([choice], None, Some(content)) =
+            (chunk.choices.as_slice(), &chunk.usage, slots.content)
+        else {
+            return;
+        };
+        let delta = &choice.delta;
+        let usual = choice.finish_reason.is_none()
+            && choice.logprobs.is_none()
+            && choice.extra.is_empty()
+            && delta.role.is_none()
+            && delta.refusal.is_none()
+            && delta.tool_calls.is_none()
+            && delta.extra.is_empty()
+            && chunk.extra.is_empty()
+            && (chunk.obfuscation.is_none() || slots.obfuscation.is_some());
+        let in_order = match slots.obfuscation {
+            Some((at, _)) => content.1 <= at,
+            None => true,
+        };
+        let Some(raw) = bytes.get(start..end) else {
+            return;
+        };
+        if !usual || !in_order || start > content.0 || raw.len() > MAX_SHAPE_BYTES {
+            return;
+        }
+        self.raw.extend_from_slice(raw);
+        self.content = (content.0 - start, content.1 - start);
+        self.obfuscation = slots
+            .obfuscation
+            .map(|(from, to)| (from - start, to - start));
+        self.index = choice.index;
+    }
+}
 
 /// Empties `chunk` but for the repeated strings of its header, which the
 /// next chunk of a stream nearly always repeats: when that chunk's header is
@@ -98,9 +181,10 @@ fn clear_header(chunk: &mut ChatCompletionChunk) {
 }
 
 impl Header {
-    fn remember(&mut self, raw: &[u8], chunk: &ChatCompletionChunk, next: usize) {
+    /// Remembers the header `raw` of `chunk`; false when it is too long to.
+    fn remember(&mut self, raw: &[u8], chunk: &ChatCompletionChunk, next: usize) -> bool {
         if raw.len() > MAX_HEADER_BYTES {
-            return;
+            return false;
         }
         self.raw.clear();
         self.raw.extend_from_slice(raw);
@@ -112,6 +196,7 @@ impl Header {
             .clone_from(&chunk.system_fingerprint);
         self.service_tier.clone_from(&chunk.service_tier);
         self.next = next;
+        true
     }
 
     /// Fills the header fields of `chunk` (a default one, or one emptied by
@@ -148,6 +233,7 @@ pub(crate) fn parse_into(
     let ParserMemory {
         strings,
         header,
+        shape,
         spare,
     } = memory;
     let mut parser = Parser {
@@ -155,8 +241,9 @@ pub(crate) fn parse_into(
         bytes: data.as_bytes(),
         pos: 0,
         spare,
+        slots: Slots::default(),
     };
-    if parser.chunk(strings, header, chunk).is_none() {
+    if parser.chunk(strings, header, shape, chunk).is_none() {
         return false;
     }
     parser.skip_whitespace();
@@ -169,6 +256,8 @@ struct Parser<'a, 's> {
     pos: usize,
     /// Where the strings and lists of the chunk get their buffers.
     spare: &'s mut SpareBuffers,
+    /// Where the values a [`Shape`] reads were.
+    slots: Slots,
 }
 
 /// The keys of one kind of object, tried in the order servers send them.
@@ -285,14 +374,24 @@ impl<'a> Parser<'a, '_> {
         &mut self,
         strings: &mut RepeatedStrings,
         header: &mut Header,
+        shape: &mut Shape,
         chunk: &mut ChatCompletionChunk,
     ) -> Option<()> {
         // Servers send the keys in one order: look for each after the last found.
         let mut next = 0;
         // Whether the header is still being read (it was not recalled).
         let mut in_header = false;
+        // Where the rest after the remembered header starts, when there is one.
+        let mut body_start = None;
         match header.recall(self.bytes, chunk) {
-            Some((pos, resume)) => (self.pos, next) = (pos, resume),
+            Some((pos, resume)) => {
+                (self.pos, next) = (pos, resume);
+                if self.recall_shape(shape, chunk).is_some() {
+                    return Some(());
+                }
+                self.pos = pos;
+                body_start = Some(pos);
+            }
             None => {
                 // Header strings kept for a recall are not this chunk's.
                 clear_header(chunk);
@@ -324,16 +423,74 @@ impl<'a> Parser<'a, '_> {
                         // The header ends at the first other key: remember it
                         // (when it has any key) for the next chunk.
                         in_header = false;
+                        shape.forget();
                         if let Some(raw) = self.bytes.get(..key_start).filter(|raw| raw.len() > 1) {
-                            header.remember(raw, chunk, next_before);
+                            if header.remember(raw, chunk, next_before) {
+                                body_start = Some(key_start);
+                            }
                         }
                     }
                     self.body_value(key, chunk)?;
                 }
             }
             if !self.after_value()? {
+                if let Some(start) = body_start {
+                    shape.learn(self.bytes, (start, self.pos), chunk, self.slots);
+                }
                 return Some(());
             }
+        }
+    }
+
+    /// Fills `chunk` from the rest of the input when it is the remembered
+    /// [`Shape`] with other values; `None` (the position and the chunk's
+    /// choices and padding left to the usual parse) when it is not.
+    #[inline]
+    fn recall_shape(&mut self, shape: &Shape, chunk: &mut ChatCompletionChunk) -> Option<()> {
+        if shape.raw.is_empty() {
+            return None;
+        }
+        let (content_from, content_to) = shape.content;
+        self.literal(shape.raw.get(..content_from)?)?;
+        let content = self.optional_string()?;
+        let (obfuscation, tail) = match shape.obfuscation {
+            Some((from, to)) => {
+                self.literal(shape.raw.get(content_to..from)?)?;
+                (Some(self.optional_string()?), to)
+            }
+            None => (None, content_to),
+        };
+        self.literal(shape.raw.get(tail..)?)?;
+        chunk.choices.clear();
+        if chunk.choices.capacity() == 0 {
+            chunk.choices = self.spare.choices();
+        }
+        chunk.choices.push(ChunkChoice {
+            index: shape.index,
+            delta: Delta {
+                content,
+                ..Delta::default()
+            },
+            ..ChunkChoice::default()
+        });
+        if let Some(obfuscation) = obfuscation {
+            chunk.obfuscation = obfuscation;
+        }
+        if chunk.usage.is_some() {
+            chunk.usage = None;
+        }
+        Some(())
+    }
+
+    /// Consumes `expected` when the input goes on with exactly these bytes.
+    #[inline]
+    fn literal(&mut self, expected: &[u8]) -> Option<()> {
+        let end = self.pos.checked_add(expected.len())?;
+        if self.bytes.get(self.pos..end)? == expected {
+            self.pos = end;
+            Some(())
+        } else {
+            None
         }
     }
 
@@ -364,7 +521,11 @@ impl<'a> Parser<'a, '_> {
                     chunk.usage = None;
                 }
             }
-            ChunkKey::Obfuscation => chunk.obfuscation = self.optional_string()?,
+            ChunkKey::Obfuscation => {
+                let from = self.pos;
+                chunk.obfuscation = self.optional_string()?;
+                self.slots.obfuscation = Some((from, self.pos));
+            }
             // Header keys are read by the caller.
             ChunkKey::Id
             | ChunkKey::Object
@@ -414,7 +575,11 @@ impl<'a> Parser<'a, '_> {
                         Scalar::Str(_) | Scalar::Null => None,
                     };
                 }
-                DeltaKey::Content => delta.content = parser.optional_string()?,
+                DeltaKey::Content => {
+                    let from = parser.pos;
+                    delta.content = parser.optional_string()?;
+                    parser.slots.content = Some((from, parser.pos));
+                }
                 DeltaKey::Refusal => delta.refusal = parser.optional_string()?,
                 DeltaKey::ToolCalls => {
                     delta.tool_calls = if parser.null()? {
@@ -1022,6 +1187,106 @@ mod tests {
                 check_after(&format!("{header}{body}"), &mut memory);
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Chunks whose rest after a recalled header is alike or not: a
+        /// recalled shape gives what parsing it gives, into a default chunk
+        /// and into the lent chunk emptied but for its header.
+        #[test]
+        fn recalled_shapes_parse_as_serde_parses_them(
+            chunks in proptest::collection::vec((
+                proptest::sample::select(&[
+                    r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#,
+                    r#"{"id":"a","object":"chat.completion.chunk","created":2,"model":"m","#,
+                ][..]),
+                proptest::sample::select(&[
+                    r#""choices":[{"index":0,"delta":{"content":"#,
+                    r#""choices":[{"index":1,"delta":{"content":"#,
+                    r#""choices":[{"index":0,"delta":{"role":"assistant","content":"#,
+                    r#""choices":[{"index":0,"delta":{ "content" : "#,
+                    r#""choices":[{"index":0,"delta":{"tool_calls":null,"content":"#,
+                    r#""obfuscation":"o","choices":[{"index":0,"delta":{"content":"#,
+                    r#""choices":[{"index":0,"finish_reason":null,"delta":{"content":"#,
+                ][..]),
+                proptest::sample::select(&[
+                    r#""x""#,
+                    r#""""#,
+                    "null",
+                    r#""a\"},\"logprobs\":null""#,
+                    r#""caf\u00e9 \\ \ud83d\ude00""#,
+                    r#""\ud83d""#,
+                    "1",
+                    r#""unterminated"#,
+                ][..]),
+                proptest::sample::select(&[
+                    r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"pad"}"#,
+                    r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"other padding"}"#,
+                    r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":null}"#,
+                    r#"},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"pad"}"#,
+                    r#"}}],"obfuscation":"p"}"#,
+                    r#"}}],"obfuscation":"p"} "#,
+                    r#"}}],"obfuscation":"p"}}"#,
+                    r#"}}],"obfuscation":"p","x":1}"#,
+                    r#"}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#,
+                    r#"}}]}"#,
+                    r#"}},{"index":1,"delta":{"content":"y"}}]}"#,
+                    r#"}}],"obfuscation":"p","#,
+                ][..]),
+            ), 1..8)
+        ) {
+            let mut memory = ParserMemory::default();
+            let mut lent_memory = ParserMemory::default();
+            let mut lent = ChatCompletionChunk::default();
+            for (header, prefix, content, tail) in chunks {
+                let data = format!("{header}{prefix}{content}{tail}");
+                let fast = check_after(&data, &mut memory);
+                clear_but_header(&mut lent);
+                let lent_fast = parse_into(&data, &mut lent_memory, &mut lent);
+                proptest::prop_assert_eq!(lent_fast, fast.is_some(), "{}", data);
+                if let Some(fast) = fast {
+                    proptest::prop_assert_eq!(&lent, &fast, "{}", data);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_content_delta_after_the_same_one_is_read_from_its_remembered_shape() {
+        let mut memory = ParserMemory::default();
+        let first = COMMON.replace(r#""obfuscation":"xY3""#, r#""obfuscation":"ab""#);
+        check_after(&first, &mut memory).unwrap();
+        assert!(
+            !memory.shape.raw.is_empty(),
+            "the usual content delta is remembered"
+        );
+        // Other text (escapes, a quote that looks like the end), other padding.
+        let second = COMMON
+            .replace(
+                r#""content":"Hi \"there\"\n\u00e9\ud83d\ude00\/""#,
+                r#""content":"a\"},\"logprobs\":null \\""#,
+            )
+            .replace(r#""obfuscation":"xY3""#, r#""obfuscation":"padding""#);
+        let chunk = check_after(&second, &mut memory).unwrap();
+        assert_eq!(
+            chunk.choices[0].delta.content.as_deref(),
+            Some(r#"a"},"logprobs":null \"#)
+        );
+        assert_eq!(chunk.obfuscation.as_deref(), Some("padding"));
+        assert!(!memory.shape.raw.is_empty(), "still remembered");
+        // A finish reason is another shape: parsed, and nothing remembered.
+        let last = COMMON.replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#);
+        let chunk = check_after(&last, &mut memory).unwrap();
+        assert_eq!(chunk.choices[0].finish_reason, Some(FinishReason::Stop));
+        assert!(memory.shape.raw.is_empty());
+    }
+
+    #[test]
+    fn a_tool_call_delta_is_not_remembered_as_a_shape() {
+        let mut memory = ParserMemory::default();
+        let data = r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#;
+        check_after(data, &mut memory).unwrap();
+        assert!(memory.shape.raw.is_empty());
     }
 
     #[test]
