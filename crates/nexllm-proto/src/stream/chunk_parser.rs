@@ -62,27 +62,40 @@ struct Header {
 /// A longer header is not remembered (it is not a header servers send).
 const MAX_HEADER_BYTES: usize = 1024;
 
-/// The rest of the last chunk after its remembered header, when it was the
-/// usual content delta: one choice whose delta holds only `content`, and an
+/// The rest of the last chunk after its remembered header, when it was one
+/// of the usual deltas: one choice whose delta holds only `content`, or only
+/// one tool-call fragment of `arguments` (and its index), and an
 /// `obfuscation` string or none. A chunk whose header is recalled and whose
 /// rest has the very same bytes but for those two values holds the very
 /// values read from them (parsing is a function of the bytes, and the parser
 /// is in the same state after the same header), so the two values are read
 /// and the rest compared instead of parsed: a few comparisons instead of six
-/// keys and their values. Anything else parses as usual, and may be
+/// to ten keys and their values. Anything else parses as usual, and may be
 /// remembered in its place.
 #[derive(Debug, Default)]
 struct Shape {
     /// The bytes from the end of the header to the end of the chunk (empty:
     /// nothing remembered). At most [`MAX_SHAPE_BYTES`].
     raw: Vec<u8>,
-    /// Where, in `raw`, the value of `content` is: the bytes before it are
-    /// compared, the value is read.
-    content: (usize, usize),
+    /// Where, in `raw`, the value of `content` or `arguments` is: the bytes
+    /// before it are compared, the value is read.
+    text: (usize, usize),
+    /// Which value `text` is.
+    kind: ShapeKind,
     /// Where the value of `obfuscation` is, when the chunk has the key.
     obfuscation: Option<(usize, usize)>,
     /// The index of the choice.
     index: u32,
+}
+
+/// The delta a [`Shape`] holds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ShapeKind {
+    /// `content` alone.
+    #[default]
+    Content,
+    /// One tool-call fragment with this index, of `arguments` alone.
+    Arguments(Option<u32>),
 }
 
 /// A longer rest of a chunk is not remembered.
@@ -92,7 +105,19 @@ const MAX_SHAPE_BYTES: usize = 4096;
 #[derive(Debug, Default, Clone, Copy)]
 struct Slots {
     content: Option<(usize, usize)>,
+    arguments: Option<(usize, usize)>,
     obfuscation: Option<(usize, usize)>,
+}
+
+/// A tool-call fragment of `arguments` alone (besides its index).
+fn plain_arguments(call: &ToolCallDelta) -> bool {
+    call.id.is_none()
+        && call.r#type.is_none()
+        && call.extra.is_empty()
+        && call
+            .function
+            .as_ref()
+            .is_some_and(|function| function.name.is_none() && function.extra.is_empty())
 }
 
 impl Shape {
@@ -110,33 +135,39 @@ impl Shape {
         slots: Slots,
     ) {
         self.forget();
-        let ([choice], None, Some(content)) =
-            (chunk.choices.as_slice(), &chunk.usage, slots.content)
-        else {
+        let ([choice], None) = (chunk.choices.as_slice(), &chunk.usage) else {
             return;
         };
         let delta = &choice.delta;
+        let (kind, text) = match (&delta.tool_calls, slots.content, slots.arguments) {
+            (None, Some(text), None) => (ShapeKind::Content, text),
+            (Some(calls), None, Some(text)) => match calls.as_slice() {
+                [call] if plain_arguments(call) => (ShapeKind::Arguments(call.index), text),
+                _ => return,
+            },
+            _ => return,
+        };
         let usual = choice.finish_reason.is_none()
             && choice.logprobs.is_none()
             && choice.extra.is_empty()
             && delta.role.is_none()
             && delta.refusal.is_none()
-            && delta.tool_calls.is_none()
             && delta.extra.is_empty()
             && chunk.extra.is_empty()
             && (chunk.obfuscation.is_none() || slots.obfuscation.is_some());
         let in_order = match slots.obfuscation {
-            Some((at, _)) => content.1 <= at,
+            Some((at, _)) => text.1 <= at,
             None => true,
         };
         let Some(raw) = bytes.get(start..end) else {
             return;
         };
-        if !usual || !in_order || start > content.0 || raw.len() > MAX_SHAPE_BYTES {
+        if !usual || !in_order || start > text.0 || raw.len() > MAX_SHAPE_BYTES {
             return;
         }
         self.raw.extend_from_slice(raw);
-        self.content = (content.0 - start, content.1 - start);
+        self.text = (text.0 - start, text.1 - start);
+        self.kind = kind;
         self.obfuscation = slots
             .obfuscation
             .map(|(from, to)| (from - start, to - start));
@@ -450,27 +481,45 @@ impl<'a> Parser<'a, '_> {
         if shape.raw.is_empty() {
             return None;
         }
-        let (content_from, content_to) = shape.content;
-        self.literal(shape.raw.get(..content_from)?)?;
-        let content = self.optional_string()?;
+        let (text_from, text_to) = shape.text;
+        self.literal(shape.raw.get(..text_from)?)?;
+        let text = self.optional_string()?;
         let (obfuscation, tail) = match shape.obfuscation {
             Some((from, to)) => {
-                self.literal(shape.raw.get(content_to..from)?)?;
+                self.literal(shape.raw.get(text_to..from)?)?;
                 (Some(self.optional_string()?), to)
             }
-            None => (None, content_to),
+            None => (None, text_to),
         };
         self.literal(shape.raw.get(tail..)?)?;
+        let delta = match shape.kind {
+            ShapeKind::Content => Delta {
+                content: text,
+                ..Delta::default()
+            },
+            ShapeKind::Arguments(index) => {
+                let mut calls = self.spare.calls();
+                calls.push(ToolCallDelta {
+                    index,
+                    function: Some(FunctionCallDelta {
+                        arguments: text,
+                        ..FunctionCallDelta::default()
+                    }),
+                    ..ToolCallDelta::default()
+                });
+                Delta {
+                    tool_calls: Some(calls),
+                    ..Delta::default()
+                }
+            }
+        };
         chunk.choices.clear();
         if chunk.choices.capacity() == 0 {
             chunk.choices = self.spare.choices();
         }
         chunk.choices.push(ChunkChoice {
             index: shape.index,
-            delta: Delta {
-                content,
-                ..Delta::default()
-            },
+            delta,
             ..ChunkChoice::default()
         });
         if let Some(obfuscation) = obfuscation {
@@ -633,7 +682,11 @@ impl<'a> Parser<'a, '_> {
         self.object(|parser, key: FunctionKey| {
             match key {
                 FunctionKey::Name => function.name = parser.optional_string()?,
-                FunctionKey::Arguments => function.arguments = parser.optional_string()?,
+                FunctionKey::Arguments => {
+                    let from = parser.pos;
+                    function.arguments = parser.optional_string()?;
+                    parser.slots.arguments = Some((from, parser.pos));
+                }
             }
             Some(())
         })?;
@@ -1189,57 +1242,99 @@ mod tests {
         }
     }
 
+    /// Prefixes and tails of the rest of a chunk after its header that a
+    /// shape may be remembered from, or not.
+    const CONTENT_PREFIXES: &[&str] = &[
+        r#""choices":[{"index":0,"delta":{"content":"#,
+        r#""choices":[{"index":1,"delta":{"content":"#,
+        r#""choices":[{"index":0,"delta":{"role":"assistant","content":"#,
+        r#""choices":[{"index":0,"delta":{ "content" : "#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":null,"content":"#,
+        r#""obfuscation":"o","choices":[{"index":0,"delta":{"content":"#,
+        r#""choices":[{"index":0,"finish_reason":null,"delta":{"content":"#,
+    ];
+    const CONTENT_TAILS: &[&str] = &[
+        r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"pad"}"#,
+        r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"other padding"}"#,
+        r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":null}"#,
+        r#"},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"pad"}"#,
+        r#"}}],"obfuscation":"p"}"#,
+        r#"}}],"obfuscation":"p"} "#,
+        r#"}}],"obfuscation":"p"}}"#,
+        r#"}}],"obfuscation":"p","x":1}"#,
+        r#"}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#,
+        r#"}}]}"#,
+        r#"}},{"index":1,"delta":{"content":"y"}}]}"#,
+        r#"}}],"obfuscation":"p","#,
+    ];
+    const TOOL_PREFIXES: &[&str] = &[
+        r#""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":[{"index":3,"function":{"arguments":"#,
+        r#""choices":[{"index":2,"delta":{"tool_calls":[{"function":{"arguments":"#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"i","function":{"arguments":"#,
+        r#""choices":[{"index":0,"delta":{"content":null,"tool_calls":[{"index":0,"function":{"arguments":"#,
+    ];
+    const TOOL_TAILS: &[&str] = &[
+        r#"}}]}}],"obfuscation":"p"}"#,
+        r#"}}]},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"pad"}"#,
+        r#"}}]},"finish_reason":"tool_calls"}]}"#,
+        r#"}},{"index":1,"function":{"arguments":"y"}}]}}]}"#,
+        r#","name":"f"}}]}}]}"#,
+        r#"}}]}}]}"#,
+    ];
+    const VALUES: &[&str] = &[
+        r#""x""#,
+        r#""""#,
+        "null",
+        r#""a\"},\"logprobs\":null""#,
+        r#""}}]}}],\"obfuscation\":\"p\"}""#,
+        r#""caf\u00e9 \\ \ud83d\ude00""#,
+        r#""\ud83d""#,
+        "1",
+        r#""unterminated"#,
+    ];
+
+    /// A prefix and a tail: of the content family, the tool-call family, or
+    /// any with any.
+    fn rest_of_chunk() -> impl proptest::strategy::Strategy<Value = (&'static str, &'static str)> {
+        use proptest::sample::select;
+        let any_prefix: Vec<&str> = CONTENT_PREFIXES
+            .iter()
+            .chain(TOOL_PREFIXES)
+            .copied()
+            .collect();
+        let any_tail: Vec<&str> = CONTENT_TAILS.iter().chain(TOOL_TAILS).copied().collect();
+        proptest::prop_oneof![
+            (select(CONTENT_PREFIXES), select(CONTENT_TAILS)),
+            (select(TOOL_PREFIXES), select(TOOL_TAILS)),
+            (select(any_prefix), select(any_tail)),
+        ]
+    }
+
     proptest::proptest! {
-        /// Chunks whose rest after a recalled header is alike or not: a
-        /// recalled shape gives what parsing it gives, into a default chunk
-        /// and into the lent chunk emptied but for its header.
+        /// Chunks whose rest after a recalled header is alike or not (most
+        /// repeat the first one's, with other values): a recalled shape gives
+        /// what parsing it gives, into a default chunk and into the lent
+        /// chunk emptied but for its header.
         #[test]
         fn recalled_shapes_parse_as_serde_parses_them(
+            base in rest_of_chunk(),
             chunks in proptest::collection::vec((
+                proptest::bool::weighted(0.75),
                 proptest::sample::select(&[
                     r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#,
                     r#"{"id":"a","object":"chat.completion.chunk","created":2,"model":"m","#,
                 ][..]),
-                proptest::sample::select(&[
-                    r#""choices":[{"index":0,"delta":{"content":"#,
-                    r#""choices":[{"index":1,"delta":{"content":"#,
-                    r#""choices":[{"index":0,"delta":{"role":"assistant","content":"#,
-                    r#""choices":[{"index":0,"delta":{ "content" : "#,
-                    r#""choices":[{"index":0,"delta":{"tool_calls":null,"content":"#,
-                    r#""obfuscation":"o","choices":[{"index":0,"delta":{"content":"#,
-                    r#""choices":[{"index":0,"finish_reason":null,"delta":{"content":"#,
-                ][..]),
-                proptest::sample::select(&[
-                    r#""x""#,
-                    r#""""#,
-                    "null",
-                    r#""a\"},\"logprobs\":null""#,
-                    r#""caf\u00e9 \\ \ud83d\ude00""#,
-                    r#""\ud83d""#,
-                    "1",
-                    r#""unterminated"#,
-                ][..]),
-                proptest::sample::select(&[
-                    r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"pad"}"#,
-                    r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"other padding"}"#,
-                    r#"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":null}"#,
-                    r#"},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"pad"}"#,
-                    r#"}}],"obfuscation":"p"}"#,
-                    r#"}}],"obfuscation":"p"} "#,
-                    r#"}}],"obfuscation":"p"}}"#,
-                    r#"}}],"obfuscation":"p","x":1}"#,
-                    r#"}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#,
-                    r#"}}]}"#,
-                    r#"}},{"index":1,"delta":{"content":"y"}}]}"#,
-                    r#"}}],"obfuscation":"p","#,
-                ][..]),
-            ), 1..8)
+                rest_of_chunk(),
+                proptest::sample::select(VALUES),
+            ), 1..10)
         ) {
             let mut memory = ParserMemory::default();
             let mut lent_memory = ParserMemory::default();
             let mut lent = ChatCompletionChunk::default();
-            for (header, prefix, content, tail) in chunks {
-                let data = format!("{header}{prefix}{content}{tail}");
+            for (same, header, other, value) in chunks {
+                let (prefix, tail) = if same { base } else { other };
+                let data = format!("{header}{prefix}{value}{tail}");
                 let fast = check_after(&data, &mut memory);
                 clear_but_header(&mut lent);
                 let lent_fast = parse_into(&data, &mut lent_memory, &mut lent);
@@ -1282,10 +1377,30 @@ mod tests {
     }
 
     #[test]
-    fn a_tool_call_delta_is_not_remembered_as_a_shape() {
+    fn a_fragment_of_arguments_after_the_same_one_is_read_from_its_remembered_shape() {
         let mut memory = ParserMemory::default();
-        let data = r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#;
-        check_after(data, &mut memory).unwrap();
+        let fragment = |index: &str, arguments: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index},"function":{{"arguments":{arguments}}}}}]}},"finish_reason":null}}],"obfuscation":"p"}}"#
+            )
+        };
+        check_after(&fragment("1", r#""{\"a\"""#), &mut memory).unwrap();
+        assert!(
+            !memory.shape.raw.is_empty(),
+            "the usual fragment is remembered"
+        );
+        let chunk = check_after(&fragment("1", r#"":\"}]\"}""#), &mut memory).unwrap();
+        let calls = chunk.choices[0].delta.tool_calls.as_ref().unwrap();
+        assert_eq!(calls[0].index, Some(1));
+        assert_eq!(
+            calls[0].function.as_ref().unwrap().arguments.as_deref(),
+            Some(r#":"}]"}"#)
+        );
+        // Another tool call's index is another shape.
+        check_after(&fragment("2", r#""x""#), &mut memory).unwrap();
+        // The first fragment of a call (its id and name) is not remembered.
+        let first = r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#;
+        check_after(first, &mut memory).unwrap();
         assert!(memory.shape.raw.is_empty());
     }
 
