@@ -126,7 +126,7 @@ impl Shape {
     }
 
     /// Remembers `bytes[start..end]`, the rest of `chunk` after its header,
-    /// when `chunk` is the usual content delta (see [`Shape`]).
+    /// when `chunk` is one of the usual deltas (see [`Shape`]).
     fn learn(
         &mut self,
         bytes: &[u8],
