@@ -421,3 +421,18 @@ fn buffered_len_counts_the_unfinished_line_and_event() {
     decoder.finish();
     assert_eq!(decoder.buffered_len(), 0);
 }
+
+#[test]
+fn an_event_taken_takes_its_blank_line_with_it() {
+    // Once the only event is taken, owned or lent, nothing fed is left undecoded.
+    for body in [&b"data: x\n\n"[..], b"data: x\r\n\r\n", b"data: x\r\r"] {
+        let mut decoder = SseDecoder::new();
+        decoder.feed(body);
+        assert_eq!(decoder.next_event().unwrap(), Some(SseEvent::message("x")));
+        assert_eq!(decoder.buffered_len(), 0, "owned, {body:?}");
+        let mut decoder = SseDecoder::new();
+        decoder.feed(body);
+        assert_eq!(decoder.next_event_ref().unwrap().unwrap().data(), "x");
+        assert_eq!(decoder.buffered_len(), 0, "lent, {body:?}");
+    }
+}

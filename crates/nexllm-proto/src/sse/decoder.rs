@@ -2030,4 +2030,42 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_lent_single_line_event_reads_its_data_from_the_input_after_more_reads() {
+        // As `next_event_ref` promises, the data of a single-line event is
+        // read straight from the input buffer, also when the lines after it
+        // (shorter than it) and its blank line come in later reads.
+        let mut decoder = SseDecoder::new();
+        decoder.feed(b"data: hello, world\n");
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        decoder.feed(b": ping\n");
+        assert_eq!(decoder.next_event_ref().unwrap(), None);
+        decoder.feed(b"\n");
+        let input = decoder.buf.as_ptr_range();
+        let event = decoder.next_event_ref().unwrap().unwrap();
+        assert_eq!(event.data(), "hello, world");
+        assert!(input.contains(&event.data().as_ptr()), "not copied");
+    }
+
+    #[test]
+    fn a_buffer_grown_to_exactly_the_kept_capacity_is_reused() {
+        // Only a buffer grown past `KEEP_BUFFER_CAPACITY` is released once
+        // drained: a burst of short reads that fills exactly that much keeps
+        // its buffer for the next reads.
+        let mut decoder = SseDecoder::new();
+        let event = format!("data: {}\n\n", "x".repeat(504));
+        assert_eq!(event.len(), 512);
+        for _ in 0..KEEP_BUFFER_CAPACITY / event.len() {
+            decoder.feed(event.as_bytes());
+        }
+        assert_eq!(decoder.buf.capacity(), KEEP_BUFFER_CAPACITY);
+        assert_eq!(
+            decode_all(&mut decoder).len(),
+            KEEP_BUFFER_CAPACITY / event.len()
+        );
+        decoder.feed(b"data: after\n\n");
+        assert_eq!(decoder.buf.capacity(), KEEP_BUFFER_CAPACITY);
+        assert_eq!(decode_all(&mut decoder), [SseEvent::message("after")]);
+    }
 }
