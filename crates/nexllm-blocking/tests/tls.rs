@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nexllm_blocking::{
-    ChatCompletionRequest, Client, Config, Error, Message, Proxy, TimeoutKind, TransportErrorKind,
+    ChatCompletionRequest, ChatStream, Client, Config, Error, Message, Proxy, TimeoutKind,
+    TransportErrorKind,
 };
 use proxies::ConnectProxy;
 use rustls::pki_types::pem::PemObject;
@@ -220,16 +221,16 @@ fn the_connect_timeout_covers_the_tls_handshake() {
     );
 }
 
-#[test]
-fn the_idle_timeout_holds_over_tls() {
+/// Streams from a server that sends one chunk and then stalls for 2 s, with
+/// an idle timeout of 80 ms, through the client `make` builds: checks that
+/// the first chunk arrives and that the idle timeout ends the stream, and
+/// returns how long that took and the stream.
+fn first_chunk_then_idle_timeout(make: impl FnOnce(Config) -> Client) -> (Duration, ChatStream) {
     let addr = https_server(Answer::StreamThenStall(Duration::from_secs(2)));
     let config = Config::new(KEY)
         .base_url(format!("https://localhost:{}/v1", addr.port()))
         .idle_timeout(Some(Duration::from_millis(80)));
-    let mut stream = trusting_client(config)
-        .chat()
-        .create_stream(&ask())
-        .unwrap();
+    let mut stream = make(config).chat().create_stream(&ask()).unwrap();
     let first = stream.next().unwrap().unwrap();
     assert_eq!(first.choices[0].delta.content.as_deref(), Some("first"));
     let started = Instant::now();
@@ -239,10 +240,14 @@ fn the_idle_timeout_holds_over_tls() {
         matches!(&error, Error::Timeout(t) if t.kind == TimeoutKind::Idle),
         "{error:?}"
     );
-    assert!(
-        waited >= Duration::from_millis(80) && waited < Duration::from_secs(1),
-        "{waited:?}"
-    );
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    (waited, stream)
+}
+
+#[test]
+fn the_idle_timeout_holds_over_tls() {
+    let (waited, stream) = first_chunk_then_idle_timeout(trusting_client);
+    assert!(waited >= Duration::from_millis(80), "{waited:?}");
     assert_eq!(stream.accumulated().content(), Some("first"));
 }
 
@@ -287,24 +292,7 @@ fn https_calls_go_through_the_proxy_tunnel() {
 
 #[test]
 fn the_idle_timeout_holds_inside_the_tunnel() {
-    let addr = https_server(Answer::StreamThenStall(Duration::from_secs(2)));
     let proxy = ConnectProxy::start();
-    let config = Config::new(KEY)
-        .base_url(format!("https://localhost:{}/v1", addr.port()))
-        .idle_timeout(Some(Duration::from_millis(80)));
-    let mut stream = client_through(&proxy, config)
-        .chat()
-        .create_stream(&ask())
-        .unwrap();
-    let first = stream.next().unwrap().unwrap();
-    assert_eq!(first.choices[0].delta.content.as_deref(), Some("first"));
-    let started = Instant::now();
-    let error = stream.next().unwrap().unwrap_err();
-    let waited = started.elapsed();
-    assert!(
-        matches!(&error, Error::Timeout(t) if t.kind == TimeoutKind::Idle),
-        "{error:?}"
-    );
-    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    first_chunk_then_idle_timeout(|config| client_through(&proxy, config));
     assert_eq!(proxy.recorded.heads().len(), 1);
 }

@@ -184,47 +184,26 @@ impl fmt::Display for Error {
     }
 }
 
-impl From<ApiError> for Error {
-    fn from(error: ApiError) -> Self {
-        Error::Api(Box::new(error))
-    }
+/// `From` each part of an [`Error`] to its variant (boxed).
+macro_rules! from_part {
+    ($($part:ident => $variant:ident),* $(,)?) => {$(
+        impl From<$part> for Error {
+            fn from(error: $part) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        }
+    )*};
 }
 
-impl From<TransportError> for Error {
-    fn from(error: TransportError) -> Self {
-        Error::Transport(Box::new(error))
-    }
-}
-
-impl From<TimeoutError> for Error {
-    fn from(error: TimeoutError) -> Self {
-        Error::Timeout(Box::new(error))
-    }
-}
-
-impl From<DecodeError> for Error {
-    fn from(error: DecodeError) -> Self {
-        Error::Decode(Box::new(error))
-    }
-}
-
-impl From<StreamError> for Error {
-    fn from(error: StreamError) -> Self {
-        Error::Stream(Box::new(error))
-    }
-}
-
-impl From<LimitError> for Error {
-    fn from(error: LimitError) -> Self {
-        Error::LimitExceeded(Box::new(error))
-    }
-}
-
-impl From<InvalidRequestError> for Error {
-    fn from(error: InvalidRequestError) -> Self {
-        Error::InvalidRequest(Box::new(error))
-    }
-}
+from_part!(
+    ApiError => Api,
+    TransportError => Transport,
+    TimeoutError => Timeout,
+    DecodeError => Decode,
+    StreamError => Stream,
+    LimitError => LimitExceeded,
+    InvalidRequestError => InvalidRequest,
+);
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
