@@ -10,6 +10,8 @@
 
 use std::io;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use http::uri::Scheme;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, TcpConnector, Transport,
@@ -159,50 +161,13 @@ fn proxy_authorization(proxy: &Proxy) -> Option<String> {
     let password = proxy.password().unwrap_or_default();
     Some(format!(
         "Basic {}",
-        base64_encode(format!("{user}:{password}").as_bytes())
+        STANDARD.encode(format!("{user}:{password}"))
     ))
-}
-
-/// Standard base64 with padding (RFC 4648, section 4).
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let symbol = |index: u32| char::from(ALPHABET[(index & 63) as usize]);
-    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(group.get(i).copied().unwrap_or(0));
-        let bits = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        encoded.push(symbol(bits >> 18));
-        encoded.push(symbol(bits >> 12));
-        encoded.push(if group.len() > 1 {
-            symbol(bits >> 6)
-        } else {
-            '='
-        });
-        encoded.push(if group.len() > 2 { symbol(bits) } else { '=' });
-    }
-    encoded
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-            ("user:secret", "dXNlcjpzZWNyZXQ="),
-        ] {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded, "{plain}");
-        }
-        assert_eq!(base64_encode(&[0xfb, 0xff, 0xfe]), "+//+");
-    }
 
     #[test]
     fn credentials_come_decoded_from_the_proxy_url() {
