@@ -18,9 +18,9 @@ use crate::measure::thread_cpu;
 /// What each stream does with its events.
 #[derive(Debug, Clone, Copy)]
 pub enum Work {
-    /// `ChatStreamDecoder::feed_bytes` + `next_chunk_ref` + `StreamAccumulator`,
-    /// buffer reuse off (part 4's "raw hyper 1 + ChatStreamDecoder +
-    /// StreamAccumulator", and what nexllm-hyper's exchange does).
+    /// `ChatStreamDecoder::feed_bytes` + `next_chunk_ref` + `StreamAccumulator`
+    /// (part 4's "raw hyper 1 + ChatStreamDecoder + StreamAccumulator", and
+    /// what nexllm-hyper's exchange does).
     Chat,
     /// As `Chat`, with one decoder and accumulator for all the streams (each
     /// frame holds whole events, so they decode the same): the frames are as
@@ -79,11 +79,11 @@ fn once(work: Work, frames: &[Vec<Bytes>]) -> (f64, u64) {
     // Each frame is handed over and dropped, as a client does with hyper's:
     // clones made before the clock starts.
     let mut frames: Vec<Vec<Bytes>> = frames.to_vec();
-    // As the exchange of nexllm-hyper makes and reads them: no buffer reuse
-    // (cold by a stream's next turn), each chunk lent.
+    // As the exchange of nexllm-hyper makes and reads them: each chunk lent,
+    // its buffers passed on through the thread's spare buffers.
     let mut decoders: Vec<ChatStreamDecoder> = frames
         .iter()
-        .map(|_| ChatStreamDecoder::new().reuse_buffers(false))
+        .map(|_| ChatStreamDecoder::new())
         .collect();
     let mut accumulators: Vec<StreamAccumulator> =
         frames.iter().map(|_| StreamAccumulator::new()).collect();

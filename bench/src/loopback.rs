@@ -595,8 +595,7 @@ async fn raw_request(
 /// nexllm-hyper's driver hands it over), every chunk into
 /// `StreamAccumulator` and looked at as [`consume`] does; no exchange, driver or timer.
 async fn parse_body(mut body: hyper::body::Incoming) -> Result<Got, String> {
-    // As the exchange of nexllm-hyper makes it: many streams run in turn.
-    let mut decoder = nexllm_proto::ChatStreamDecoder::new().reuse_buffers(false);
+    let mut decoder = nexllm_proto::ChatStreamDecoder::new();
     let mut accumulator = nexllm_proto::StreamAccumulator::new();
     let mut n = 0;
     let mut text = 0;

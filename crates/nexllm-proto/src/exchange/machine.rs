@@ -354,9 +354,7 @@ impl Exchange {
                 decoder: Box::new(
                     ChatStreamDecoder::with_max_event_bytes(self.limits.max_event_bytes)
                         .max_choices(self.limits.max_choices)
-                        .expecting(self.expected_choices, self.expect_usage)
-                        // Many streams may run in turn: see `reuse_buffers`.
-                        .reuse_buffers(false),
+                        .expecting(self.expected_choices, self.expect_usage),
                 ),
                 last_read: now,
                 body_ended: false,

@@ -28,8 +28,6 @@ use super::spare::SpareBuffers;
 pub(crate) struct ParserMemory {
     header: Header,
     shape: Shape,
-    /// Buffers of chunks handed back, which the values of the next are written into.
-    pub(crate) spare: SpareBuffers,
     /// The last value of each repeated string (serde's path shares them too).
     pub(crate) strings: RepeatedStrings,
 }
@@ -287,13 +285,13 @@ impl Header {
 pub(crate) fn parse_into(
     data: &str,
     memory: &mut ParserMemory,
+    spare: &mut SpareBuffers,
     chunk: &mut ChatCompletionChunk,
 ) -> bool {
     let ParserMemory {
         strings,
         header,
         shape,
-        spare,
     } = memory;
     let mut parser = Parser {
         text: data,
@@ -1055,9 +1053,13 @@ mod tests {
     use crate::types::ChatCompletionChunk;
 
     /// The fast parser agrees with serde, or leaves the input to it.
-    fn parse(data: &str, memory: &mut ParserMemory) -> Option<ChatCompletionChunk> {
+    fn parse(
+        data: &str,
+        memory: &mut ParserMemory,
+        spare: &mut SpareBuffers,
+    ) -> Option<ChatCompletionChunk> {
         let mut chunk = ChatCompletionChunk::default();
-        parse_into(data, memory, &mut chunk).then_some(chunk)
+        parse_into(data, memory, spare, &mut chunk).then_some(chunk)
     }
 
     fn check(data: &str) -> Option<ChatCompletionChunk> {
@@ -1066,7 +1068,16 @@ mod tests {
 
     /// As `check`, with what the parser remembers from the chunks before.
     fn check_after(data: &str, memory: &mut ParserMemory) -> Option<ChatCompletionChunk> {
-        let fast = parse(data, memory);
+        check_with(data, memory, &mut SpareBuffers::default())
+    }
+
+    /// As `check_after`, the values written into `spare`'s buffers.
+    fn check_with(
+        data: &str,
+        memory: &mut ParserMemory,
+        spare: &mut SpareBuffers,
+    ) -> Option<ChatCompletionChunk> {
+        let fast = parse(data, memory, spare);
         let reference = serde_json::from_str::<ChatCompletionChunk>(data);
         if let Some(fast) = &fast {
             assert_eq!(Some(fast), reference.as_ref().ok(), "{data}");
@@ -1204,9 +1215,9 @@ mod tests {
 
     #[test]
     fn repeated_strings_are_shared() {
-        let mut memory = ParserMemory::default();
-        let first = parse(COMMON, &mut memory).unwrap();
-        let second = parse(COMMON, &mut memory).unwrap();
+        let (mut memory, mut spare) = (ParserMemory::default(), SpareBuffers::default());
+        let first = parse(COMMON, &mut memory, &mut spare).unwrap();
+        let second = parse(COMMON, &mut memory, &mut spare).unwrap();
         assert!(first.id.ptr_eq(&second.id));
         assert!(first.model.ptr_eq(&second.model));
     }
@@ -1367,13 +1378,16 @@ mod tests {
         ) {
             let mut memory = ParserMemory::default();
             let mut lent_memory = ParserMemory::default();
+            let mut lent_spare = SpareBuffers::default();
             let mut lent = ChatCompletionChunk::default();
             for (same, header, other, value) in chunks {
                 let (prefix, tail) = if same { base } else { other };
                 let data = format!("{header}{prefix}{value}{tail}");
                 let fast = check_after(&data, &mut memory);
+                // As `next_chunk_ref` does: the lent chunk's buffers take the next values.
+                lent_spare.recycle(&mut lent);
                 clear_but_header(&mut lent);
-                let lent_fast = parse_into(&data, &mut lent_memory, &mut lent);
+                let lent_fast = parse_into(&data, &mut lent_memory, &mut lent_spare, &mut lent);
                 proptest::prop_assert_eq!(lent_fast, fast.is_some(), "{}", data);
                 if let Some(fast) = fast {
                     proptest::prop_assert_eq!(&lent, &fast, "{}", data);
@@ -1468,11 +1482,11 @@ mod tests {
     fn several_choices_and_tool_calls_in_one_chunk_are_all_kept() {
         let data = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":0,"id":"call_0","function":{"name":"f","arguments":"{}"}},{"index":1,"id":"call_1","function":{"name":"g","arguments":"[]"}},{"index":2,"function":{"arguments":""}}]}},{"index":1,"delta":{"content":"b"}},{"index":2,"delta":{"content":"c"},"finish_reason":"stop"}]}"#;
         // With buffers of chunks handed back, and without.
-        let mut recycled = ParserMemory::default();
+        let mut recycled = SpareBuffers::default();
         let mut handed_back = check(COMMON).unwrap();
-        recycled.spare.recycle(&mut handed_back);
-        for memory in [&mut ParserMemory::default(), &mut recycled] {
-            let chunk = check_after(data, memory).unwrap();
+        recycled.recycle(&mut handed_back);
+        for spare in [&mut SpareBuffers::default(), &mut recycled] {
+            let chunk = check_with(data, &mut ParserMemory::default(), spare).unwrap();
             let contents: Vec<_> = chunk
                 .choices
                 .iter()

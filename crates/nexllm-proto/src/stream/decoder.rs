@@ -11,6 +11,7 @@ use serde::de::DeserializeSeed;
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
 
 use super::chunk_parser::ParserMemory;
+use super::spare::SpareBuffers;
 
 use super::{chunk_parser, json_fallback};
 
@@ -149,14 +150,13 @@ impl ChatStreamDecoder {
 
     /// Whether a chunk lent by [`next_chunk_ref`](Self::next_chunk_ref)
     /// passes its buffers on to the next (default `true`). With `false` each
-    /// is freed and the allocator gives the next chunk's: better when many
-    /// streams are decoded in turn on one thread (as the
-    /// [`Exchange`](crate::exchange::Exchange) of a transport does), since by
-    /// a stream's next chunk its own buffers have gone cold while the
-    /// allocator hands out blocks another stream has just freed.
-    /// `nexllm-bench client raw-hyper-parse --streams 512 --chunks 200`, ten
-    /// runs in turn: 0.95 of the CPU per chunk without reuse; one stream
-    /// (`nexllm-bench all --only parse`): up to 6 % less with it.
+    /// is freed, and the next chunk's come from the allocator.
+    ///
+    /// The buffers passed on are kept for the thread, not for this decoder
+    /// (a few of each kind, none larger than 4 KiB): when many streams are
+    /// decoded in turn on one thread (as a transport's streams are), each
+    /// chunk takes the buffers the chunk before it, of whichever stream,
+    /// gave back, still in the cache.
     #[must_use]
     pub fn reuse_buffers(mut self, reuse: bool) -> Self {
         self.reuse_buffers = reuse;
@@ -242,14 +242,17 @@ impl ChatStreamDecoder {
         }
         // Filled where it is returned from: a chunk is large to move.
         let mut chunk = ChatCompletionChunk::default();
+        let mut spare = SpareBuffers::take_thread();
         let decoded = Self::decode_into(
             &mut self.sse,
             &mut self.progress,
             &self.mode,
             &mut self.failed,
+            &mut spare,
             &mut chunk,
-        )?;
-        Ok(decoded.then_some(chunk))
+        );
+        spare.put_back();
+        Ok(decoded?.then_some(chunk))
     }
 
     /// [`next_chunk`](Self::next_chunk) without giving the chunk away: it is
@@ -281,23 +284,28 @@ impl ChatStreamDecoder {
     pub fn next_chunk_ref(&mut self) -> Result<Option<&ChatCompletionChunk>, Error> {
         // Emptied where it is, and filled again there: a chunk is large to
         // move. Its header strings stay for the next chunk to recall.
+        let mut spare = SpareBuffers::take_thread();
         if self.reuse_buffers {
-            self.progress.memory.spare.recycle(&mut self.lent);
+            spare.recycle(&mut self.lent);
         }
         chunk_parser::clear_but_header(&mut self.lent);
         self.lending = false;
         if let Some(chunk) = self.queue.pop_front() {
+            spare.put_back();
             self.lent = chunk;
             self.lending = true;
             return Ok(Some(&self.lent));
         }
-        self.lending = Self::decode_into(
+        let decoded = Self::decode_into(
             &mut self.sse,
             &mut self.progress,
             &self.mode,
             &mut self.failed,
+            &mut spare,
             &mut self.lent,
-        )?;
+        );
+        spare.put_back();
+        self.lending = decoded?;
         Ok(self.lending.then_some(&self.lent))
     }
 
@@ -313,7 +321,9 @@ impl ChatStreamDecoder {
     /// [`next_chunk_ref`](Self::next_chunk_ref). A few buffers of each kind
     /// are kept, none larger than 4 KiB; the rest of the chunk is dropped.
     pub fn recycle(&mut self, mut chunk: ChatCompletionChunk) {
-        self.progress.memory.spare.recycle(&mut chunk);
+        let mut spare = SpareBuffers::take_thread();
+        spare.recycle(&mut chunk);
+        spare.put_back();
     }
 
     /// Decodes the next chunk into `chunk` (a default one): true when there
@@ -324,6 +334,7 @@ impl ChatStreamDecoder {
         progress: &mut Progress,
         mode: &Mode,
         failed: &mut bool,
+        spare: &mut SpareBuffers,
         chunk: &mut ChatCompletionChunk,
     ) -> Result<bool, Error> {
         if *failed || progress.saw_done || !matches!(mode, Mode::Sse) {
@@ -331,7 +342,7 @@ impl ChatStreamDecoder {
         }
         loop {
             let outcome = match sse.next_event_ref() {
-                Ok(Some(event)) => progress.on_event(event, chunk),
+                Ok(Some(event)) => progress.on_event(event, spare, chunk),
                 Ok(None) => return Ok(false),
                 Err(e) => Err(e),
             };
@@ -372,19 +383,10 @@ impl ChatStreamDecoder {
         self.sse.finish();
         // Events still buffered become queued chunks, in order; an error among them
         // comes after the chunks before it.
-        while !self.progress.saw_done {
-            let event = match self.sse.next_event_ref() {
-                Ok(Some(event)) => event,
-                Ok(None) => break,
-                Err(e) => return Err(self.fail(e)),
-            };
-            let mut chunk = ChatCompletionChunk::default();
-            match self.progress.on_event(event, &mut chunk) {
-                Ok(true) => self.queue.push_back(chunk),
-                Ok(false) => {}
-                Err(e) => return Err(self.fail(e)),
-            }
-        }
+        let mut spare = SpareBuffers::take_thread();
+        let drained = self.queue_the_rest(&mut spare);
+        spare.put_back();
+        drained?;
         if self.progress.saw_done || self.progress.looks_complete() {
             return Ok(());
         }
@@ -413,6 +415,24 @@ impl ChatStreamDecoder {
     /// How many chunks have been decoded so far.
     pub fn chunks_decoded(&self) -> u64 {
         self.progress.chunks
+    }
+
+    /// Decodes the events still buffered into queued chunks (`finish`).
+    fn queue_the_rest(&mut self, spare: &mut SpareBuffers) -> Result<(), Error> {
+        while !self.progress.saw_done {
+            let event = match self.sse.next_event_ref() {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            };
+            let mut chunk = ChatCompletionChunk::default();
+            match self.progress.on_event(event, spare, &mut chunk) {
+                Ok(true) => self.queue.push_back(chunk),
+                Ok(false) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Marks the stream failed. Chunks `finish` queued before the error stay
@@ -465,6 +485,7 @@ impl Progress {
     fn on_event(
         &mut self,
         event: SseEventRef<'_>,
+        spare: &mut SpareBuffers,
         chunk: &mut ChatCompletionChunk,
     ) -> Result<bool, Error> {
         let data = trim(event.data());
@@ -478,7 +499,7 @@ impl Progress {
             self.saw_done = true;
             return Ok(false);
         }
-        if chunk_parser::parse_into(data, &mut self.memory, chunk) {
+        if chunk_parser::parse_into(data, &mut self.memory, spare, chunk) {
             #[cfg(fuzzing)]
             direct_parser_agrees_with_serde(data, chunk);
         } else {
@@ -757,6 +778,42 @@ mod tests {
             // A recalled header hands out the strings of the one before.
             assert!(ids[1].ptr_eq(&ids[0]), "reuse {reuse}");
         }
+    }
+
+    #[test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a thread of the test's own, whose spare buffers are known"
+    )]
+    fn buffers_a_stream_hands_back_serve_the_next_stream_of_the_thread() {
+        // The capacity of the content each chunk gets: a long content's
+        // buffer, passed on, keeps its room for the short one after it.
+        fn capacity_after(reuse: bool) -> usize {
+            let mut first = ChatStreamDecoder::new().reuse_buffers(reuse);
+            first.feed(chunk(&"long ".repeat(40), None).as_bytes());
+            assert_eq!(
+                first.next_chunk_ref().unwrap().unwrap().choices[0]
+                    .delta
+                    .content
+                    .as_ref()
+                    .unwrap()
+                    .len(),
+                200
+            );
+            // The next call ends the loan: the buffers go to the thread.
+            assert!(first.next_chunk_ref().unwrap().is_none());
+            let mut second = ChatStreamDecoder::new();
+            second.feed(chunk("Hi", None).as_bytes());
+            let lent = second.next_chunk_ref().unwrap().unwrap();
+            let content = lent.choices[0].delta.content.as_ref().unwrap();
+            assert_eq!(content, "Hi");
+            content.capacity()
+        }
+        // Each on a thread of its own, whose spare buffers start empty.
+        let passed_on = std::thread::spawn(|| capacity_after(true)).join().unwrap();
+        let freed = std::thread::spawn(|| capacity_after(false)).join().unwrap();
+        assert!(passed_on >= 200, "{passed_on}");
+        assert_eq!(freed, 2);
     }
 
     fn chunk(content: &str, finish: Option<&str>) -> String {

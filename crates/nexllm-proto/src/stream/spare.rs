@@ -8,8 +8,19 @@
 //! leaves its buffers here, and the direct parser writes the next chunk's
 //! values into them: a stream read that way allocates nothing per chunk once
 //! it runs (unless [`ChatStreamDecoder::reuse_buffers`](super::ChatStreamDecoder::reuse_buffers)
-//! turned that off, as the exchange does). Only the parser's values change buffers; a chunk is still parsed
-//! into a default one, so nothing of the chunk before can remain in it.
+//! turned that off). Only the parser's values change buffers; a chunk is
+//! still parsed into a default one, so nothing of the chunk before can remain
+//! in it.
+//!
+//! The spare buffers belong to the thread, not to one decoder: every decoder
+//! on a thread takes from and gives to the same few. When many streams are
+//! decoded in turn (a transport's streams on one runtime thread), the next
+//! stream's chunk gets the buffers the last one just gave back, still in the
+//! cache, where buffers kept by each decoder would have gone cold by its next
+//! chunk. Strings are emptied when kept, and at most [`MAX_KEPT`] of each
+//! kind are kept, none larger than [`MAX_KEPT_BYTES`].
+
+use std::cell::Cell;
 
 use crate::types::{ChatCompletionChunk, ChunkChoice, ToolCallDelta};
 
@@ -32,7 +43,31 @@ pub(crate) struct SpareBuffers {
     calls: Vec<Vec<ToolCallDelta>>,
 }
 
+thread_local! {
+    /// This thread's spare buffers, between two uses (see the module docs).
+    static THREAD_SPARE: Cell<Option<Box<SpareBuffers>>> = const { Cell::new(None) };
+}
+
 impl SpareBuffers {
+    /// Takes this thread's spare buffers, to be given back with
+    /// [`put_back`](Self::put_back); empty ones when the thread has none
+    /// (its first use, or while it exits).
+    #[inline]
+    pub(crate) fn take_thread() -> Box<SpareBuffers> {
+        THREAD_SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Gives the buffers [`take_thread`](Self::take_thread) took back to the
+    /// thread (while it exits, there is nowhere to keep them: they are freed).
+    #[inline]
+    pub(crate) fn put_back(self: Box<Self>) {
+        let _ = THREAD_SPARE.try_with(move |cell| cell.set(Some(self)));
+    }
+
     /// `text` in a string of its own: a kept buffer when there is one.
     #[inline]
     pub(crate) fn string(&mut self, text: &str) -> String {
