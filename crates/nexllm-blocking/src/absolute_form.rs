@@ -12,6 +12,11 @@
 //! request line (rewritten), the header lines (passed on; `Content-Length`
 //! says how long the body is), the body (passed on untouched). No I/O here.
 //!
+//! With the proxy's credentials, a `Proxy-Authorization` header of the
+//! caller's (any case, any number of them) is dropped: exactly one goes to
+//! the proxy, the proxy URL's, as nexllm-hyper sends it. Without them, the
+//! caller's header goes through as it is.
+//!
 //! What it cannot frame is an error, never a guess: a request line not in
 //! origin form, a line longer than [`MAX_LINE_BYTES`], a body sent with
 //! `Transfer-Encoding` (the client's bodies always have a length), a
@@ -51,7 +56,8 @@ pub(crate) struct AbsoluteForm {
 
 impl AbsoluteForm {
     /// A rewriter for requests to `origin` (`http://host[:port]`, no path),
-    /// adding `Proxy-Authorization: {proxy_authorization}` to each.
+    /// adding `Proxy-Authorization: {proxy_authorization}` to each in place
+    /// of any the request has.
     pub(crate) fn new(origin: String, proxy_authorization: Option<String>) -> AbsoluteForm {
         AbsoluteForm {
             origin,
@@ -158,6 +164,14 @@ impl AbsoluteForm {
                 };
                 let (name, value) = content.split_at(colon);
                 let value = value.get(1..).unwrap_or_default().trim_ascii();
+                if self.proxy_authorization.is_some()
+                    && name.eq_ignore_ascii_case(b"proxy-authorization")
+                {
+                    // The proxy URL's credentials, written after the request
+                    // line, replace the caller's: one header goes out, as
+                    // with nexllm-hyper.
+                    return Ok(());
+                }
                 if name.eq_ignore_ascii_case(b"transfer-encoding") {
                     return Err(self.fail(
                         "a request body without a Content-Length cannot be framed for the proxy",
@@ -424,6 +438,49 @@ mod tests {
         head.extend_from_slice(b"\r\n\r\n");
         assert!(form.rewrite(&head, &mut out).is_ok());
         assert!(form.between_requests());
+    }
+
+    #[test]
+    fn the_proxy_urls_credentials_replace_the_callers() {
+        // The caller's own `Proxy-Authorization`, in any case, once or twice:
+        // with credentials in the proxy URL, only the URL's goes out.
+        let written: &[u8] = b"POST /v1/x HTTP/1.1\r\nhost: h\r\n\
+            proxy-authorization: Basic bWluZTptaW5l\r\ncontent-length: 2\r\n\
+            PROXY-Authorization:Basic b3RoZXI6b3RoZXI=\r\n\r\nok";
+        let replaced: &[u8] = b"POST http://api.example.com:8080/v1/x HTTP/1.1\r\n\
+            Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\
+            host: h\r\ncontent-length: 2\r\n\r\nok";
+        for cut in 0..=written.len() {
+            let mut form = rewriter(true);
+            let out = feed(&mut form, &[&written[..cut], &written[cut..]]).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(replaced),
+                "cut at {cut}"
+            );
+            assert!(form.between_requests());
+        }
+
+        // Without credentials in the URL, the caller's headers go through unchanged.
+        let mut form = rewriter(false);
+        let out = feed(&mut form, &[written]).unwrap();
+        let mut kept = b"POST http://api.example.com:8080/v1/x HTTP/1.1\r\n".to_vec();
+        kept.extend_from_slice(&written[b"POST /v1/x HTTP/1.1\r\n".len()..]);
+        assert_eq!(out, kept);
+    }
+
+    #[test]
+    fn a_body_line_like_proxy_authorization_is_left_alone() {
+        let body = b"proxy-authorization: x\r\n";
+        let mut request = format!(
+            "POST /v1/x HTTP/1.1\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        let mut form = rewriter(true);
+        let out = feed(&mut form, &[&request]).unwrap();
+        assert!(out.ends_with(body), "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]

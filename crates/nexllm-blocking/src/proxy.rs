@@ -10,7 +10,8 @@
 //! - for a plain `http://` one, the client connects to the proxy itself and
 //!   writes each request in absolute form (`POST http://host:port/v1/chat/completions
 //!   HTTP/1.1`), with `Proxy-Authorization: Basic ...` when the proxy URL has
-//!   credentials (the `forward_proxy` module). Forward proxies
+//!   credentials, in place of any `Proxy-Authorization` header the
+//!   configuration sets (the `forward_proxy` module). Forward proxies
 //!   expect that, and many (squid by default) refuse `CONNECT` to any port
 //!   but 443. The proxy looks the host up, not the client.
 

@@ -48,6 +48,17 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Every value of header `name` in a recorded head, in order.
+fn header_values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
+    head.split("\r\n")
+        .skip(1)
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+        .collect()
+}
+
 fn assert_no_connect(heads: &[String]) {
     assert!(
         heads.iter().all(|head| !head.starts_with("CONNECT ")),
@@ -349,5 +360,38 @@ fn a_proxy_refusing_the_credentials_fails_at_once() {
             heads[0].starts_with("CONNECT api.nexllm.invalid:443 "),
             "{heads:?}"
         );
+    }
+}
+
+#[test]
+fn the_proxy_urls_credentials_replace_a_proxy_authorization_header_of_the_callers() {
+    // As nexllm-hyper does: with credentials in the proxy URL, exactly one
+    // `Proxy-Authorization` goes to the proxy, the URL's; without them, the
+    // caller's header goes as it is.
+    let callers = "Basic bWluZTptaW5l";
+    for (credentials, expected) in [("user:secret@", "Basic dXNlcjpzZWNyZXQ="), ("", callers)] {
+        let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+        let proxy = ForwardProxy::start(credentials, server.addr());
+        let config = Config::new(KEY)
+            .base_url(UNRESOLVABLE_BASE)
+            .header("Proxy-Authorization", callers)
+            .unwrap()
+            .max_retries(0);
+        let client = client_via(Proxy::all(&proxy.url, "").unwrap(), config);
+        let completion = client.chat().create(&ask("one header")).unwrap();
+        assert_eq!(completion.content(), Some("one header"));
+        let stream = client.chat().create_stream(&ask("streamed")).unwrap();
+        assert_eq!(stream.finish().unwrap().content(), Some("streamed"));
+        assert!(!client.models().list().unwrap().data.is_empty());
+
+        let heads = proxy.recorded.heads();
+        assert_eq!(heads.len(), 3, "{heads:?}");
+        for head in &heads {
+            assert_eq!(
+                header_values(head, "proxy-authorization"),
+                [expected],
+                "{credentials:?}: {head}"
+            );
+        }
     }
 }
