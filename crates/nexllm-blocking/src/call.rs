@@ -7,7 +7,9 @@
 //! - an attempt to send: look the host up and connect (each within ureq's
 //!   connect timeout, cut to the wait's deadline), write the request and read
 //!   the response head, every read and write bounded by the wait's deadline
-//!   (first byte or total) through [`IoDeadline`];
+//!   (first byte or total) through [`IoDeadline`]; a `407` head from the
+//!   forward proxy of a plain `http://` call is the proxy's refusal, a failed
+//!   attempt, not the server's answer;
 //! - a body read: bounded by the idle timeout counted from the start of the
 //!   read, by the total deadline, and after `[DONE]` by the drain deadline;
 //! - a backoff: `std::thread::sleep` until the wait's deadline.
@@ -29,7 +31,7 @@ use crate::client::ClientInner;
 use crate::io_deadline::IoDeadline;
 use crate::proxy::ViaProxy;
 use crate::seed::next_seed;
-use crate::transport_error::Failure;
+use crate::transport_error::{Failure, forward_proxy_refusal};
 
 /// How many bytes one body read asks for.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
@@ -198,6 +200,7 @@ impl Call {
         let now = Instant::now();
         self.attempt_sent_at = Some(now);
         let (parts, body) = request.into_parts();
+        let uri = parts.uri.clone();
         let request = http::Request::from_parts(parts, &body[..]);
         // The connection must also be up by the wait's deadline; a connect cut
         // short by it is reported as that deadline, not as a connect timeout,
@@ -228,6 +231,13 @@ impl Call {
             Ok(response) => {
                 let now = Instant::now();
                 let (parts, body) = response.into_parts();
+                if let Some(error) = forward_proxy_refusal(parts.status, &uri, self.via_proxy) {
+                    // The proxy refused the request: a failed attempt, not an
+                    // answer of the server. Dropping the body closes the connection.
+                    drop(body);
+                    self.fail(attempt, Failure::Transport(error), until);
+                    return;
+                }
                 tracing::debug!(
                     attempt = attempt.number(),
                     status = parts.status.as_u16(),

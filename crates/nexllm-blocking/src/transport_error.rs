@@ -76,6 +76,23 @@ impl Failure {
     }
 }
 
+/// The error for a response head that is a forward proxy's refusal: `407
+/// Proxy Authentication Required` to a plain `http://` request sent through
+/// the proxy (`via_proxy`), which an origin server never sends. It is the
+/// error a 407 to a tunnel's `CONNECT` gives, never retried. `None` for
+/// every other answer: another status, a call that went direct, or an
+/// `https://` one (its answers come through the tunnel from the server).
+pub(crate) fn forward_proxy_refusal(
+    status: StatusCode,
+    uri: &http::Uri,
+    via_proxy: Option<ViaProxy>,
+) -> Option<TransportError> {
+    let via = via_proxy?;
+    let forwarded = uri.scheme() == Some(&http::uri::Scheme::HTTP);
+    (status == StatusCode::PROXY_AUTHENTICATION_REQUIRED && forwarded)
+        .then(|| proxy_credentials_refused(via.credentials))
+}
+
 /// The status of a proxy's answer to `CONNECT`, from ureq's description of
 /// the refusal (`proxy server responded 407/Proxy Authentication Required`).
 fn connect_refusal_status(reason: &str) -> Option<StatusCode> {
@@ -277,6 +294,36 @@ mod tests {
         );
         let e = refused("proxy server did not respond", false);
         assert_eq!((e.kind, e.proxy_status), (TransportErrorKind::Proxy, None));
+    }
+
+    #[test]
+    fn a_407_is_the_forward_proxys_only_on_a_plain_http_call_through_it() {
+        let http: http::Uri = "http://api.example.com/v1/chat/completions"
+            .parse()
+            .unwrap();
+        let https: http::Uri = "https://api.example.com/v1/chat/completions"
+            .parse()
+            .unwrap();
+        let auth = StatusCode::PROXY_AUTHENTICATION_REQUIRED;
+        let with = Some(ViaProxy { credentials: true });
+        let without = Some(ViaProxy { credentials: false });
+        let refused = |status, uri, via| forward_proxy_refusal(status, uri, via);
+
+        let e = refused(auth, &http, with).unwrap();
+        assert_eq!(
+            (e.kind, e.proxy_status),
+            (TransportErrorKind::Proxy, Some(auth))
+        );
+        assert!(e.message.contains("refused the credentials"), "{e}");
+        assert!(!nexllm_proto::exchange::transport_error_is_retryable(&e));
+        let e = refused(auth, &http, without).unwrap();
+        assert!(e.message.contains("has none"), "{e}");
+
+        // The server's answer: no proxy, through a tunnel, or another status.
+        assert_eq!(refused(auth, &http, None), None);
+        assert_eq!(refused(auth, &https, with), None);
+        assert_eq!(refused(StatusCode::UNAUTHORIZED, &http, with), None);
+        assert_eq!(refused(StatusCode::BAD_GATEWAY, &http, without), None);
     }
 
     #[test]

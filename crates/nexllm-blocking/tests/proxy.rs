@@ -395,3 +395,72 @@ fn the_proxy_urls_credentials_replace_a_proxy_authorization_header_of_the_caller
         }
     }
 }
+
+#[test]
+fn a_forward_proxy_refusing_the_credentials_fails_at_once() {
+    // A 407 answer to a plain http:// request is the proxy's, as a 407 to
+    // CONNECT is: the same error, never retried, for a call and a stream.
+    for (credentials, says) in [("user:wrong@", "refused the credentials"), ("", "has none")] {
+        let (url, heads) = refusing_proxy(credentials);
+        let client = client_via(
+            Proxy::all(&url, "").unwrap(),
+            Config::new(KEY).base_url("http://api.nexllm.invalid/v1"),
+        );
+        let errors = [
+            client.chat().create(&ask("forward")).unwrap_err(),
+            client.chat().create_stream(&ask("forward")).unwrap_err(),
+        ];
+        for error in &errors {
+            match error {
+                Error::Transport(e) => {
+                    assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
+                    assert_eq!(
+                        e.proxy_status,
+                        Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+                        "{e:?}"
+                    );
+                    assert_eq!(e.attempts, 1, "never retried: {e:?}");
+                    let shown = e.to_string();
+                    assert!(shown.contains("407"), "{shown}");
+                    assert!(shown.contains(says), "{shown}");
+                    assert!(!shown.contains("wrong"), "{shown}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 2, "{heads:?}");
+        for head in &heads {
+            assert!(
+                head.starts_with("POST http://api.nexllm.invalid/v1/chat/completions "),
+                "{heads:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_407_from_a_server_reached_directly_stays_an_api_error() {
+    // Without a proxy, and with one the host is exempt from: the answer is
+    // the server's, an API error like any other.
+    let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+    for proxy in [
+        Proxy::none(),
+        Proxy::all("http://user:secret@127.0.0.1:9", "127.0.0.1").unwrap(),
+    ] {
+        let config = Config::new(KEY)
+            .base_url(server.base_url())
+            .header("x-mock-fault", "status=407")
+            .unwrap();
+        let error = client_via(proxy, config)
+            .chat()
+            .create(&ask("direct"))
+            .unwrap_err();
+        assert_eq!(
+            error.status(),
+            Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+            "{error:?}"
+        );
+        assert!(matches!(error, Error::Api(_)), "{error:?}");
+    }
+}

@@ -591,6 +591,84 @@ async fn a_proxy_refusing_the_credentials_fails_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_proxy_refusing_the_credentials_fails_at_once() {
+    // A 407 answer to a plain http:// request is the proxy's, as a 407 to
+    // CONNECT is: the same error, never retried, for a call and a stream.
+    const REFUSED: &str = "HTTP/1.1 407 Proxy Authentication Required\r\n\
+        Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n";
+    for (credentials, says) in [("user:wrong@", "refused the credentials"), ("", "has none")] {
+        let proxy = OneAnswerProxy::start(credentials, REFUSED);
+        let client = Client::builder()
+            .config(Config::new(KEY).base_url("http://api.nexllm.invalid/v1"))
+            .proxy(Proxy::all(&proxy.url, "").unwrap())
+            .build()
+            .unwrap();
+        let errors = [
+            client.chat().create(&echo("forward")).await.unwrap_err(),
+            client
+                .chat()
+                .create_stream(&echo("forward"))
+                .await
+                .unwrap_err(),
+        ];
+        for error in &errors {
+            match error {
+                Error::Transport(e) => {
+                    assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
+                    assert_eq!(
+                        e.proxy_status,
+                        Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+                        "{e:?}"
+                    );
+                    assert_eq!(e.attempts, 1, "never retried: {e:?}");
+                    let shown = e.to_string();
+                    assert!(shown.contains("407"), "{shown}");
+                    assert!(shown.contains(says), "{shown}");
+                    assert!(!shown.contains("wrong"), "{shown}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let heads = proxy.heads();
+        assert_eq!(heads.len(), 2, "{heads:?}");
+        for head in &heads {
+            assert!(
+                head.starts_with("POST http://api.nexllm.invalid/v1/chat/completions "),
+                "{heads:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_407_from_a_server_reached_directly_stays_an_api_error() {
+    // Without a proxy, and with one the host is exempt from: the answer is
+    // the server's, an API error like any other.
+    let server = server().await;
+    for proxy in [
+        Proxy::none(),
+        Proxy::all("http://user:pw@127.0.0.1:9", "127.0.0.1").unwrap(),
+    ] {
+        let client = Client::builder()
+            .config(
+                config(&server)
+                    .header("x-mock-fault", "status=407")
+                    .unwrap(),
+            )
+            .proxy(proxy)
+            .build()
+            .unwrap();
+        let error = client.chat().create(&echo("direct")).await.unwrap_err();
+        assert_eq!(
+            error.status(),
+            Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+            "{error:?}"
+        );
+        assert!(matches!(error, Error::Api(_)), "{error:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_proxy_is_a_proxy_error() {
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -394,7 +394,8 @@ pub enum TransportErrorKind {
     Reset,
     /// Any other I/O or protocol error while sending or receiving.
     Io,
-    /// A proxy refused or failed the tunnel.
+    /// A proxy refused or failed the tunnel, or could not be reached, or
+    /// refused a plain `http://` request sent to it as a forward proxy (407).
     Proxy,
 }
 
@@ -422,7 +423,8 @@ pub struct TransportError {
     /// How many attempts were made in all.
     pub attempts: u32,
     /// The status a proxy answered the `CONNECT` of a tunnel with, when it
-    /// refused to open it and the transport knows the status (kind
+    /// refused to open it and the transport knows the status, or `407` when
+    /// a forward proxy refused a plain `http://` request (kind
     /// [`Proxy`](TransportErrorKind::Proxy)). A `407 Proxy Authentication
     /// Required` is not retried: the proxy credentials are wrong or missing,
     /// and asking again cannot help.

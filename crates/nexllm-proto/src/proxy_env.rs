@@ -22,8 +22,9 @@ pub const PROXY_VARIABLES: [&str; 6] = [
     "all_proxy",
 ];
 
-/// The error for a proxy that answered a tunnel's `CONNECT` with `407 Proxy
-/// Authentication Required`: it refused the credentials of the proxy URL
+/// The error for a proxy that answered `407 Proxy Authentication Required`,
+/// to a tunnel's `CONNECT` or to a plain `http://` request sent to it as a
+/// forward proxy: it refused the credentials of the proxy URL
 /// (`credentials_given`), or wants some and the URL has none. Retrying cannot
 /// help, so the call fails at once
 /// ([`transport_error_is_retryable`](crate::exchange::transport_error_is_retryable)).

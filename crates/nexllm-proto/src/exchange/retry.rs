@@ -52,9 +52,10 @@ pub fn status_is_retryable(
 }
 
 /// Whether a connection failure may be retried: every one may, except a
-/// proxy answering the tunnel's `CONNECT` with `407 Proxy Authentication
-/// Required`, which says the proxy credentials are wrong or missing (a
-/// configuration error that asking again cannot fix).
+/// proxy answering `407 Proxy Authentication Required` (to a tunnel's
+/// `CONNECT` or to a request sent to it as a forward proxy), which says the
+/// proxy credentials are wrong or missing (a configuration error that asking
+/// again cannot fix).
 ///
 /// ```
 /// use http::StatusCode;
