@@ -20,7 +20,9 @@
 //! What it cannot frame is an error, never a guess: a request line not in
 //! origin form, a line longer than [`MAX_LINE_BYTES`], a body sent with
 //! `Transfer-Encoding` (the client's bodies always have a length), a
-//! `Content-Length` that is not one number.
+//! `Content-Length` that is not one number. The call then fails with a
+//! transport error of kind `Request`, not retried: the same request would
+//! fail the same way.
 
 use std::fmt;
 

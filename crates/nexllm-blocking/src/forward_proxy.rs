@@ -99,6 +99,9 @@ impl Transport for ForwardProxyTransport {
         let Some(written) = self.inner.buffers().output().get(..amount) else {
             return Err(io_error("ureq wrote past the end of its output buffer"));
         };
+        // The error travels inside an I/O error, the one way through ureq;
+        // `transport_error` finds it there and makes it a `Request` error,
+        // which is not retried.
         self.form
             .rewrite(written, &mut self.rewritten)
             .map_err(|error| ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidInput, error)))?;

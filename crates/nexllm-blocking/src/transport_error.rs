@@ -1,5 +1,7 @@
 //! What went wrong in ureq, in the core's terms: a timeout of ours or ureq's,
-//! or a [`TransportError`] of some [`TransportErrorKind`].
+//! or a [`TransportError`] of some [`TransportErrorKind`]. A request the
+//! forward proxy connection cannot frame is of kind
+//! [`Request`](TransportErrorKind::Request), which is not retried.
 
 use std::io;
 
@@ -8,6 +10,7 @@ use nexllm_proto::proxy_env::proxy_credentials_refused;
 use nexllm_proto::{TransportError, TransportErrorKind};
 use ureq::Timeout;
 
+use crate::absolute_form::AbsoluteFormError;
 use crate::proxy::ViaProxy;
 
 /// A ureq failure, sorted for the exchange.
@@ -104,6 +107,7 @@ fn kind_of(error: &ureq::Error) -> TransportErrorKind {
     match error {
         ureq::Error::HostNotFound => TransportErrorKind::Dns,
         ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::Io(e) if wraps_absolute_form_error(e) => TransportErrorKind::Request,
         ureq::Error::Io(e) if wraps_tls_error(e) => TransportErrorKind::Tls,
         ureq::Error::Io(e) => match e.kind() {
             io::ErrorKind::ConnectionRefused
@@ -128,6 +132,15 @@ fn kind_of(error: &ureq::Error) -> TransportErrorKind {
         }
         _ => TransportErrorKind::Io,
     }
+}
+
+/// Whether an I/O error carries an [`AbsoluteFormError`]: a request the
+/// forward proxy connection could not frame, which the same request would
+/// meet again (the `forward_proxy` module hands it to ureq this way).
+fn wraps_absolute_form_error(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<AbsoluteFormError>())
 }
 
 /// Whether an I/O error carries a TLS failure: rustls reports a failed
@@ -256,6 +269,23 @@ mod tests {
             let shown = error.to_string();
             assert_eq!(transport(error).kind, kind, "{shown}");
         }
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_framed_is_not_retried() {
+        let mut form = crate::absolute_form::AbsoluteForm::new("http://h".to_owned(), None);
+        let framing = form
+            .rewrite(b"GET x HTTP/1.1\r\n", &mut Vec::new())
+            .unwrap_err();
+        // As the forward proxy transport hands it to ureq.
+        let error = ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidInput, framing));
+        let e = transport(error);
+        assert_eq!(e.kind, TransportErrorKind::Request, "{e:?}");
+        assert!(e.message.contains("absolute form"), "{e}");
+        assert!(!nexllm_proto::exchange::transport_error_is_retryable(&e));
+        // Another invalid-input I/O error stays an I/O error, retried.
+        let other = ureq::Error::Io(io::Error::new(io::ErrorKind::InvalidInput, "odd"));
+        assert_eq!(transport(other).kind, TransportErrorKind::Io);
     }
 
     #[test]

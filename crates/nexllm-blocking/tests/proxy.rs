@@ -464,3 +464,27 @@ fn a_407_from_a_server_reached_directly_stays_an_api_error() {
         assert!(matches!(error, Error::Api(_)), "{error:?}");
     }
 }
+
+#[test]
+fn a_request_the_forward_proxy_cannot_be_sent_fails_at_once() {
+    // A header line longer than the rewriter takes (64 KiB): sending the same
+    // request again cannot help, so the call fails on its first attempt.
+    let server = MockServer::builder().api_key(KEY).start_blocking().unwrap();
+    let proxy = ForwardProxy::start("", server.addr());
+    let config = Config::new(KEY)
+        .base_url(server.base_url())
+        .header("x-long", &"a".repeat(70 * 1024))
+        .unwrap()
+        .max_retries(2);
+    let client = client_via(Proxy::all(&proxy.url, "").unwrap(), config);
+    let error = client.chat().create(&ask("too long")).unwrap_err();
+    match &error {
+        Error::Transport(e) => {
+            assert_eq!(e.kind, TransportErrorKind::Request, "{e:?}");
+            assert_eq!(e.attempts, 1, "never retried: {e:?}");
+            assert!(e.message.contains("too long"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(server.requests().is_empty());
+}

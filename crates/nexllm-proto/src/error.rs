@@ -380,7 +380,8 @@ impl fmt::Display for ApiError {
 
 /// What kind of connection failure a transport saw. Transports classify;
 /// the core decides what to do: all of these are retried, except a proxy
-/// that refused the credentials (see [`TransportError::proxy_status`]).
+/// that refused the credentials (see [`TransportError::proxy_status`]) and
+/// [`Request`](Self::Request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
@@ -397,6 +398,11 @@ pub enum TransportErrorKind {
     /// A proxy refused or failed the tunnel, or could not be reached, or
     /// refused a plain `http://` request sent to it as a forward proxy (407).
     Proxy,
+    /// The transport could not write this request on its connection, before
+    /// sending it whole: for instance a header line too long for the framing
+    /// a forward proxy needs. Sending the same request again would fail the
+    /// same way, so it is not retried.
+    Request,
 }
 
 impl TransportErrorKind {
@@ -408,6 +414,7 @@ impl TransportErrorKind {
             Self::Reset => "the connection was closed",
             Self::Io => "I/O error",
             Self::Proxy => "the proxy failed",
+            Self::Request => "could not send the request",
         }
     }
 }

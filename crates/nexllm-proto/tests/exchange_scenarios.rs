@@ -394,6 +394,30 @@ fn a_proxy_refusing_the_credentials_fails_at_once_and_other_refusals_are_retried
 }
 
 #[test]
+fn a_request_the_transport_cannot_write_fails_at_once() {
+    let mut h = Harness::new(Config::new("k"), false);
+    let a = h.current();
+    h.ex.handle_transport_error(
+        a,
+        TransportError::new(TransportErrorKind::Request, "a header line is too long"),
+        h.now,
+    );
+    h.drain();
+    assert_eq!(h.sent.len(), 1);
+    match h.error() {
+        Error::Transport(e) => {
+            assert_eq!(e.kind, TransportErrorKind::Request);
+            assert_eq!(e.attempts, 1);
+            assert_eq!(
+                e.to_string(),
+                "could not send the request: a header line is too long"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn the_total_deadline_stops_retries_midway() {
     let config = Config::new("k")
         .max_retries(10)

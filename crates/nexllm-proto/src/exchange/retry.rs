@@ -1,8 +1,9 @@
 //! Which failures are retried, and after how long.
 //!
 //! The rules follow the official OpenAI SDKs: connection failures (except a
-//! proxy refusing its credentials), timeouts, 408, 409, 429 and 5xx are retried; `x-should-retry: true|false` overrides
-//! the status rule; a 429 whose code is `insufficient_quota` is not retried
+//! proxy refusing its credentials, or a request the transport cannot
+//! write), timeouts, 408, 409, 429 and 5xx are retried; `x-should-retry:
+//! true|false` overrides the status rule; a 429 whose code is `insufficient_quota` is not retried
 //! (waiting does not add credit). A server-requested delay is honoured when
 //! it is above zero and at most [`Limits::max_retry_after`](crate::Limits);
 //! a longer one fails the call at once, with the delay in the error, rather
@@ -14,7 +15,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::backoff::backoff_delay;
 use super::jitter::Jitter;
-use crate::error::{ApiError, TransportError};
+use crate::error::{ApiError, TransportError, TransportErrorKind};
 
 /// Whether an error response may be retried.
 ///
@@ -55,7 +56,8 @@ pub fn status_is_retryable(
 /// proxy answering `407 Proxy Authentication Required` (to a tunnel's
 /// `CONNECT` or to a request sent to it as a forward proxy), which says the
 /// proxy credentials are wrong or missing (a configuration error that asking
-/// again cannot fix).
+/// again cannot fix), and a [`Request`](TransportErrorKind::Request) error:
+/// the transport could not write this request, and would not the next time.
 ///
 /// ```
 /// use http::StatusCode;
@@ -71,9 +73,12 @@ pub fn status_is_retryable(
 ///     "407 Proxy Authentication Required",
 /// );
 /// assert!(!transport_error_is_retryable(&auth));
+/// let unsendable = TransportError::new(TransportErrorKind::Request, "a header line is too long");
+/// assert!(!transport_error_is_retryable(&unsendable));
 /// ```
 pub fn transport_error_is_retryable(error: &TransportError) -> bool {
-    error.proxy_status != Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+    error.kind != TransportErrorKind::Request
+        && error.proxy_status != Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
 }
 
 /// What to do after a retryable failure.
