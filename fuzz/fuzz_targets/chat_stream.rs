@@ -1,7 +1,9 @@
 //! Fuzzes `ChatStreamDecoder` + `StreamAccumulator`: no panic on any body, the
-//! same chunks and the same ending however the body is cut and whether it is
-//! fed as slices or as `Bytes` (cut at line ends, as servers' frames are), and
-//! memory bounded by the configured limit.
+//! same chunks and the same ending however the body is cut, whether it is
+//! fed as slices or as `Bytes` (cut at line ends, as servers' frames are),
+//! and whether chunks are given (`next_chunk`) or lent (`next_chunk_ref`,
+//! each lent chunk's buffers passed on to the next, as the exchange reads
+//! them), and memory bounded by the configured limit.
 #![no_main]
 
 use bytes::Bytes;
@@ -18,23 +20,54 @@ struct Run {
     end: Result<(), Error>,
 }
 
-fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, expect: (u32, bool), as_bytes: bool) -> Run {
+/// How a run feeds the body and takes the chunks.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// Each piece handed over as `Bytes` (`feed_bytes`) rather than a slice.
+    as_bytes: bool,
+    /// Chunks lent (`next_chunk_ref`) rather than given (`next_chunk`).
+    lent: bool,
+}
+
+const SLICES: Mode = Mode {
+    as_bytes: false,
+    lent: false,
+};
+
+/// The next chunk, given or lent, pushed into `acc`: `Ok(false)` when there is none yet.
+fn take_one(
+    decoder: &mut ChatStreamDecoder,
+    acc: &mut StreamAccumulator,
+    lent: bool,
+) -> Result<bool, Error> {
+    if lent {
+        let Some(chunk) = decoder.next_chunk_ref()? else {
+            return Ok(false);
+        };
+        acc.push(chunk);
+    } else {
+        let Some(chunk) = decoder.next_chunk()? else {
+            return Ok(false);
+        };
+        acc.push(&chunk);
+    }
+    Ok(true)
+}
+
+fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, expect: (u32, bool), mode: Mode) -> Run {
     let mut decoder = ChatStreamDecoder::with_max_event_bytes(LIMIT).expecting(expect.0, expect.1);
     let mut acc = StreamAccumulator::new();
     let mut chunks = 0;
     for piece in pieces {
-        if as_bytes {
+        if mode.as_bytes {
             decoder.feed_bytes(Bytes::copy_from_slice(piece));
         } else {
             decoder.feed(piece);
         }
         loop {
-            match decoder.next_chunk() {
-                Ok(Some(chunk)) => {
-                    acc.push(&chunk);
-                    chunks += 1;
-                }
-                Ok(None) => break,
+            match take_one(&mut decoder, &mut acc, mode.lent) {
+                Ok(true) => chunks += 1,
+                Ok(false) => break,
                 Err(e) => {
                     return Run {
                         chunks,
@@ -46,8 +79,7 @@ fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, expect: (u32, bool), as_b
         }
     }
     let end = decoder.finish();
-    while let Ok(Some(chunk)) = decoder.next_chunk() {
-        acc.push(&chunk);
+    while let Ok(true) = take_one(&mut decoder, &mut acc, mode.lent) {
         chunks += 1;
     }
     Run {
@@ -62,17 +94,37 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let expect = (u32::from(control & 3) + 1, control & 4 != 0);
-    let whole = run([body], expect, false);
+    let whole = run([body], expect, SLICES);
     // Pieces whose sizes come from the control byte, then one byte at a time.
     let size = usize::from(control >> 3) + 1;
-    let pieced = run(body.chunks(size), expect, false);
+    let pieced = run(body.chunks(size), expect, SLICES);
     assert_eq!(whole, pieced, "pieces of {size}");
-    let frames = run(body.split_inclusive(|&b| b == b'\n'), expect, true);
+    let frames_mode = Mode {
+        as_bytes: true,
+        lent: false,
+    };
+    let frames = run(body.split_inclusive(|&b| b == b'\n'), expect, frames_mode);
     assert_eq!(whole, frames, "Bytes cut after every LF");
-    let pieced_bytes = run(body.chunks(size), expect, true);
+    // As the exchange reads a server's frames: each chunk lent, its buffers
+    // passed on (the direct parser's result is also checked against serde's
+    // for every chunk, in the lent chunk where nothing of the one before may remain).
+    let lent_mode = Mode {
+        as_bytes: true,
+        lent: true,
+    };
+    let lent = run(body.split_inclusive(|&b| b == b'\n'), expect, lent_mode);
+    assert_eq!(whole, lent, "chunks lent, Bytes cut after every LF");
+    let pieced_bytes = run(
+        body.chunks(size),
+        expect,
+        Mode {
+            as_bytes: true,
+            lent: size % 2 == 0,
+        },
+    );
     assert_eq!(whole, pieced_bytes, "Bytes in pieces of {size}");
     if body.len() <= 4096 {
-        let bytewise = run(body.chunks(1), expect, false);
+        let bytewise = run(body.chunks(1), expect, SLICES);
         assert_eq!(whole, bytewise, "one byte at a time");
     }
     // The accumulated text is never longer than the body it came from.
