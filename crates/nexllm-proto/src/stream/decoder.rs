@@ -319,7 +319,9 @@ impl ChatStreamDecoder {
     /// Hands a chunk from [`next_chunk`](Self::next_chunk) back: its buffers
     /// take the values of the chunks after it, as with
     /// [`next_chunk_ref`](Self::next_chunk_ref). A few buffers of each kind
-    /// are kept, none larger than 4 KiB; the rest of the chunk is dropped.
+    /// are kept, none larger than 4 KiB, for the thread (the next chunk any
+    /// decoder on this thread parses takes them); the rest of the chunk is
+    /// dropped.
     pub fn recycle(&mut self, mut chunk: ChatCompletionChunk) {
         let mut spare = SpareBuffers::take_thread();
         spare.recycle(&mut chunk);
