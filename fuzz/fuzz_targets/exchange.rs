@@ -1,12 +1,15 @@
 //! Fuzzes the `Exchange` state machine with arbitrary inputs and time jumps:
 //! it never panics, never sends more than max_retries + 1 requests, never asks
-//! to wait past its total deadline, and always ends once time runs out.
+//! to wait past its total deadline, and always ends once time runs out; with
+//! chunks lent (as the transports' `next_chunk_ref` reads them), each
+//! `ChunkLent` has its chunk to read.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
+use nexllm_proto::exchange::ChunkDelivery;
 use nexllm_proto::{
     Action, ChatCompletionRequest, Config, Exchange, Message, TransportError, TransportErrorKind,
 };
@@ -25,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let deadline = start + total;
     let Ok(mut ex) = Exchange::chat(&config, &request, start, u64::from(control)) else { return };
+    if control & 4 != 0 {
+        ex.set_chunk_delivery(ChunkDelivery::Lent);
+    }
     let mut now = start;
     let mut sends = 0u32;
     let mut attempt = None;
@@ -71,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Some(Action::Done(_)) => done = true,
-            Some(Action::Chunk(_) | Action::ChunkLent | Action::Abandon(_)) => {}
+            Some(Action::ChunkLent) => {
+                assert!(ex.lent_chunk().is_some(), "a lent chunk that is not there");
+            }
+            Some(Action::Chunk(_) | Action::Abandon(_)) => {}
             None => break,
         }
     }
