@@ -338,22 +338,7 @@ fn a_proxy_refusing_the_credentials_fails_at_once() {
             Config::new(KEY).base_url("https://api.nexllm.invalid/v1"),
         );
         let error = client.chat().create(&ask("tunnel")).unwrap_err();
-        match &error {
-            Error::Transport(e) => {
-                assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
-                assert_eq!(
-                    e.proxy_status,
-                    Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
-                    "{e:?}"
-                );
-                assert_eq!(e.attempts, 1, "never retried: {e:?}");
-                let shown = e.to_string();
-                assert!(shown.contains("407"), "{shown}");
-                assert!(shown.contains(says), "{shown}");
-                assert!(!shown.contains("wrong"), "{shown}");
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_refused_by_proxy(&error, says);
         let heads = heads.lock().unwrap().clone();
         assert_eq!(heads.len(), 1, "{heads:?}");
         assert!(
@@ -411,22 +396,7 @@ fn a_forward_proxy_refusing_the_credentials_fails_at_once() {
             client.chat().create_stream(&ask("forward")).unwrap_err(),
         ];
         for error in &errors {
-            match error {
-                Error::Transport(e) => {
-                    assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
-                    assert_eq!(
-                        e.proxy_status,
-                        Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
-                        "{e:?}"
-                    );
-                    assert_eq!(e.attempts, 1, "never retried: {e:?}");
-                    let shown = e.to_string();
-                    assert!(shown.contains("407"), "{shown}");
-                    assert!(shown.contains(says), "{shown}");
-                    assert!(!shown.contains("wrong"), "{shown}");
-                }
-                other => panic!("{other:?}"),
-            }
+            assert_refused_by_proxy(error, says);
         }
         let heads = heads.lock().unwrap().clone();
         assert_eq!(heads.len(), 2, "{heads:?}");
@@ -436,6 +406,27 @@ fn a_forward_proxy_refusing_the_credentials_fails_at_once() {
                 "{heads:?}"
             );
         }
+    }
+}
+
+/// `error` is the proxy's 407 refusal: a `Proxy` transport error with that
+/// status, never retried, saying `says` and never quoting the credentials.
+fn assert_refused_by_proxy(error: &Error, says: &str) {
+    match error {
+        Error::Transport(e) => {
+            assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
+            assert_eq!(
+                e.proxy_status,
+                Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+                "{e:?}"
+            );
+            assert_eq!(e.attempts, 1, "never retried: {e:?}");
+            let shown = e.to_string();
+            assert!(shown.contains("407"), "{shown}");
+            assert!(shown.contains(says), "{shown}");
+            assert!(!shown.contains("wrong"), "{shown}");
+        }
+        other => panic!("{other:?}"),
     }
 }
 
