@@ -1209,6 +1209,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// An escaped string is decoded into one buffer of its raw length
+        /// (escapes only shrink it): the raw length is up to the closing
+        /// quote, escapes (a quote among them) as written, and there is none
+        /// without that quote.
+        #[test]
+        fn the_raw_length_of_a_string_ends_at_its_closing_quote(
+            before in "[a-z{:,\"]{0,9}",
+            text in "(a|\"|\\\\|/|\n|\u{1}|\u{1f}| |\u{e9}|\u{1F600}){0,40}",
+        ) {
+            let json = serde_json::to_string(&text).unwrap();
+            // As written by other servers too: `\/` and `\u` escapes.
+            for raw in [json.clone(), json.replace('/', "\\/").replace('\u{e9}', "\\u00e9")] {
+                let data = format!(r#"{before}{raw},"after""#);
+                let start = before.len() + 1;
+                let end = start + raw.len() - 2;
+                proptest::prop_assert_eq!(raw_string_len(data.as_bytes(), start), Some(end - start));
+                proptest::prop_assert_eq!(raw_string_len(&data.as_bytes()[..end], start), None);
+            }
+            // A control character as it is (the parser gives up on it later).
+            let data = format!("{before}\"{text}\u{1}\"");
+            let start = before.len() + 1;
+            let quote = data.len() - 1;
+            if !text.contains(['"', '\\']) {
+                proptest::prop_assert_eq!(raw_string_len(data.as_bytes(), start), Some(quote - start));
+            }
+        }
+    }
+
     #[test]
     fn anything_else_is_left_to_serde() {
         let cases = [
@@ -1481,6 +1510,128 @@ mod tests {
         let first = r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#;
         check_after(first, &mut memory).unwrap();
         assert!(memory.shape.is_empty());
+    }
+
+    /// The rest of `data` after the remembered header, read from the
+    /// remembered shape alone (as `Parser::chunk` tries first): `None` when
+    /// the shape does not take it.
+    fn read_from_shape(data: &str, memory: &ParserMemory) -> Option<ChatCompletionChunk> {
+        let mut chunk = ChatCompletionChunk::default();
+        let (pos, _) = memory.header.recall(data.as_bytes(), &mut chunk)?;
+        let mut spare = SpareBuffers::default();
+        let mut parser = Parser {
+            text: data,
+            bytes: data.as_bytes(),
+            pos,
+            spare: &mut spare,
+            slots: Slots::default(),
+        };
+        let raw = memory.header.shape_bytes(&memory.shape);
+        parser.recall_shape(&memory.shape, raw, &mut chunk)?;
+        parser.skip_whitespace();
+        (parser.pos == data.len()).then_some(chunk)
+    }
+
+    /// The usual deltas, `TEXT` and `PAD` standing for the values a shape
+    /// reads: content alone or one fragment of arguments, with padding, a
+    /// `null` one or none, and with the keys around them or not.
+    const USUAL_SHAPES: &[&str] = &[
+        r#""choices":[{"index":0,"delta":{"content":TEXT},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":PAD}"#,
+        r#""choices":[{"index":1,"finish_reason":null,"delta":{ "content" : TEXT }}],"obfuscation":PAD}"#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":null,"content":TEXT}}]}"#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":[{"index":3,"function":{"arguments":TEXT}}]}}],"obfuscation":PAD}"#,
+        r#""choices":[{"index":2,"delta":{"tool_calls":[{"function":{"arguments":TEXT}}]},"finish_reason":null}],"usage":null}"#,
+    ];
+
+    #[test]
+    fn the_usual_deltas_after_the_same_shape_are_read_from_it_as_serde_reads_them() {
+        const HEADER: &str =
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#;
+        const TEXTS: &[&str] = &[
+            r#""x""#,
+            r#""""#,
+            "null",
+            r#""a\"},\"logprobs\":null,\"obfuscation\":\"p\"}""#,
+            r#""caf\u00e9 \\ \ud83d\ude00 longer than eight bytes""#,
+        ];
+        const PADS: &[&str] = &[r#""pad""#, r#""other padding""#, "null", r#""\"""#];
+        let data = |shape: &str, text: &str, pad: &str| {
+            format!(
+                "{HEADER}{}",
+                shape.replace("TEXT", text).replace("PAD", pad)
+            )
+        };
+        for shape in USUAL_SHAPES {
+            for (first_text, first_pad) in TEXTS.iter().zip(PADS.iter().cycle()) {
+                for (text, pad) in TEXTS.iter().zip(PADS.iter().rev().cycle()) {
+                    let mut memory = ParserMemory::default();
+                    check_after(&data(shape, first_text, first_pad), &mut memory).unwrap();
+                    let next = data(shape, text, pad);
+                    let reference = serde_json::from_str::<ChatCompletionChunk>(&next).unwrap();
+                    assert_eq!(read_from_shape(&next, &memory), Some(reference), "{next}");
+                    assert!(check_after(&next, &mut memory).is_some(), "{next}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_up_to_the_bound_are_remembered_and_longer_ones_are_not() {
+        const HEADER: &str = r#"{"id":"a","model":"m","#;
+        let rest = |len: usize| {
+            let start = r#""choices":[{"index":0,"delta":{"content":"x"}}],"obfuscation":""#;
+            let pad = "p".repeat(len - start.len() - 2);
+            format!(r#"{start}{pad}"}}"#)
+        };
+        for (len, remembered) in [(MAX_SHAPE_BYTES, true), (MAX_SHAPE_BYTES + 1, false)] {
+            let mut memory = ParserMemory::default();
+            let first = format!("{HEADER}{}", rest(len));
+            assert_eq!(first.len() - HEADER.len(), len);
+            check_after(&first, &mut memory).unwrap();
+            // What is kept is the header, and the rest within the bound only.
+            let kept = memory.header.raw.len();
+            assert_eq!(
+                kept,
+                HEADER.len() + if remembered { len } else { 0 },
+                "{len}"
+            );
+            let next = first.replace(r#""x""#, r#""y""#);
+            assert_eq!(
+                read_from_shape(&next, &memory).is_some(),
+                remembered,
+                "{len}"
+            );
+            assert_eq!(
+                check_after(&next, &mut memory).unwrap().choices[0]
+                    .delta
+                    .content
+                    .as_deref(),
+                Some("y")
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_read_from_its_shape_takes_the_choices_buffer_handed_back() {
+        let mut memory = ParserMemory::default();
+        let mut spare = SpareBuffers::default();
+        let data = |text: &str| {
+            format!(
+                r#"{{"id":"a","model":"m","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}],"obfuscation":"p"}}"#
+            )
+        };
+        check_with(&data("a"), &mut memory, &mut spare).unwrap();
+        let mut handed_back = check_with(&data("b"), &mut memory, &mut spare).unwrap();
+        let choices = handed_back.choices.as_ptr();
+        spare.recycle(&mut handed_back);
+        assert!(read_from_shape(&data("c"), &memory).is_some());
+        let chunk = check_with(&data("c"), &mut memory, &mut spare).unwrap();
+        assert_eq!(
+            chunk.choices.as_ptr(),
+            choices,
+            "the buffer handed back is reused"
+        );
+        assert_eq!(chunk.choices[0].delta.content.as_deref(), Some("c"));
     }
 
     #[test]
