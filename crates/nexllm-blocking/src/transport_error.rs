@@ -91,9 +91,10 @@ pub(crate) fn forward_proxy_refusal(
     via_proxy: Option<ViaProxy>,
 ) -> Option<TransportError> {
     let via = via_proxy?;
-    let forwarded = uri.scheme() == Some(&http::uri::Scheme::HTTP);
-    (status == StatusCode::PROXY_AUTHENTICATION_REQUIRED && forwarded)
-        .then(|| proxy_credentials_refused(via.credentials))
+    if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+        return None;
+    }
+    nexllm_proto::proxy_env::forward_proxy_refusal(status, via.credentials)
 }
 
 /// The status of a proxy's answer to `CONNECT`, from ureq's description of

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{StatusCode, Uri};
+use http::Uri;
 use http_body_util::{BodyExt, Full};
 #[cfg(any(feature = "webpki-roots", feature = "native-roots"))]
 use hyper_rustls::ConfigBuilderExt as _;
@@ -19,7 +19,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use nexllm_proto::proxy_env::proxy_credentials_refused;
+use nexllm_proto::proxy_env::forward_proxy_refusal;
 use nexllm_proto::{Config, TransportError, TransportErrorKind};
 use tower_service::Service;
 
@@ -75,7 +75,7 @@ type Connector = ConnectTimeout<HttpsConnector<ProxyConnector>>;
 /// Required` answer to a plain `http://` request sent to a forward proxy is
 /// the proxy's refusal, and fails the send with the error a 407 to a
 /// tunnel's `CONNECT` gives
-/// ([`proxy_credentials_refused`](nexllm_proto::proxy_env::proxy_credentials_refused)).
+/// ([`forward_proxy_refusal`](nexllm_proto::proxy_env::forward_proxy_refusal)).
 ///
 /// [`Client::new`](crate::Client::new) makes one; build one yourself to wrap it
 /// in a transport of your own.
@@ -184,8 +184,8 @@ impl fmt::Debug for HyperTransport {
 impl Transport for HyperTransport {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>, SendError> {
         let (mut parts, body) = request.into_parts();
-        // Whether the request goes to a forward proxy, and with credentials.
-        let mut forward_proxy = None;
+        // When the request goes to a forward proxy: whether with credentials.
+        let mut forward_proxy_credentials = None;
         match parts.uri.scheme_str() {
             Some("https") => {
                 if let Some(error) = &self.tls_unavailable {
@@ -197,9 +197,7 @@ impl Transport for HyperTransport {
                     // A forward proxy sees the request itself: give it the
                     // proxy's credentials, in place of any the caller set.
                     let auth = intercept.basic_auth().cloned();
-                    forward_proxy = Some(ForwardProxy {
-                        credentials: auth.is_some(),
-                    });
+                    forward_proxy_credentials = Some(auth.is_some());
                     if let Some(auth) = auth {
                         parts
                             .headers
@@ -215,29 +213,13 @@ impl Transport for HyperTransport {
             .request(request)
             .await
             .map_err(|e| classify_send_error(&e))?;
-        if let Some(error) = forward_proxy.and_then(|proxy| proxy.refusal(response.status())) {
+        if let Some(error) = forward_proxy_credentials
+            .and_then(|credentials| forward_proxy_refusal(response.status(), credentials))
+        {
             // Dropping the response closes the connection.
             return Err(SendError::Transport(error));
         }
         Ok(response.map(|incoming| Body::new(incoming.map_err(|e| classify_body_error(&e)))))
-    }
-}
-
-/// A plain `http://` request sent to a forward proxy.
-#[derive(Debug, Clone, Copy)]
-struct ForwardProxy {
-    /// Whether the proxy URL has credentials (sent as `Proxy-Authorization`).
-    credentials: bool,
-}
-
-impl ForwardProxy {
-    /// The error for an answer that is the proxy's refusal, not the server's:
-    /// `407 Proxy Authentication Required`, which an origin server never
-    /// sends. It is the error a 407 to a tunnel's `CONNECT` gives
-    /// ([`proxy_credentials_refused`]), so it is not retried either.
-    fn refusal(self, status: StatusCode) -> Option<TransportError> {
-        (status == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
-            .then(|| proxy_credentials_refused(self.credentials))
     }
 }
 
@@ -496,24 +478,6 @@ mod tests {
             kind_of(&ProxyFailure("refused".into())),
             Some(TransportErrorKind::Proxy)
         );
-    }
-
-    #[test]
-    fn only_a_407_is_the_forward_proxys_refusal() {
-        for credentials in [true, false] {
-            let proxy = ForwardProxy { credentials };
-            let refused = proxy
-                .refusal(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
-                .unwrap();
-            assert_eq!(refused, proxy_credentials_refused(credentials));
-            assert!(!nexllm_proto::exchange::transport_error_is_retryable(
-                &refused
-            ));
-            for status in [200, 401, 403, 502] {
-                let status = StatusCode::from_u16(status).unwrap();
-                assert_eq!(proxy.refusal(status), None, "{status}");
-            }
-        }
     }
 
     #[test]

@@ -41,6 +41,28 @@ pub fn proxy_credentials_refused(credentials_given: bool) -> TransportError {
     )
 }
 
+/// The error for a forward proxy's answer to a plain `http://` request sent
+/// to it (with the proxy URL's credentials when `credentials_given`), when
+/// that answer is the proxy's refusal rather than the server's: `407 Proxy
+/// Authentication Required`, which an origin server never sends. It is the
+/// error a 407 to a tunnel's `CONNECT` gives ([`proxy_credentials_refused`]),
+/// never retried. `None` for any other status.
+///
+/// ```
+/// use http::StatusCode;
+/// use nexllm_proto::proxy_env::forward_proxy_refusal;
+///
+/// assert!(forward_proxy_refusal(StatusCode::PROXY_AUTHENTICATION_REQUIRED, true).is_some());
+/// assert!(forward_proxy_refusal(StatusCode::UNAUTHORIZED, true).is_none());
+/// ```
+pub fn forward_proxy_refusal(
+    status: StatusCode,
+    credentials_given: bool,
+) -> Option<TransportError> {
+    (status == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+        .then(|| proxy_credentials_refused(credentials_given))
+}
+
 /// Why a proxy URL cannot be used, if it cannot.
 pub fn check_proxy_url(url: &str) -> Result<(), &'static str> {
     let uri: Uri = url.parse().map_err(|_| "is not a valid URL")?;
@@ -161,6 +183,21 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn only_a_407_is_the_forward_proxys_refusal() {
+        for credentials in [true, false] {
+            let refused =
+                forward_proxy_refusal(StatusCode::PROXY_AUTHENTICATION_REQUIRED, credentials)
+                    .unwrap();
+            assert_eq!(refused, proxy_credentials_refused(credentials));
+            assert!(!crate::exchange::transport_error_is_retryable(&refused));
+            for status in [200, 401, 403, 502] {
+                let status = StatusCode::from_u16(status).unwrap();
+                assert_eq!(forward_proxy_refusal(status, credentials), None, "{status}");
+            }
+        }
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         let map: HashMap<&str, &str> = vars.iter().copied().collect();
