@@ -20,7 +20,7 @@ use crate::types::{
     RepeatedStrings, Role, SharedStr, ToolCallDelta,
 };
 
-use super::spare::SpareBuffers;
+use super::spare::{MAX_KEPT_BYTES, SpareBuffers};
 
 /// What the direct parser remembers from one chunk to the next.
 #[derive(Debug, Default)]
@@ -28,8 +28,25 @@ use super::spare::SpareBuffers;
 pub(crate) struct ParserMemory {
     header: Header,
     shape: Shape,
+    /// The decoder's lent chunk holds what the remembered header and
+    /// [`Shape`] built last (its header recalled, the shape's one choice),
+    /// and nothing else: the next chunk of that shape is written into it
+    /// where it is, only its text and padding replaced ([`Target::Lent`]).
+    /// Cleared by every parse that builds anything else, and by every parse
+    /// into another chunk (which may change the header or shape).
+    pub(crate) lent_shaped: bool,
     /// The last value of each repeated string (serde's path shares them too).
     pub(crate) strings: RepeatedStrings,
+}
+
+/// The chunk [`parse_into`] fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A chunk of its own, a default one.
+    Fresh,
+    /// The decoder's lent chunk: emptied by [`clear_but_header`], or, while
+    /// [`ParserMemory::lent_shaped`], the last usual delta as it was lent.
+    Lent,
 }
 
 /// The start of the last chunk whose header was parsed, and what it held.
@@ -276,22 +293,31 @@ impl Header {
     }
 }
 
-/// Fills `chunk` (a default one, or one emptied by [`clear_but_header`])
-/// from `data` and returns true when `data` is
-/// a chunk of the common shape; false means "parse it with serde" (which may
-/// then accept it or report the error), and `chunk` holds whatever was read.
-/// Filling the caller's chunk in place saves moving a large value around.
+/// Fills `chunk` (see [`Target`]) from `data` and returns true when `data`
+/// is a chunk of the common shape; false means "parse it with serde" (which
+/// may then accept it or report the error), and `chunk` holds whatever was
+/// read. Filling the caller's chunk in place saves moving a large value
+/// around.
+///
+/// A lent chunk that holds the last usual delta (see
+/// [`ParserMemory::lent_shaped`]) is refilled where it is when `data` is
+/// that delta again with other text: its list of choices, its delta and its
+/// strings stay, and only the text and the padding are written into their
+/// buffers. Otherwise it is emptied (its buffers kept in `spare`) and
+/// filled as any other.
 #[inline]
 pub(crate) fn parse_into(
     data: &str,
     memory: &mut ParserMemory,
     spare: &mut SpareBuffers,
     chunk: &mut ChatCompletionChunk,
+    target: Target,
 ) -> bool {
     let ParserMemory {
         strings,
         header,
         shape,
+        lent_shaped,
     } = memory;
     let mut parser = Parser {
         text: data,
@@ -300,11 +326,26 @@ pub(crate) fn parse_into(
         spare,
         slots: Slots::default(),
     };
-    if parser.chunk(strings, header, shape, chunk).is_none() {
+    if std::mem::take(lent_shaped) && target == Target::Lent {
+        if parser.refill(header, shape, chunk).is_some() && parser.at_end() {
+            *lent_shaped = true;
+            return true;
+        }
+        // Not that delta again: start from an emptied chunk, as for any other.
+        parser.spare.recycle(chunk);
+        clear_but_header(chunk);
+        parser.pos = 0;
+    }
+    let mut shaped = false;
+    if parser
+        .chunk(strings, header, shape, chunk, &mut shaped)
+        .is_none()
+    {
         return false;
     }
-    parser.skip_whitespace();
-    parser.pos == parser.bytes.len()
+    let whole = parser.at_end();
+    *lent_shaped = whole && shaped && target == Target::Lent;
+    whole
 }
 
 struct Parser<'a, 's> {
@@ -433,6 +474,7 @@ impl<'a> Parser<'a, '_> {
         header: &mut Header,
         shape: &mut Shape,
         chunk: &mut ChatCompletionChunk,
+        shaped: &mut bool,
     ) -> Option<()> {
         // Servers send the keys in one order: look for each after the last found.
         let mut next = 0;
@@ -447,6 +489,7 @@ impl<'a> Parser<'a, '_> {
                     .recall_shape(shape, header.shape_bytes(shape), chunk)
                     .is_some()
                 {
+                    *shaped = true;
                     return Some(());
                 }
                 self.pos = pos;
@@ -572,6 +615,77 @@ impl<'a> Parser<'a, '_> {
             chunk.usage = None;
         }
         Some(())
+    }
+
+    /// Writes the text and padding of the input into `chunk` where they are,
+    /// when the input is the remembered header and [`Shape`] with other
+    /// values and `chunk` holds what they built last
+    /// ([`ParserMemory::lent_shaped`]); `None` (the chunk's text and padding
+    /// maybe written already) when it is not.
+    #[inline]
+    fn refill(
+        &mut self,
+        header: &Header,
+        shape: &Shape,
+        chunk: &mut ChatCompletionChunk,
+    ) -> Option<()> {
+        let head = header.bytes();
+        let raw = header.shape_bytes(shape);
+        if head.is_empty() || raw.is_empty() || !self.bytes.starts_with(head) {
+            return None;
+        }
+        // The header values are those it was built with: the same strings.
+        self.pos = head.len();
+        let (text_from, text_to) = shape.text;
+        self.literal(raw.get(..text_from)?)?;
+        let [choice] = chunk.choices.as_mut_slice() else {
+            return None;
+        };
+        let text = match shape.kind {
+            ShapeKind::Content => &mut choice.delta.content,
+            ShapeKind::Arguments(_) => {
+                let [call] = choice.delta.tool_calls.as_deref_mut()? else {
+                    return None;
+                };
+                &mut call.function.as_mut()?.arguments
+            }
+        };
+        self.string_into(text)?;
+        let tail = match shape.obfuscation {
+            Some((from, to)) => {
+                self.literal(raw.get(text_to..from)?)?;
+                self.string_into(&mut chunk.obfuscation)?;
+                to
+            }
+            None => text_to,
+        };
+        self.literal(raw.get(tail..)?)
+    }
+
+    /// Reads `null` or a string into `slot`: a string into the buffer the
+    /// slot holds (unless it is larger than [`SpareBuffers`] keeps), the
+    /// buffers let go of kept in `spare`.
+    #[inline]
+    fn string_into(&mut self, slot: &mut Option<String>) -> Option<()> {
+        match self.scalar()? {
+            Scalar::Null => self.spare.keep_string(slot.take()),
+            Scalar::Str(Cow::Borrowed(text)) => match slot {
+                Some(buffer) if buffer.capacity() <= MAX_KEPT_BYTES => {
+                    buffer.clear();
+                    buffer.push_str(text);
+                }
+                _ => *slot = Some(self.spare.string(text)),
+            },
+            Scalar::Str(Cow::Owned(text)) => self.spare.keep_string(slot.replace(text)),
+        }
+        Some(())
+    }
+
+    /// Whether only whitespace is left.
+    #[inline]
+    fn at_end(&mut self) -> bool {
+        self.skip_whitespace();
+        self.pos == self.bytes.len()
     }
 
     /// Consumes `expected` when the input goes on with exactly these bytes.
@@ -1068,7 +1182,7 @@ mod tests {
         spare: &mut SpareBuffers,
     ) -> Option<ChatCompletionChunk> {
         let mut chunk = ChatCompletionChunk::default();
-        parse_into(data, memory, spare, &mut chunk).then_some(chunk)
+        parse_into(data, memory, spare, &mut chunk, Target::Fresh).then_some(chunk)
     }
 
     fn check(data: &str) -> Option<ChatCompletionChunk> {
@@ -1095,7 +1209,8 @@ mod tests {
     }
 
     /// A chunk parsed as `next_chunk_ref` parses them: into the chunk lent
-    /// before, its buffers handed back and its header strings kept.
+    /// before, refilled where it is when it was the last usual delta, else
+    /// its buffers handed back and its header strings kept.
     #[derive(Default)]
     struct Lent {
         memory: ParserMemory,
@@ -1108,9 +1223,17 @@ mod tests {
         /// serde's; when it does not, serde's chunk takes its place (when
         /// serde parses it; else the chunk keeps what was read).
         fn parse(&mut self, data: &str) -> Option<ChatCompletionChunk> {
-            self.spare.recycle(&mut self.chunk);
-            clear_but_header(&mut self.chunk);
-            let fast = parse_into(data, &mut self.memory, &mut self.spare, &mut self.chunk);
+            if !self.memory.lent_shaped {
+                self.spare.recycle(&mut self.chunk);
+                clear_but_header(&mut self.chunk);
+            }
+            let fast = parse_into(
+                data,
+                &mut self.memory,
+                &mut self.spare,
+                &mut self.chunk,
+                Target::Lent,
+            );
             let reference = serde_json::from_str::<ChatCompletionChunk>(data);
             if fast {
                 assert_eq!(Some(&self.chunk), reference.as_ref().ok(), "{data}");
@@ -1573,6 +1696,139 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_lent_usual_delta_is_refilled_where_it_is_as_serde_reads_the_next() {
+        const HEADER: &str =
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#;
+        const TEXTS: &[&str] = &[
+            r#""x""#,
+            "null",
+            r#""a\"},\"logprobs\":null,\"obfuscation\":\"p\"}""#,
+            r#""caf\u00e9 \\ \ud83d\ude00 longer than eight bytes""#,
+            r#""""#,
+        ];
+        const PADS: &[&str] = &[r#""pad""#, "null", r#""\"""#, r#""other padding""#];
+        let data = |shape: &str, text: &str, pad: &str| {
+            format!(
+                "{HEADER}{}",
+                shape.replace("TEXT", text).replace("PAD", pad)
+            )
+        };
+        for (n, shape) in USUAL_SHAPES.iter().enumerate() {
+            let other = USUAL_SHAPES[(n + 1) % USUAL_SHAPES.len()];
+            let mut lent = Lent::default();
+            // The first is parsed, the next read from the shape into an
+            // emptied chunk, the rest refilled where they are.
+            for (i, (text, pad)) in TEXTS.iter().zip(PADS.iter().cycle()).enumerate() {
+                let next = data(shape, text, pad);
+                assert!(lent.parse(&next).is_some(), "{next}");
+                assert_eq!(lent.memory.lent_shaped, i > 0, "{next}");
+            }
+            // Each way out of the shape empties the chunk and parses it whole
+            // (another tail after the same bytes up to the text, another
+            // shape, another header), and the next like it is read from the
+            // shape into the emptied chunk, then refilled.
+            let tail = data(shape, r#""t""#, r#""p""#);
+            let tail = format!(r#"{},"service_tier":null}}"#, &tail[..tail.len() - 1]);
+            let header = data(shape, r#""h""#, r#""p""#).replace(r#""id":"a""#, r#""id":"b""#);
+            for (next, shaped) in [
+                (data(shape, r#""y""#, r#""p""#), true),
+                (data(shape, r#""z""#, r#""p""#), true),
+                (tail, false),
+                (data(shape, r#""y""#, r#""p""#), true),
+                (data(shape, r#""z""#, r#""q""#), true),
+                (data(other, r#""o""#, r#""p""#), false),
+                (data(other, r#""p""#, r#""p""#), true),
+                (header.clone(), false),
+                (header, true),
+            ] {
+                assert!(lent.parse(&next).is_some(), "{next}");
+                assert_eq!(lent.memory.lent_shaped, shaped, "{next}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refilled_chunk_keeps_its_own_buffers_whatever_the_spares_hold() {
+        let data = |text: &str| {
+            format!(
+                r#"{{"id":"a","model":"m","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}],"obfuscation":"{text}"}}"#
+            )
+        };
+        let mut lent = Lent::default();
+        lent.parse(&data("a")).unwrap();
+        lent.parse(&data("b")).unwrap();
+        assert!(lent.memory.lent_shaped);
+        // Spares enough that a chunk emptied would take other buffers (its
+        // own not kept): a refilled one keeps its own.
+        for _ in 0..8 {
+            let mut filler = ChatCompletionChunk {
+                choices: vec![ChunkChoice::default()],
+                obfuscation: Some(String::with_capacity(16)),
+                ..ChatCompletionChunk::default()
+            };
+            lent.spare.recycle(&mut filler);
+        }
+        let buffers = |chunk: &ChatCompletionChunk| {
+            (
+                chunk.choices.as_ptr(),
+                chunk.choices[0].delta.content.as_deref().map(str::as_ptr),
+                chunk.obfuscation.as_deref().map(str::as_ptr),
+            )
+        };
+        let before = buffers(&lent.chunk);
+        lent.parse(&data("c")).unwrap();
+        assert_eq!(buffers(&lent.chunk), before, "refilled where it is");
+        assert_eq!(lent.chunk.choices[0].delta.content.as_deref(), Some("c"));
+        assert_eq!(lent.chunk.obfuscation.as_deref(), Some("c"));
+        // Another shape is parsed into an emptied chunk.
+        lent.parse(&data("d").replace(r#""obfuscation""#, r#""usage":null,"obfuscation""#))
+            .unwrap();
+        assert!(!lent.memory.lent_shaped);
+        assert_ne!(
+            buffers(&lent.chunk),
+            before,
+            "emptied, its buffers not kept"
+        );
+    }
+
+    #[test]
+    fn a_refilled_text_buffer_larger_than_the_spares_keep_is_let_go() {
+        let data = |text: &str| {
+            format!(
+                r#"{{"id":"a","model":"m","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#
+            )
+        };
+        let mut lent = Lent::default();
+        lent.parse(&data("a")).unwrap();
+        let long = "l".repeat(MAX_KEPT_BYTES + 1);
+        lent.parse(&data(&long)).unwrap();
+        assert!(lent.memory.lent_shaped);
+        let content = |lent: &Lent| {
+            lent.chunk.choices[0]
+                .delta
+                .content
+                .clone()
+                .unwrap_or_default()
+        };
+        assert_eq!(content(&lent), long);
+        let buffer = lent.chunk.choices[0]
+            .delta
+            .content
+            .as_ref()
+            .map(String::capacity);
+        assert!(buffer > Some(MAX_KEPT_BYTES));
+        lent.parse(&data("short")).unwrap();
+        assert!(lent.memory.lent_shaped, "refilled");
+        assert_eq!(content(&lent), "short");
+        let capacity = lent.chunk.choices[0]
+            .delta
+            .content
+            .as_ref()
+            .map(String::capacity);
+        assert!(capacity <= Some(MAX_KEPT_BYTES), "{capacity:?}");
     }
 
     #[test]

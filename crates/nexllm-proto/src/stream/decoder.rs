@@ -10,7 +10,7 @@ use serde::de::DeserializeSeed;
 
 use crate::types::{ChatCompletionChunk, ChunkSeed, FinishReason, RepeatedStrings};
 
-use super::chunk_parser::ParserMemory;
+use super::chunk_parser::{ParserMemory, Target};
 use super::spare::SpareBuffers;
 
 use super::{chunk_parser, json_fallback};
@@ -249,7 +249,7 @@ impl ChatStreamDecoder {
             &self.mode,
             &mut self.failed,
             &mut spare,
-            &mut chunk,
+            (&mut chunk, Target::Fresh),
         );
         spare.put_back();
         Ok(decoded?.then_some(chunk))
@@ -285,13 +285,20 @@ impl ChatStreamDecoder {
         // Emptied where it is, and filled again there: a chunk is large to
         // move. Its header strings stay for the next chunk to recall.
         let mut spare = SpareBuffers::take_thread();
-        if self.reuse_buffers {
-            spare.recycle(&mut self.lent);
+        let memory = &mut self.progress.memory;
+        // A lent chunk that is the last usual delta stays as it is: the next
+        // one like it is written into it (see `chunk_parser::parse_into`).
+        if !(self.reuse_buffers && memory.lent_shaped) {
+            memory.lent_shaped = false;
+            if self.reuse_buffers {
+                spare.recycle(&mut self.lent);
+            }
+            chunk_parser::clear_but_header(&mut self.lent);
         }
-        chunk_parser::clear_but_header(&mut self.lent);
         self.lending = false;
         if let Some(chunk) = self.queue.pop_front() {
             spare.put_back();
+            self.progress.memory.lent_shaped = false;
             self.lent = chunk;
             self.lending = true;
             return Ok(Some(&self.lent));
@@ -302,7 +309,7 @@ impl ChatStreamDecoder {
             &self.mode,
             &mut self.failed,
             &mut spare,
-            &mut self.lent,
+            (&mut self.lent, Target::Lent),
         );
         spare.put_back();
         self.lending = decoded?;
@@ -328,8 +335,9 @@ impl ChatStreamDecoder {
         spare.put_back();
     }
 
-    /// Decodes the next chunk into `chunk` (a default one): true when there
-    /// was one. (The decoder's fields one by one, so that `chunk` can be one.)
+    /// Decodes the next chunk into `chunk` (as its [`Target`] says): true
+    /// when there was one. (The decoder's fields one by one, so that `chunk`
+    /// can be one.)
     #[inline]
     fn decode_into(
         sse: &mut SseDecoder,
@@ -337,14 +345,14 @@ impl ChatStreamDecoder {
         mode: &Mode,
         failed: &mut bool,
         spare: &mut SpareBuffers,
-        chunk: &mut ChatCompletionChunk,
+        (chunk, target): (&mut ChatCompletionChunk, Target),
     ) -> Result<bool, Error> {
         if *failed || progress.saw_done || !matches!(mode, Mode::Sse) {
             return Ok(false);
         }
         loop {
             let outcome = match sse.next_event_ref() {
-                Ok(Some(event)) => progress.on_event(event, spare, chunk),
+                Ok(Some(event)) => progress.on_event(event, spare, chunk, target),
                 Ok(None) => return Ok(false),
                 Err(e) => Err(e),
             };
@@ -428,7 +436,10 @@ impl ChatStreamDecoder {
                 Err(e) => return Err(self.fail(e)),
             };
             let mut chunk = ChatCompletionChunk::default();
-            match self.progress.on_event(event, spare, &mut chunk) {
+            match self
+                .progress
+                .on_event(event, spare, &mut chunk, Target::Fresh)
+            {
                 Ok(true) => self.queue.push_back(chunk),
                 Ok(false) => {}
                 Err(e) => return Err(self.fail(e)),
@@ -481,14 +492,16 @@ impl Progress {
             && (!self.expect_usage || self.saw_usage)
     }
 
-    /// One SSE event: a chunk (filled into `chunk`, a default one: `true`),
-    /// nothing (a keep-alive, `[DONE]`: `false`), or the error it carries.
+    /// One SSE event: a chunk (filled into `chunk`, as its [`Target`] says:
+    /// `true`), nothing (a keep-alive, `[DONE]`: `false`), or the error it
+    /// carries.
     #[inline]
     fn on_event(
         &mut self,
         event: SseEventRef<'_>,
         spare: &mut SpareBuffers,
         chunk: &mut ChatCompletionChunk,
+        target: Target,
     ) -> Result<bool, Error> {
         let data = trim(event.data());
         if event.event_type() == "error" {
@@ -501,7 +514,7 @@ impl Progress {
             self.saw_done = true;
             return Ok(false);
         }
-        if chunk_parser::parse_into(data, &mut self.memory, spare, chunk) {
+        if chunk_parser::parse_into(data, &mut self.memory, spare, chunk, target) {
             #[cfg(fuzzing)]
             direct_parser_agrees_with_serde(data, chunk);
         } else {
@@ -740,6 +753,52 @@ mod tests {
         ] {
             assert_eq!(trim(data), data.trim(), "{data:?}");
         }
+    }
+
+    #[test]
+    fn a_chunk_taken_between_lent_ones_does_not_leave_them_its_header_or_shape() {
+        let delta = |model: &str, text: &str| {
+            format!(
+                r#"data: {{"id":"a","model":"{model}","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#
+            ) + "\n\n"
+        };
+        let mut decoder = ChatStreamDecoder::new();
+        for data in [
+            delta("m", "a"),
+            delta("m", "b"),
+            delta("n", "c"),
+            delta("n", "d"),
+            delta("n", "e"),
+        ] {
+            decoder.feed(data.as_bytes());
+        }
+        let mut taken = Vec::new();
+        // Lent (the second refilled where the first is), owned (another
+        // header, remembered), then lent again.
+        taken.push(decoder.next_chunk_ref().unwrap().cloned().unwrap());
+        taken.push(decoder.next_chunk_ref().unwrap().cloned().unwrap());
+        assert!(decoder.progress.memory.lent_shaped);
+        taken.push(decoder.next_chunk().unwrap().unwrap());
+        assert!(!decoder.progress.memory.lent_shaped);
+        taken.push(decoder.next_chunk_ref().unwrap().cloned().unwrap());
+        taken.push(decoder.next_chunk_ref().unwrap().cloned().unwrap());
+        let got: Vec<(&str, Option<&str>)> = taken
+            .iter()
+            .map(|chunk| {
+                let content = chunk.choices[0].delta.content.as_deref();
+                (chunk.model.as_str(), content)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("m", Some("a")),
+                ("m", Some("b")),
+                ("n", Some("c")),
+                ("n", Some("d")),
+                ("n", Some("e"))
+            ]
+        );
     }
 
     #[test]

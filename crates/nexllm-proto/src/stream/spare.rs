@@ -29,7 +29,7 @@ const MAX_KEPT: usize = 4;
 
 /// A buffer with more room than this is freed rather than kept: one long
 /// value must not hold its memory for the rest of the stream.
-const MAX_KEPT_BYTES: usize = 4096;
+pub(crate) const MAX_KEPT_BYTES: usize = 4096;
 
 /// A buffer of `choices` or `tool_calls` with room for more elements than
 /// this is freed rather than kept.
@@ -131,7 +131,7 @@ impl SpareBuffers {
     }
 
     #[inline]
-    fn keep_string(&mut self, text: Option<String>) {
+    pub(crate) fn keep_string(&mut self, text: Option<String>) {
         if let Some(mut text) = text {
             if self.strings.len() < MAX_KEPT && (1..=MAX_KEPT_BYTES).contains(&text.capacity()) {
                 text.clear();
