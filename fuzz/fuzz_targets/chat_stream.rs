@@ -89,6 +89,24 @@ fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, expect: (u32, bool), mode
     }
 }
 
+/// `body` cut after every blank line (an LF after LF or after CRLF).
+fn events(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = (1..rest.len())
+            .find(|&at| {
+                rest[at] == b'\n' && (rest[at - 1] == b'\n' || rest[..at].ends_with(b"\n\r"))
+            })
+            .map_or(rest.len(), |at| at + 1);
+        let (event, after) = rest.split_at(end);
+        rest = after;
+        Some(event)
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&control, body)) = data.split_first() else {
         return;
@@ -114,6 +132,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let lent = run(body.split_inclusive(|&b| b == b'\n'), expect, lent_mode);
     assert_eq!(whole, lent, "chunks lent, Bytes cut after every LF");
+    // A server's frames of one whole event each (`data: ..` and a blank
+    // line): those the decoder reads past its SSE decoder.
+    let events = run(events(body), expect, lent_mode);
+    assert_eq!(whole, events, "chunks lent, Bytes of one event each");
     let pieced_bytes = run(
         body.chunks(size),
         expect,

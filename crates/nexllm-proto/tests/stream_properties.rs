@@ -65,6 +65,18 @@ fn collect_chunks(
     ways: &[u8],
     reuse: bool,
 ) -> Vec<ChatCompletionChunk> {
+    collect_chunks_as(body, cuts, ways, reuse, Feed::Slices)
+}
+
+/// [`collect_chunks`], feeding the pieces as `how` says.
+fn collect_chunks_as(
+    body: &[u8],
+    cuts: &[usize],
+    ways: &[u8],
+    reuse: bool,
+    how: Feed,
+) -> Vec<ChatCompletionChunk> {
+    let whole = Bytes::copy_from_slice(body);
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
     points.sort_unstable();
     let mut decoder = ChatStreamDecoder::new().reuse_buffers(reuse);
@@ -86,13 +98,33 @@ fn collect_chunks(
     };
     let mut start = 0;
     for end in points.into_iter().chain(std::iter::once(body.len())) {
-        decoder.feed(&body[start..end.max(start)]);
+        match how {
+            Feed::Slices => decoder.feed(&body[start..end.max(start)]),
+            Feed::Bytes => decoder.feed_bytes(whole.slice(start..end.max(start))),
+        }
         start = end.max(start);
-        take(&mut decoder);
+        // Now and then two reads before the chunks are taken.
+        if end % 3 != 0 {
+            take(&mut decoder);
+        }
     }
     decoder.finish().expect("the stream is complete");
     take(&mut decoder);
     chunks
+}
+
+/// Where each event of `body` ends (after its blank line), but those
+/// `merge` drops (reads of several events), and `cuts` (reads cut inside one).
+fn event_reads(body: &str, merge: &[bool], cuts: &[usize]) -> Vec<usize> {
+    let mut points: Vec<usize> = body
+        .match_indices("\n\n")
+        .map(|(at, _)| at + 2)
+        .enumerate()
+        .filter(|(i, _)| !merge.get(i % merge.len().max(1)).copied().unwrap_or(false))
+        .map(|(_, at)| at)
+        .collect();
+    points.extend(cuts.iter().map(|c| c % (body.len() + 1)));
+    points
 }
 
 /// `body` with an SSE comment of `pad[i]` bytes after its `i`-th event (comments
@@ -160,6 +192,34 @@ proptest! {
         prop_assert_eq!(owned.len(), chunks.len());
         prop_assert_eq!(&mixed, &owned);
         prop_assert_eq!(&owned, &chunks);
+    }
+
+    #[test]
+    fn reads_of_whole_events_give_the_chunks_given_away(
+        stream in chat_stream(),
+        merge in prop::collection::vec(prop::bool::weighted(0.2), 1..8),
+        cuts in prop::collection::vec(any::<usize>(), 0..3),
+        lend in prop::collection::vec(0u8..3, 1..8),
+        reuse in any::<bool>(),
+        crlf in any::<bool>(),
+    ) {
+        // A server's frames: one event each (read past the SSE decoder),
+        // now and then several, or one cut inside.
+        let GeneratedStream { chunks, body, .. } = stream;
+        let body = if crlf { body.replace('\n', "\r\n") } else { body };
+        let points = event_reads(&body.replace("\r\n", "\n"), &merge, &cuts);
+        let points: Vec<usize> = if crlf {
+            // The same events, each LF of the LF body two bytes.
+            let lf = body.replace("\r\n", "\n");
+            points.iter().map(|&at| at + lf[..at.min(lf.len())].matches('\n').count()).collect()
+        } else {
+            points
+        };
+        let read = collect_chunks_as(body.as_bytes(), &points, &lend, reuse, Feed::Bytes);
+        prop_assert_eq!(&read, &chunks);
+        let (got, count) = decode_split_as(body.as_bytes(), &points, Feed::Bytes);
+        prop_assert_eq!(count, chunks.len());
+        prop_assert_eq!(got, decode_split(body.as_bytes(), &[]).0);
     }
 
     #[test]

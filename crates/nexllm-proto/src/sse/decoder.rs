@@ -582,6 +582,44 @@ impl SseDecoder {
         }
     }
 
+    /// Where the data of `bytes` is, when `bytes` is one whole event of a
+    /// single `data` line (LF or CRLF line ends, then a blank line, nothing
+    /// after it) and the decoder holds nothing that it would change: no
+    /// input, no event started or lent, no id ever set, no BOM undecided, no
+    /// error. Decoding such a read would only hand its data out (event type
+    /// `message`, no id), and leave the decoder as it is: a caller that
+    /// reads the data itself, when it is UTF-8, may skip the decoder for it
+    /// (`ChatStreamDecoder` does). The data is `bytes[start..end]`, not yet
+    /// checked as UTF-8, and the read is no longer than the limit on one
+    /// event.
+    #[inline]
+    pub(crate) fn lone_data_event(&self, bytes: &[u8]) -> Option<(usize, usize)> {
+        let after = bytes.strip_prefix(b"data:")?;
+        let start = 5 + usize::from(after.first() == Some(&b' '));
+        let end = start + self.line_ends.find(bytes.get(start..)?)?;
+        let lone = matches!(bytes.get(end..)?, b"\n\n" | b"\r\n\r\n")
+            && bytes.len() <= self.limit
+            && self.at_rest();
+        lone.then_some((start, end))
+    }
+
+    /// Nothing at all is pending: see [`lone_data_event`](Self::lone_data_event).
+    #[inline]
+    fn at_rest(&self) -> bool {
+        self.pos == self.buf.len()
+            && self.seg.is_none()
+            && !self.holding
+            && !self.skip_lf
+            && self.fields.data_at == DataAt::Nothing
+            && self.fields.event_type.is_empty()
+            && self.fields.id_buffer.is_empty()
+            && self.fields.last_event_id.is_none()
+            && self.ready.is_empty()
+            && self.current.is_none()
+            && self.bom_matched.is_none()
+            && self.failure.is_none()
+    }
+
     /// Whether `bytes`, a read of complete lines (it ends with LF) that
     /// lent events can be decoded from where it is, should be kept whole
     /// rather than copied: nothing undecoded waits before it, and nothing

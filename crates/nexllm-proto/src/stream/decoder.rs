@@ -42,6 +42,13 @@ use super::{chunk_parser, json_fallback};
 #[repr(C)]
 pub struct ChatStreamDecoder {
     mode: Mode,
+    /// A read that is one whole event of one `data` line, fed when the SSE
+    /// decoder held nothing ([`SseDecoder::lone_data_event`]), with where its
+    /// data is: the next chunk is parsed from it directly, past the SSE
+    /// decoder (a server's frame of one event, as HTTP clients hand them
+    /// out, is the usual read of a stream). Given to the SSE decoder instead
+    /// when more input comes first, or the data is not UTF-8.
+    lone: Option<(Bytes, usize, usize)>,
     /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
     queue: VecDeque<ChatCompletionChunk>,
     /// `lent` holds the chunk the last `next_chunk_ref` returned.
@@ -106,6 +113,7 @@ impl ChatStreamDecoder {
         ChatStreamDecoder {
             sse: SseDecoder::with_max_event_bytes(limit),
             mode: Mode::Sniffing(Vec::new()),
+            lone: None,
             queue: VecDeque::new(),
             progress: Progress {
                 choices: Vec::new(),
@@ -169,7 +177,10 @@ impl ChatStreamDecoder {
             return;
         }
         match &mut self.mode {
-            Mode::Sse => self.sse.feed(bytes),
+            Mode::Sse => {
+                self.feed_lone_event();
+                self.sse.feed(bytes);
+            }
             Mode::Json(body) => extend_bounded(body, bytes, self.max_body_bytes),
             Mode::Sniffing(seen) => {
                 seen.extend_from_slice(bytes);
@@ -224,13 +235,29 @@ impl ChatStreamDecoder {
             return;
         }
         match &self.mode {
-            Mode::Sse => self.sse.feed_bytes(bytes),
+            Mode::Sse => {
+                // A lone event not read yet comes first.
+                self.feed_lone_event();
+                match self.sse.lone_data_event(&bytes) {
+                    Some((start, end)) => self.lone = Some((bytes, start, end)),
+                    None => self.sse.feed_bytes(bytes),
+                }
+            }
             // The first read decides the body's kind by itself: no need to keep it.
             Mode::Sniffing(seen) if seen.is_empty() && matches!(sniff(&bytes), Sniff::Sse) => {
                 self.mode = Mode::Sse;
                 self.sse.feed_bytes(bytes);
             }
             Mode::Sniffing(_) | Mode::Json(_) => self.feed(&bytes),
+        }
+    }
+
+    /// Gives a lone event not read yet to the SSE decoder, before the input
+    /// that follows it.
+    #[inline]
+    fn feed_lone_event(&mut self) {
+        if let Some((read, ..)) = self.lone.take() {
+            self.sse.feed_bytes(read);
         }
     }
 
@@ -245,6 +272,7 @@ impl ChatStreamDecoder {
         let mut spare = SpareBuffers::take_thread();
         let decoded = Self::decode_into(
             &mut self.sse,
+            &mut self.lone,
             &mut self.progress,
             &self.mode,
             &mut self.failed,
@@ -305,6 +333,7 @@ impl ChatStreamDecoder {
         }
         let decoded = Self::decode_into(
             &mut self.sse,
+            &mut self.lone,
             &mut self.progress,
             &self.mode,
             &mut self.failed,
@@ -341,6 +370,7 @@ impl ChatStreamDecoder {
     #[inline]
     fn decode_into(
         sse: &mut SseDecoder,
+        lone: &mut Option<(Bytes, usize, usize)>,
         progress: &mut Progress,
         mode: &Mode,
         failed: &mut bool,
@@ -350,11 +380,27 @@ impl ChatStreamDecoder {
         if *failed || progress.saw_done || !matches!(mode, Mode::Sse) {
             return Ok(false);
         }
+        let mut lone = lone.take();
         loop {
-            let outcome = match sse.next_event_ref() {
-                Ok(Some(event)) => progress.on_event(event, spare, chunk, target),
-                Ok(None) => return Ok(false),
-                Err(e) => Err(e),
+            let outcome = match lone.take() {
+                // The SSE decoder holds nothing before it: it is the next event.
+                Some((read, start, end)) => {
+                    let data = read.get(start..end).unwrap_or_default();
+                    match simdutf8::basic::from_utf8(data) {
+                        // An event of type `message`: its data is the chunk.
+                        Ok(data) => progress.on_data(trim(data), spare, chunk, target),
+                        // Decoded as the SSE decoder decodes text that is not UTF-8.
+                        Err(_) => {
+                            sse.feed_bytes(read);
+                            continue;
+                        }
+                    }
+                }
+                None => match sse.next_event_ref() {
+                    Ok(Some(event)) => progress.on_event(event, spare, chunk, target),
+                    Ok(None) => return Ok(false),
+                    Err(e) => Err(e),
+                },
             };
             match outcome {
                 Ok(true) => return Ok(true),
@@ -390,6 +436,7 @@ impl ChatStreamDecoder {
             Mode::Json(body) => return self.finish_json(&body),
             Mode::Sse | Mode::Sniffing(_) => {}
         }
+        self.feed_lone_event();
         self.sse.finish();
         // Events still buffered become queued chunks, in order; an error among them
         // comes after the chunks before it.
@@ -507,6 +554,19 @@ impl Progress {
         if event.event_type() == "error" {
             return Err(error_event(data));
         }
+        self.on_data(data, spare, chunk, target)
+    }
+
+    /// The data of an SSE event of type `message` (trimmed), as
+    /// [`on_event`](Self::on_event).
+    #[inline]
+    fn on_data(
+        &mut self,
+        data: &str,
+        spare: &mut SpareBuffers,
+        chunk: &mut ChatCompletionChunk,
+        target: Target,
+    ) -> Result<bool, Error> {
         if data.is_empty() {
             return Ok(false);
         }
@@ -752,6 +812,123 @@ mod tests {
             "\u{85}",
         ] {
             assert_eq!(trim(data), data.trim(), "{data:?}");
+        }
+    }
+
+    /// The chunks of `reads` fed with `feed_bytes`, taken after every read
+    /// (or, with `batch`, only at the end), and the end's result; and whether
+    /// each read was kept as a lone event.
+    fn read_events(
+        reads: &[&[u8]],
+        batch: bool,
+    ) -> (Vec<ChatCompletionChunk>, Result<(), Error>, Vec<bool>) {
+        let mut decoder = ChatStreamDecoder::new();
+        let mut chunks = Vec::new();
+        let mut lone = Vec::new();
+        let mut take = |decoder: &mut ChatStreamDecoder| {
+            while let Ok(Some(chunk)) = decoder.next_chunk_ref() {
+                chunks.push(chunk.clone());
+            }
+        };
+        for read in reads {
+            decoder.feed_bytes(Bytes::copy_from_slice(read));
+            lone.push(decoder.lone.is_some());
+            if !batch {
+                take(&mut decoder);
+            }
+        }
+        let end = decoder.finish();
+        take(&mut decoder);
+        (chunks, end, lone)
+    }
+
+    #[test]
+    fn a_read_of_one_whole_event_is_read_past_the_sse_decoder_as_it_would_read_it() {
+        let event = |text: &str| {
+            format!(
+                r#"data: {{"id":"a","choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":null}}]}}"#
+            ) + "\n\n"
+        };
+        let (a, b, c) = (event("a"), event("b"), event("c"));
+        let two = format!("{b}{c}");
+        let crlf = event("d").replace('\n', "\r\n");
+        let mut invalid = event("e").into_bytes();
+        let at = invalid.iter().position(|&byte| byte == b'e').unwrap_or(0);
+        invalid[at] = 0xff;
+        let stop = r#"data: {"id":"a","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#
+            .to_owned()
+            + "\n\n";
+        let error = "event: error\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\n";
+        let id = "id: 7\n\n";
+        let cases: Vec<(Vec<&[u8]>, Vec<bool>)> = vec![
+            // The first read decides the body's kind (and a BOM): the SSE
+            // decoder reads it; each whole event after it is read past it.
+            (
+                vec![
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    crlf.as_bytes(),
+                    stop.as_bytes(),
+                    b"data: [DONE]\n\n",
+                ],
+                vec![false, true, true, true, true],
+            ),
+            // Not UTF-8: the SSE decoder decodes it (lossily).
+            (
+                vec![a.as_bytes(), &invalid, stop.as_bytes()],
+                vec![false, true, true],
+            ),
+            // Two events in one read, a read cut inside one, a comment.
+            (
+                vec![
+                    a.as_bytes(),
+                    two.as_bytes(),
+                    &stop.as_bytes()[..9],
+                    &stop.as_bytes()[9..],
+                    b": ping\n\n",
+                ],
+                vec![false, false, false, false, false],
+            ),
+            // An error event is not a lone data line.
+            (vec![a.as_bytes(), error.as_bytes()], vec![false, false]),
+            // Once an id is set, every event changes the last event id.
+            (
+                vec![a.as_bytes(), id.as_bytes(), b.as_bytes(), stop.as_bytes()],
+                vec![false, false, false, false],
+            ),
+        ];
+        for (reads, lone) in cases {
+            let body: Vec<u8> = reads.concat();
+            let mut whole = ChatStreamDecoder::new();
+            whole.feed(&body);
+            let mut expected = Vec::new();
+            let mut failed = None;
+            loop {
+                match whole.next_chunk() {
+                    Ok(Some(chunk)) => expected.push(chunk),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let expected_end = if failed.is_some() {
+                None
+            } else {
+                Some(whole.finish().is_ok())
+            };
+            for batch in [false, true] {
+                let (chunks, end, kept) = read_events(&reads, batch);
+                let text = String::from_utf8_lossy(&body);
+                assert_eq!(chunks, expected, "{text} batch {batch}");
+                if let Some(ok) = expected_end {
+                    assert_eq!(end.is_ok(), ok, "{text}");
+                }
+                if !batch {
+                    assert_eq!(kept, lone, "{text}");
+                }
+            }
         }
     }
 
