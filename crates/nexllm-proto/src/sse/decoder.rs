@@ -584,28 +584,30 @@ impl SseDecoder {
 
     /// Where the data of `bytes` is, when `bytes` is one whole event of a
     /// single `data` line (LF or CRLF line ends, then a blank line, nothing
-    /// after it) and the decoder holds nothing that it would change: no
-    /// input, no event started or lent, no id ever set, no BOM undecided, no
-    /// error. Decoding such a read would only hand its data out (event type
-    /// `message`, no id), and leave the decoder as it is: a caller that
-    /// reads the data itself, when it is UTF-8, may skip the decoder for it
-    /// (`ChatStreamDecoder` does). The data is `bytes[start..end]`, not yet
-    /// checked as UTF-8, and the read is no longer than the limit on one
-    /// event.
+    /// after it) no longer than `limit`, the limit on one event. Fed to a decoder
+    /// [`at_rest`](Self::at_rest), such a read would only hand its data out
+    /// (event type `message`, no id) and leave the decoder as it was: a
+    /// caller that reads the data itself, when it is UTF-8, may skip the
+    /// decoder for it (`ChatStreamDecoder` does). The data is
+    /// `bytes[start..end]`, not yet checked as UTF-8.
+    /// (An associated function, given the decoder's `limit`: the caller need
+    /// not touch the decoder.)
     #[inline]
-    pub(crate) fn lone_data_event(&self, bytes: &[u8]) -> Option<(usize, usize)> {
+    pub(crate) fn lone_data_event(bytes: &[u8], limit: usize) -> Option<(usize, usize)> {
         let after = bytes.strip_prefix(b"data:")?;
         let start = 5 + usize::from(after.first() == Some(&b' '));
-        let end = start + self.line_ends.find(bytes.get(start..)?)?;
-        let lone = matches!(bytes.get(end..)?, b"\n\n" | b"\r\n\r\n")
-            && bytes.len() <= self.limit
-            && self.at_rest();
+        let end = start + LineEnds::shared().find(bytes.get(start..)?)?;
+        let lone = matches!(bytes.get(end..)?, b"\n\n" | b"\r\n\r\n") && bytes.len() <= limit;
         lone.then_some((start, end))
     }
 
-    /// Nothing at all is pending: see [`lone_data_event`](Self::lone_data_event).
+    /// Nothing at all is pending: no input, no event started or lent, no id
+    /// ever set, no BOM undecided, no error. A read of one whole data event
+    /// ([`lone_data_event`](Self::lone_data_event)) would leave the decoder
+    /// as it is, and [`next_event_ref`](Self::next_event_ref) has nothing to
+    /// return.
     #[inline]
-    fn at_rest(&self) -> bool {
+    pub(crate) fn at_rest(&self) -> bool {
         self.pos == self.buf.len()
             && self.seg.is_none()
             && !self.holding

@@ -49,6 +49,13 @@ pub struct ChatStreamDecoder {
     /// out, is the usual read of a stream). Given to the SSE decoder instead
     /// when more input comes first, or the data is not UTF-8.
     lone: Option<(Bytes, usize, usize)>,
+    /// The SSE decoder was [at rest](SseDecoder::at_rest) when last asked,
+    /// and nothing was given to it since: it has no event to return, and a
+    /// read of one whole data event may go past it. Kept here, so that a
+    /// stream read one whole event at a time touches none of the SSE
+    /// decoder's state (its fields span several cache lines, a miss each per
+    /// chunk when many streams are read in turn).
+    sse_at_rest: bool,
     /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
     queue: VecDeque<ChatCompletionChunk>,
     /// `lent` holds the chunk the last `next_chunk_ref` returned.
@@ -114,6 +121,7 @@ impl ChatStreamDecoder {
             sse: SseDecoder::with_max_event_bytes(limit),
             mode: Mode::Sniffing(Vec::new()),
             lone: None,
+            sse_at_rest: false,
             queue: VecDeque::new(),
             progress: Progress {
                 choices: Vec::new(),
@@ -179,6 +187,7 @@ impl ChatStreamDecoder {
         match &mut self.mode {
             Mode::Sse => {
                 self.feed_lone_event();
+                self.sse_at_rest = false;
                 self.sse.feed(bytes);
             }
             Mode::Json(body) => extend_bounded(body, bytes, self.max_body_bytes),
@@ -212,7 +221,10 @@ impl ChatStreamDecoder {
     /// frame of whole events does) when nothing waits undecoded before it, or
     /// a large one (1 KiB and more). Only a line cut between reads, a short
     /// read that follows one or ends inside a line, and the start of a body
-    /// that is still being told apart from a JSON one are copied. The limit on one event
+    /// that is still being told apart from a JSON one are copied. A read of
+    /// one whole event of one `data` line (as a server's frame usually is),
+    /// coming when nothing else waits, is parsed where it is without going
+    /// through the SSE decoder at all. The limit on one event
     /// holds as with `feed`; a read kept in place is released by the next
     /// [`next_chunk`](Self::next_chunk) that finds no more chunks in it.
     ///
@@ -238,9 +250,17 @@ impl ChatStreamDecoder {
             Mode::Sse => {
                 // A lone event not read yet comes first.
                 self.feed_lone_event();
-                match self.sse.lone_data_event(&bytes) {
+                let limit = self.max_body_bytes;
+                match self
+                    .sse_at_rest
+                    .then(|| SseDecoder::lone_data_event(&bytes, limit))
+                    .flatten()
+                {
                     Some((start, end)) => self.lone = Some((bytes, start, end)),
-                    None => self.sse.feed_bytes(bytes),
+                    None => {
+                        self.sse_at_rest = false;
+                        self.sse.feed_bytes(bytes);
+                    }
                 }
             }
             // The first read decides the body's kind by itself: no need to keep it.
@@ -257,6 +277,7 @@ impl ChatStreamDecoder {
     #[inline]
     fn feed_lone_event(&mut self) {
         if let Some((read, ..)) = self.lone.take() {
+            self.sse_at_rest = false;
             self.sse.feed_bytes(read);
         }
     }
@@ -271,7 +292,7 @@ impl ChatStreamDecoder {
         let mut chunk = ChatCompletionChunk::default();
         let mut spare = SpareBuffers::take_thread();
         let decoded = Self::decode_into(
-            &mut self.sse,
+            (&mut self.sse, &mut self.sse_at_rest),
             &mut self.lone,
             &mut self.progress,
             &self.mode,
@@ -332,7 +353,7 @@ impl ChatStreamDecoder {
             return Ok(Some(&self.lent));
         }
         let decoded = Self::decode_into(
-            &mut self.sse,
+            (&mut self.sse, &mut self.sse_at_rest),
             &mut self.lone,
             &mut self.progress,
             &self.mode,
@@ -369,7 +390,7 @@ impl ChatStreamDecoder {
     /// can be one.)
     #[inline]
     fn decode_into(
-        sse: &mut SseDecoder,
+        (sse, sse_at_rest): (&mut SseDecoder, &mut bool),
         lone: &mut Option<(Bytes, usize, usize)>,
         progress: &mut Progress,
         mode: &Mode,
@@ -391,14 +412,20 @@ impl ChatStreamDecoder {
                         Ok(data) => progress.on_data(trim(data), spare, chunk, target),
                         // Decoded as the SSE decoder decodes text that is not UTF-8.
                         Err(_) => {
+                            *sse_at_rest = false;
                             sse.feed_bytes(read);
                             continue;
                         }
                     }
                 }
+                // Nothing to return, without a look at its state.
+                None if *sse_at_rest => return Ok(false),
                 None => match sse.next_event_ref() {
                     Ok(Some(event)) => progress.on_event(event, spare, chunk, target),
-                    Ok(None) => return Ok(false),
+                    Ok(None) => {
+                        *sse_at_rest = sse.at_rest();
+                        return Ok(false);
+                    }
                     Err(e) => Err(e),
                 },
             };
@@ -437,6 +464,7 @@ impl ChatStreamDecoder {
             Mode::Sse | Mode::Sniffing(_) => {}
         }
         self.feed_lone_event();
+        self.sse_at_rest = false;
         self.sse.finish();
         // Events still buffered become queued chunks, in order; an error among them
         // comes after the chunks before it.
