@@ -1328,6 +1328,54 @@ fn chunks_only_accumulated_keep_what_came_before_an_error_and_are_not_retried() 
 }
 
 #[test]
+fn every_chunk_of_a_read_is_handed_out_before_the_exchange_waits_for_more() {
+    let body = long_stream(12);
+    let events: Vec<&str> = body.split_inclusive("\n\n").collect();
+    // Reads as a server's frames come: one event (read past the SSE
+    // decoder), two, one and the start of the next, the rest of it.
+    let (half, rest) = events[7].split_at(20);
+    let reads: Vec<String> = vec![
+        events[0].to_owned(),
+        events[1].to_owned(),
+        events[2].to_owned(),
+        format!("{}{}", events[3], events[4]),
+        events[5].to_owned(),
+        format!("{}{half}", events[6]),
+        rest.to_owned(),
+        events[8].to_owned(),
+        events[9..].concat(),
+    ];
+    let complete_after = [1, 2, 3, 5, 6, 7, 8, 9, events.len() - 1];
+    for delivery in [ChunkDelivery::Lent, ChunkDelivery::Owned] {
+        let mut h = Harness::new(Config::new("k"), true);
+        h.head(200);
+        h.ex.set_chunk_delivery(delivery);
+        for (read, &complete) in reads.iter().zip(&complete_after) {
+            h.body_bytes(Bytes::copy_from_slice(read.as_bytes()));
+            // `[DONE]` is an event but not a chunk.
+            let expected = complete.min(events.len() - 1);
+            assert_eq!(
+                h.chunks.len() + h.lent.len(),
+                expected,
+                "{delivery:?} after {read:?}"
+            );
+            if h.done.is_none() {
+                assert!(h.last_wait.is_some(), "waits for bytes");
+            }
+        }
+        let a = h.current();
+        h.ex.handle_end(a, h.now);
+        h.drain();
+        assert!(
+            matches!(h.done, Some(Ok(Outcome::StreamEnded))),
+            "{:?}",
+            h.done
+        );
+        assert_eq!(h.chunks.len() + h.lent.len(), events.len() - 1);
+    }
+}
+
+#[test]
 fn lent_chunks_are_the_chunks_given_and_each_delivery_can_follow_another() {
     let body = long_stream(30);
     let mut reference = Harness::new(Config::new("k"), true);

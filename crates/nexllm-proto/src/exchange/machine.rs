@@ -700,6 +700,8 @@ impl Exchange {
                         match take_in(&mut self.accumulator, &mut self.chunks_delivered, chunk) {
                             Err(refused) => Err(refused),
                             Ok(()) if self.delivery == ChunkDelivery::Lent => {
+                                *needs_bytes =
+                                    awaits_bytes(decoder, *body_ended, &self.accumulator, limit);
                                 return Some(Action::ChunkLent);
                             }
                             Ok(()) => continue,
@@ -711,7 +713,10 @@ impl Exchange {
             };
             // The chunk is moved once, from the decoder's answer into the action.
             match next {
-                Ok(Some(chunk)) => return Some(Action::Chunk(chunk)),
+                Ok(Some(chunk)) => {
+                    *needs_bytes = awaits_bytes(decoder, *body_ended, &self.accumulator, limit);
+                    return Some(Action::Chunk(chunk));
+                }
                 Err(error) => {
                     let attempt = *attempt;
                     self.queue.push_back(Action::Abandon(attempt));
@@ -961,6 +966,25 @@ fn take_in(
     }
     *delivered += 1;
     Ok(())
+}
+
+/// After a chunk was taken from `decoder`: whether the next poll may wait
+/// for body bytes at once, because the decoder has nothing more to give
+/// until it is fed ([`ChatStreamDecoder::awaits_input`]) and the stream
+/// goes on (the body has not ended, the answer is within its limit). The
+/// next poll then skips a read of the decoder that would find nothing.
+#[inline]
+fn awaits_bytes(
+    decoder: &ChatStreamDecoder,
+    body_ended: bool,
+    accumulator: &Option<StreamAccumulator>,
+    limit: usize,
+) -> bool {
+    !body_ended
+        && decoder.awaits_input()
+        && !accumulator
+            .as_ref()
+            .is_some_and(|acc| acc.held_bytes() > limit)
 }
 
 fn deadline_after(start: Instant, duration: Duration) -> Instant {

@@ -272,6 +272,22 @@ impl ChatStreamDecoder {
         }
     }
 
+    /// Whether [`next_chunk`](Self::next_chunk) and
+    /// [`next_chunk_ref`](Self::next_chunk_ref) would find nothing until
+    /// more input is fed: no chunk queued or lone event kept, the SSE
+    /// decoder at rest, the stream not over. (False says nothing: a read may
+    /// find nothing all the same.)
+    #[inline]
+    pub(crate) fn awaits_input(&self) -> bool {
+        self.sse_at_rest
+            && self.lone.is_none()
+            && self.queue.is_empty()
+            && matches!(self.mode, Mode::Sse)
+            && !self.failed
+            && !self.finished
+            && !self.progress.saw_done
+    }
+
     /// Gives a lone event not read yet to the SSE decoder, before the input
     /// that follows it.
     #[inline]
