@@ -982,9 +982,9 @@ fn awaits_bytes(
 ) -> bool {
     !body_ended
         && decoder.awaits_input()
-        && !accumulator
+        && accumulator
             .as_ref()
-            .is_some_and(|acc| acc.held_bytes() > limit)
+            .is_none_or(|acc| acc.held_bytes() <= limit)
 }
 
 fn deadline_after(start: Instant, duration: Duration) -> Instant {
