@@ -904,6 +904,17 @@ mod tests {
             + "\n\n";
         let error = "event: error\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\n";
         let id = "id: 7\n\n";
+        // Not UTF-8 where the direct parser gives up before it (an unknown
+        // key): serde reads it, after the SSE decoder's replacement.
+        let mut unknown = event("f")
+            .replacen("\"choices\"", "\"x-\u{e9}\":1,\"choices\"", 1)
+            .into_bytes();
+        let at = unknown.iter().position(|&byte| byte == 0xc3).unwrap_or(0);
+        unknown[at + 1] = b'!';
+        // Whitespace around the data, not a chunk at all, non-ASCII text.
+        let spaced = event("g").replace("}\n\n", "} \n\n");
+        let not_a_chunk = "data: \"x\"\n\n";
+        let accents = event("\u{e9}\u{1F600}").replace("\"a\"", "\"\u{e9}t\u{e9}\"");
         let cases: Vec<(Vec<&[u8]>, Vec<bool>)> = vec![
             // The first read decides the body's kind (and a BOM): the SSE
             // decoder reads it; each whole event after it is read past it.
@@ -921,6 +932,24 @@ mod tests {
             (
                 vec![a.as_bytes(), &invalid, stop.as_bytes()],
                 vec![false, true, true],
+            ),
+            (
+                vec![a.as_bytes(), &unknown, b.as_bytes()],
+                vec![false, true, true],
+            ),
+            (
+                vec![
+                    a.as_bytes(),
+                    spaced.as_bytes(),
+                    accents.as_bytes(),
+                    accents.as_bytes(),
+                    stop.as_bytes(),
+                ],
+                vec![false, true, true, true, true],
+            ),
+            (
+                vec![a.as_bytes(), not_a_chunk.as_bytes()],
+                vec![false, true],
             ),
             // Two events in one read, a read cut inside one, a comment.
             (
