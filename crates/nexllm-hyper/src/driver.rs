@@ -96,8 +96,20 @@ impl CallDriver {
     /// Advances the call until it has a chunk or a result for the caller, or
     /// must wait for I/O or a timer. `Ready(None)` once the result was handed out.
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        // The call's span, entered only when a subscriber takes it: a
+        // disabled span (no subscriber, the usual case) records nothing, and
+        // each poll would clone and enter it for nothing.
+        if self.span.is_disabled() {
+            return self.drive(cx);
+        }
         let span = self.span.clone();
         let _entered = span.enter();
+        self.drive(cx)
+    }
+
+    /// [`poll_event`](Self::poll_event) in the call's span.
+    #[inline]
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         loop {
             // Matched in place, not bound first: an action is as large as a
             // chunk, and binding it cost a copy per poll (three per chunk).

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 #[cfg(any(feature = "webpki-roots", feature = "native-roots"))]
 use hyper_rustls::ConfigBuilderExt as _;
 use hyper_rustls::HttpsConnector;
@@ -219,7 +219,7 @@ impl Transport for HyperTransport {
             // Dropping the response closes the connection.
             return Err(SendError::Transport(error));
         }
-        Ok(response.map(|incoming| Body::new(incoming.map_err(|e| classify_body_error(&e)))))
+        Ok(response.map(Body::hyper))
     }
 }
 
@@ -372,7 +372,7 @@ fn classify_send_error(error: &hyper_util::client::legacy::Error) -> SendError {
 }
 
 /// Turns an error while reading a body into a transport error.
-fn classify_body_error(error: &hyper::Error) -> TransportError {
+pub(crate) fn classify_body_error(error: &hyper::Error) -> TransportError {
     let mut kind = None;
     let mut source: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(cause) = source {

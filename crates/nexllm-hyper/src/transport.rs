@@ -86,7 +86,18 @@ type BoxedBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = TransportErro
 /// ([`Body::from_stream`], handy for test doubles) or from any `http_body::Body`
 /// ([`Body::new`]).
 pub struct Body {
-    inner: BoxedBody,
+    inner: Inner,
+}
+
+/// What a [`Body`] reads from.
+enum Inner {
+    /// hyper's own body, as [`HyperTransport`](crate::HyperTransport)
+    /// answers: read where it is, without a box of its own or a call through
+    /// a vtable per frame (with many streams on one thread, the box was one
+    /// more cold cache line per chunk).
+    Hyper(hyper::body::Incoming),
+    /// Any other body.
+    Boxed(BoxedBody),
 }
 
 impl Body {
@@ -96,7 +107,15 @@ impl Body {
         B: http_body::Body<Data = Bytes, Error = TransportError> + Send + 'static,
     {
         Body {
-            inner: Box::pin(body),
+            inner: Inner::Boxed(Box::pin(body)),
+        }
+    }
+
+    /// hyper's response body, its errors told apart by
+    /// [`classify_body_error`](crate::hyper_transport::classify_body_error).
+    pub(crate) fn hyper(body: hyper::body::Incoming) -> Self {
+        Body {
+            inner: Inner::Hyper(body),
         }
     }
 
@@ -119,7 +138,7 @@ impl Body {
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Body")
-            .field("size_hint", &self.inner.size_hint())
+            .field("size_hint", &http_body::Body::size_hint(self))
             .finish_non_exhaustive()
     }
 }
@@ -132,15 +151,27 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, TransportError>>> {
-        self.inner.as_mut().poll_frame(cx)
+        match &mut self.inner {
+            Inner::Hyper(body) => Pin::new(body).poll_frame(cx).map(|frame| {
+                frame
+                    .map(|frame| frame.map_err(|e| crate::hyper_transport::classify_body_error(&e)))
+            }),
+            Inner::Boxed(body) => body.as_mut().poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Hyper(body) => body.is_end_stream(),
+            Inner::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Hyper(body) => body.size_hint(),
+            Inner::Boxed(body) => body.size_hint(),
+        }
     }
 }
 
