@@ -695,9 +695,15 @@ impl Exchange {
                     _ => next,
                 }
             } else {
-                match decoder.next_chunk_ref() {
-                    Ok(Some(chunk)) => {
-                        match take_in(&mut self.accumulator, &mut self.chunks_delivered, chunk) {
+                match decoder.next_lent() {
+                    Ok(Some((chunk, repeat))) => {
+                        let delivered = &mut self.chunks_delivered;
+                        let taken = if repeat {
+                            take_in_repeat(&mut self.accumulator, delivered, chunk)
+                        } else {
+                            take_in(&mut self.accumulator, delivered, chunk)
+                        };
+                        match taken {
                             Err(refused) => Err(refused),
                             Ok(()) if self.delivery == ChunkDelivery::Lent => {
                                 *needs_bytes =
@@ -963,6 +969,22 @@ fn take_in(
 ) -> Result<(), Error> {
     if let Some(acc) = accumulator {
         acc.try_push(chunk).map_err(Error::from)?;
+    }
+    *delivered += 1;
+    Ok(())
+}
+
+/// [`take_in`] for a lent chunk that repeats the one before it but for its
+/// text ([`ChatStreamDecoder::next_lent`]): the accumulator, which took the
+/// one before, takes only the text.
+#[inline]
+fn take_in_repeat(
+    accumulator: &mut Option<StreamAccumulator>,
+    delivered: &mut u64,
+    chunk: &ChatCompletionChunk,
+) -> Result<(), Error> {
+    if let Some(acc) = accumulator {
+        acc.try_push_repeat(chunk).map_err(Error::from)?;
     }
     *delivered += 1;
     Ok(())

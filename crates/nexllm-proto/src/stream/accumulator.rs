@@ -72,6 +72,9 @@ pub struct StreamAccumulator {
     /// The completion has its id and creation time: later chunks cannot
     /// change them, and they need not be looked at.
     id_and_created: bool,
+    /// The slot of the one choice of the last chunk applied, when it had
+    /// exactly one (see [`try_push_repeat`](Self::try_push_repeat)).
+    last_slot: Option<usize>,
     completion: ChatCompletion,
     max_choices: usize,
 }
@@ -108,6 +111,7 @@ impl StreamAccumulator {
             max_tool_calls: limits.max_tool_calls,
             refused: None,
             id_and_created: false,
+            last_slot: None,
         }
     }
 
@@ -181,6 +185,46 @@ impl StreamAccumulator {
             Some(refused) => Err(LimitError::clone(refused)),
             None => Ok(()),
         }
+    }
+
+    /// [`try_push`](Self::try_push) for a chunk that repeats the last chunk
+    /// pushed but for the text of its one delta (its content) and its
+    /// padding, as a [`ChatStreamDecoder`](super::ChatStreamDecoder) says of
+    /// a lent chunk it refilled: pushing it would change nothing but add
+    /// that text (the header's values are those already taken, its choice is
+    /// the same and has no finish reason, log probabilities or other
+    /// fields), so only the text is looked at, and the rest of the chunk
+    /// (cold, with many streams read in turn) is not. Anything else (a
+    /// refusal kept, a fragment of tool-call arguments, a choice that is not
+    /// the last one's) takes the usual path.
+    #[inline]
+    pub(crate) fn try_push_repeat(
+        &mut self,
+        chunk: &ChatCompletionChunk,
+    ) -> Result<(), LimitError> {
+        let (Some(slot), None, [choice]) =
+            (self.last_slot, &self.refused, chunk.choices.as_slice())
+        else {
+            return self.try_push(chunk);
+        };
+        let target = match self.completion.choices.get_mut(slot) {
+            Some(target) if target.index == choice.index && choice.delta.tool_calls.is_none() => {
+                target
+            }
+            _ => return self.try_push(chunk),
+        };
+        self.chunks += 1;
+        let mut added = ENTRY_BYTES;
+        if let Some(text) = &choice.delta.content {
+            target
+                .message
+                .content
+                .get_or_insert_with(String::new)
+                .push_str(text);
+            added = added.saturating_add(text.len());
+        }
+        self.held = self.held.saturating_add(added);
+        Ok(())
     }
 
     /// The refusal of [`try_push`](Self::try_push), if a chunk was refused.
@@ -320,8 +364,12 @@ impl StreamAccumulator {
                 .held
                 .saturating_add(merge_fields(&mut c.extra, &chunk.extra));
         }
+        self.last_slot = None;
         for choice in &chunk.choices {
             let slot = self.choice_slot(choice.index);
+            if chunk.choices.len() == 1 {
+                self.last_slot = Some(slot);
+            }
             let target = &mut self.completion.choices[slot];
             if choice.finish_reason.is_some() {
                 target.finish_reason.clone_from(&choice.finish_reason);
@@ -875,6 +923,61 @@ mod tests {
             chunk
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_repeat_adds_what_pushing_it_adds_and_anything_else_takes_the_usual_path() {
+        let delta = |index: u32, delta: serde_json::Value| {
+            from_json(serde_json::json!({
+                "id": "c", "created": 1, "model": "m",
+                "choices": [{"index": index, "delta": delta}]
+            }))
+        };
+        let content = |index: u32, text: &str| delta(index, serde_json::json!({"content": text}));
+        let arguments = |text: &str| {
+            delta(
+                0,
+                serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": text}}]}),
+            )
+        };
+        let opening = delta(
+            0,
+            serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}),
+        );
+        let null = delta(0, serde_json::json!({"content": null}));
+        // Each sequence: the chunk pushed first, then those pushed as repeats.
+        let sequences: Vec<(ChatCompletionChunk, Vec<ChatCompletionChunk>)> = vec![
+            (
+                content(0, "a"),
+                vec![content(0, "b"), null.clone(), content(0, "c")],
+            ),
+            (content(1, "a"), vec![content(1, "b")]),
+            // Not a repeat of the choice before: the usual path opens it.
+            (content(0, "a"), vec![content(1, "x"), content(1, "y")]),
+            // Fragments of arguments take the usual path.
+            (opening, vec![arguments("{\"a\""), arguments(":1}")]),
+            // No content, then some.
+            (null, vec![content(0, "z")]),
+        ];
+        for (first, repeats) in sequences {
+            let mut usual = StreamAccumulator::new();
+            let mut repeated = StreamAccumulator::new();
+            usual.push(&first);
+            repeated.push(&first);
+            for chunk in &repeats {
+                usual.try_push(chunk).unwrap();
+                repeated.try_push_repeat(chunk).unwrap();
+            }
+            assert_eq!(repeated.completion(), usual.completion(), "{repeats:?}");
+            assert_eq!(repeated.chunks(), usual.chunks());
+            assert_eq!(repeated.held_bytes(), usual.held_bytes());
+        }
+        // A refusal is kept for a repeat too.
+        let mut limited = StreamAccumulator::new().max_choices(1);
+        limited.push(&content(0, "a"));
+        assert!(limited.try_push(&content(1, "b")).is_err());
+        assert!(limited.try_push_repeat(&content(0, "c")).is_err());
+        assert_eq!(limited.text(), "a");
     }
 
     #[test]

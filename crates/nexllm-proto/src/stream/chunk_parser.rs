@@ -35,6 +35,9 @@ pub(crate) struct ParserMemory {
     /// Cleared by every parse that builds anything else, and by every parse
     /// into another chunk (which may change the header or shape).
     pub(crate) lent_shaped: bool,
+    /// The last [`parse_into`] refilled the lent chunk where it is: the
+    /// chunk repeats the one lent before it but for its text and padding.
+    pub(crate) refilled: bool,
     /// The last value of each repeated string (serde's path shares them too).
     pub(crate) strings: RepeatedStrings,
 }
@@ -318,7 +321,9 @@ pub(crate) fn parse_into(
         header,
         shape,
         lent_shaped,
+        refilled,
     } = memory;
+    *refilled = false;
     let mut parser = Parser {
         text: data,
         bytes: data.as_bytes(),
@@ -329,6 +334,7 @@ pub(crate) fn parse_into(
     if std::mem::take(lent_shaped) && target == Target::Lent {
         if parser.refill(header, shape, chunk).is_some() && parser.at_end() {
             *lent_shaped = true;
+            *refilled = true;
             return true;
         }
         // Not that delta again: start from an emptied chunk, as for any other.

@@ -347,6 +347,17 @@ impl ChatStreamDecoder {
     ///
     /// As [`next_chunk`](Self::next_chunk).
     pub fn next_chunk_ref(&mut self) -> Result<Option<&ChatCompletionChunk>, Error> {
+        Ok(self.next_lent()?.map(|(chunk, _)| chunk))
+    }
+
+    /// [`next_chunk_ref`](Self::next_chunk_ref), and whether the chunk
+    /// repeats the one lent before it but for its text and padding (it was
+    /// refilled where it is: same header, one choice with the same index
+    /// and the same delta but for its content or its one fragment's
+    /// arguments). A [`StreamAccumulator`](super::StreamAccumulator) that
+    /// took the chunk before may then take only that text
+    /// (`try_push_repeat`).
+    pub(crate) fn next_lent(&mut self) -> Result<Option<(&ChatCompletionChunk, bool)>, Error> {
         // Emptied where it is, and filled again there: a chunk is large to
         // move. Its header strings stay for the next chunk to recall.
         let mut spare = SpareBuffers::take_thread();
@@ -366,7 +377,7 @@ impl ChatStreamDecoder {
             self.progress.memory.lent_shaped = false;
             self.lent = chunk;
             self.lending = true;
-            return Ok(Some(&self.lent));
+            return Ok(Some((&self.lent, false)));
         }
         let decoded = Self::decode_into(
             (&mut self.sse, &mut self.sse_at_rest),
@@ -379,7 +390,8 @@ impl ChatStreamDecoder {
         );
         spare.put_back();
         self.lending = decoded?;
-        Ok(self.lending.then_some(&self.lent))
+        let repeat = self.progress.memory.refilled;
+        Ok(self.lending.then_some((&self.lent, repeat)))
     }
 
     /// The chunk the last [`next_chunk_ref`](Self::next_chunk_ref) returned,
