@@ -633,6 +633,12 @@ impl Progress {
         if chunk_parser::parse_into(data, &mut self.memory, spare, chunk, target) {
             #[cfg(fuzzing)]
             direct_parser_agrees_with_serde(data, chunk);
+            if self.memory.refilled {
+                // It repeats the chunk before but for its text and padding:
+                // that one carried no error and opened its choice already.
+                self.chunks += 1;
+                return Ok(true);
+            }
         } else {
             *chunk = parse_chunk(data, &mut self.memory.strings).map_err(|e| {
                 Error::decode(format!("a stream chunk is not a valid chunk ({e})"), data)
@@ -1015,6 +1021,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn refilled_chunks_are_counted_and_a_cut_after_them_says_how_many() {
+        let mut decoder = ChatStreamDecoder::new();
+        for text in ["a", "b", "c", "d", "e"] {
+            let event = format!(
+                r#"data: {{"id":"a","choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":null}}]}}"#
+            ) + "\n\n";
+            decoder.feed(event.as_bytes());
+        }
+        let mut repeats = Vec::new();
+        while let Some((_, repeat)) = decoder.next_lent().unwrap() {
+            repeats.push(repeat);
+        }
+        // Learned, read from the shape, then refilled.
+        assert_eq!(repeats, [false, false, true, true, true]);
+        assert_eq!(decoder.chunks_decoded(), 5);
+        let cut = decoder.finish().unwrap_err().to_string();
+        assert!(cut.contains("after 5 chunks"), "{cut}");
     }
 
     #[test]
