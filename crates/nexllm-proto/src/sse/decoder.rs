@@ -876,8 +876,9 @@ impl SseDecoder {
         }
     }
 
-    /// Forgets the event handed out by reference.
-    #[inline]
+    /// Forgets the event handed out by reference. (Always inlined: in the
+    /// owned path of every event, where a call costs more than its checks.)
+    #[inline(always)]
     fn release(&mut self) {
         if self.current.is_some() {
             self.current = None;

@@ -357,6 +357,7 @@ impl ChatStreamDecoder {
     /// arguments). A [`StreamAccumulator`](super::StreamAccumulator) that
     /// took the chunk before may then take only that text
     /// (`try_push_repeat`).
+    #[inline]
     pub(crate) fn next_lent(&mut self) -> Result<Option<(&ChatCompletionChunk, bool)>, Error> {
         // Emptied where it is, and filled again there: a chunk is large to
         // move. Its header strings stay for the next chunk to recall.
@@ -416,7 +417,7 @@ impl ChatStreamDecoder {
     /// Decodes the next chunk into `chunk` (as its [`Target`] says): true
     /// when there was one. (The decoder's fields one by one, so that `chunk`
     /// can be one.)
-    #[inline]
+    #[inline(always)]
     fn decode_into(
         (sse, sse_at_rest): (&mut SseDecoder, &mut bool),
         lone: &mut Option<(Bytes, usize, usize)>,
