@@ -49,11 +49,17 @@ use crate::types::{
 // accumulator is a cache miss per chunk).
 #[repr(C)]
 pub struct StreamAccumulator {
-    /// Per choice, in the order of `completion.choices`.
-    states: Vec<ChoiceState>,
     chunks: u64,
     /// The sum of [`weight`] over the chunks pushed.
     held: usize,
+    /// Why a chunk was refused: every later one is refused too.
+    refused: Option<Box<LimitError>>,
+    /// The slot of the one choice of the last chunk applied, when it had
+    /// exactly one (see [`try_push_repeat`](Self::try_push_repeat)). With
+    /// the three fields before it, all a repeat reads here: one cache line.
+    last_slot: Option<usize>,
+    /// Per choice, in the order of `completion.choices`.
+    states: Vec<ChoiceState>,
     /// The tool calls of all choices.
     tool_calls: usize,
     /// A chunk of one choice takes the fast path of `try_push` while the
@@ -67,14 +73,9 @@ pub struct StreamAccumulator {
     last_model: SharedStr,
     last_fingerprint: Option<SharedStr>,
     last_tier: Option<SharedStr>,
-    /// Why a chunk was refused: every later one is refused too.
-    refused: Option<Box<LimitError>>,
     /// The completion has its id and creation time: later chunks cannot
     /// change them, and they need not be looked at.
     id_and_created: bool,
-    /// The slot of the one choice of the last chunk applied, when it had
-    /// exactly one (see [`try_push_repeat`](Self::try_push_repeat)).
-    last_slot: Option<usize>,
     completion: ChatCompletion,
     max_choices: usize,
 }
