@@ -322,7 +322,8 @@ fn refusing_proxy(credentials: &str) -> (String, Arc<Mutex<Vec<String>>>) {
             recorded.lock().unwrap().push(head);
             let _ = client.write_all(
                 b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-                  Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n",
+                  Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\
+                  connection: close\r\n\r\n",
             );
         }
     });

@@ -512,7 +512,10 @@ async fn the_connect_timeout_covers_the_tls_handshake() {
 }
 
 /// A proxy on loopback that answers every request with `answer` and records
-/// each request head it gets; its URL is `http://{credentials}{addr}`.
+/// each request head it gets; its URL is `http://{credentials}{addr}`. It
+/// answers one request per connection and closes it, so `answer` says
+/// `connection: close` (else the client may pool the connection, and the
+/// next request's first attempt find it closed and be retried).
 struct OneAnswerProxy {
     url: String,
     heads: Arc<std::sync::Mutex<Vec<String>>>,
@@ -556,7 +559,7 @@ impl OneAnswerProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_refusing_the_credentials_fails_at_once() {
     const REFUSED: &str = "HTTP/1.1 407 Proxy Authentication Required\r\n\
-        Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n";
+        Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
     for (credentials, says) in [("user:wrong@", "refused the credentials"), ("", "has none")] {
         let proxy = OneAnswerProxy::start(credentials, REFUSED);
         let client = Client::builder()
@@ -580,7 +583,7 @@ async fn a_forward_proxy_refusing_the_credentials_fails_at_once() {
     // A 407 answer to a plain http:// request is the proxy's, as a 407 to
     // CONNECT is: the same error, never retried, for a call and a stream.
     const REFUSED: &str = "HTTP/1.1 407 Proxy Authentication Required\r\n\
-        Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n";
+        Proxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
     for (credentials, says) in [("user:wrong@", "refused the credentials"), ("", "has none")] {
         let proxy = OneAnswerProxy::start(credentials, REFUSED);
         let client = Client::builder()
