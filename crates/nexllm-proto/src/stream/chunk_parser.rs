@@ -26,8 +26,6 @@ use super::spare::{MAX_KEPT_BYTES, SpareBuffers};
 #[derive(Debug, Default)]
 #[repr(C)] // Read for every chunk first (see `ChatStreamDecoder`).
 pub(crate) struct ParserMemory {
-    header: Header,
-    shape: Shape,
     /// The decoder's lent chunk holds what the remembered header and
     /// [`Shape`] built last (its header recalled, the shape's one choice),
     /// and nothing else: the next chunk of that shape is written into it
@@ -38,6 +36,10 @@ pub(crate) struct ParserMemory {
     /// The last [`parse_into`] refilled the lent chunk where it is: the
     /// chunk repeats the one lent before it but for its text and padding.
     pub(crate) refilled: bool,
+    /// Before the header: a refill reads the shape and the header's bytes
+    /// (`raw`, `len`), not the header's values.
+    shape: Shape,
+    header: Header,
     /// The last value of each repeated string (serde's path shares them too).
     pub(crate) strings: RepeatedStrings,
 }

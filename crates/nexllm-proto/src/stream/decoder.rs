@@ -42,13 +42,6 @@ use super::{chunk_parser, json_fallback};
 #[repr(C)]
 pub struct ChatStreamDecoder {
     mode: Mode,
-    /// A read that is one whole event of one `data` line, fed when the SSE
-    /// decoder held nothing ([`SseDecoder::lone_data_event`]), with where its
-    /// data is: the next chunk is parsed from it directly, past the SSE
-    /// decoder (a server's frame of one event, as HTTP clients hand them
-    /// out, is the usual read of a stream). Given to the SSE decoder instead
-    /// when more input comes first, or the data is not UTF-8.
-    lone: Option<(Bytes, usize, usize)>,
     /// The SSE decoder was [at rest](SseDecoder::at_rest) when last asked,
     /// and nothing was given to it since: it has no event to return, and a
     /// read of one whole data event may go past it. Kept here, so that a
@@ -56,8 +49,6 @@ pub struct ChatStreamDecoder {
     /// decoder's state (its fields span several cache lines, a miss each per
     /// chunk when many streams are read in turn).
     sse_at_rest: bool,
-    /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
-    queue: VecDeque<ChatCompletionChunk>,
     /// `lent` holds the chunk the last `next_chunk_ref` returned.
     lending: bool,
     /// The next lent chunk is parsed into the buffers of the one before
@@ -65,6 +56,15 @@ pub struct ChatStreamDecoder {
     reuse_buffers: bool,
     finished: bool,
     failed: bool,
+    /// A read that is one whole event of one `data` line, fed when the SSE
+    /// decoder held nothing ([`SseDecoder::lone_data_event`]), with where its
+    /// data is: the next chunk is parsed from it directly, past the SSE
+    /// decoder (a server's frame of one event, as HTTP clients hand them
+    /// out, is the usual read of a stream). Given to the SSE decoder instead
+    /// when more input comes first, or the data is not UTF-8.
+    lone: Option<(Bytes, usize, usize)>,
+    /// Chunks decoded at `finish` (or synthesized from a JSON body), not yet taken.
+    queue: VecDeque<ChatCompletionChunk>,
     max_body_bytes: usize,
     progress: Progress,
     /// The chunk [`next_chunk_ref`](Self::next_chunk_ref) lent last.
@@ -76,18 +76,19 @@ pub struct ChatStreamDecoder {
 #[derive(Debug)]
 #[repr(C)] // As `ChatStreamDecoder`.
 struct Progress {
-    /// `(choice index, has a finish reason)` for every choice seen, in index
-    /// order; at most `max_choices` of them.
-    choices: Vec<(u32, bool)>,
     chunks: u64,
-    max_choices: usize,
-    expected_choices: u32,
     saw_done: bool,
     saw_usage: bool,
     expect_usage: bool,
+    expected_choices: u32,
     /// What the parsers keep from one chunk for the next (the strings the
     /// last chunk repeated, shared with the next).
     memory: ParserMemory,
+    /// `(choice index, has a finish reason)` for every choice seen, in index
+    /// order; at most `max_choices` of them. (After the parser's memory: a
+    /// refilled chunk, the usual one, is counted without it.)
+    choices: Vec<(u32, bool)>,
+    max_choices: usize,
 }
 
 #[derive(Debug)]
