@@ -166,6 +166,18 @@ impl Harness {
         }
     }
 
+    /// Ends the body; the stream must end well.
+    fn end_of_stream(&mut self) {
+        let a = self.current();
+        self.ex.handle_end(a, self.now);
+        self.drain();
+        assert!(
+            matches!(self.done, Some(Ok(Outcome::StreamEnded))),
+            "{:?}",
+            self.done
+        );
+    }
+
     fn reset(&mut self) {
         let a = self.current();
         self.ex.handle_transport_error(
@@ -943,14 +955,7 @@ fn a_body_that_ends_soon_after_done_keeps_its_connection() {
     answer_then_done(&mut h, "x");
     h.now += MAX_DRAIN_TIME / 2;
     h.body(": bye\n\n");
-    let a = h.current();
-    h.ex.handle_end(a, h.now);
-    h.drain();
-    assert!(
-        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-        "{:?}",
-        h.done
-    );
+    h.end_of_stream();
     assert!(h.abandoned.is_empty(), "the body was read to its end");
 }
 
@@ -1281,14 +1286,7 @@ fn chunks_only_accumulated_are_not_handed_out_and_assemble_the_same_completion()
     assert_eq!(handed_out, 3);
     h.ex.set_chunk_delivery(ChunkDelivery::AccumulateOnly);
     h.body_in_reads(&body[fourth..], 700);
-    let a = h.current();
-    h.ex.handle_end(a, h.now);
-    h.drain();
-    assert!(
-        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-        "{:?}",
-        h.done
-    );
+    h.end_of_stream();
     assert_eq!(h.chunks.len(), handed_out, "no chunk once only accumulated");
     assert_eq!(h.ex.chunks_delivered(), 51);
     assert_eq!(h.ex.accumulated(), reference.ex.accumulated());
@@ -1363,14 +1361,7 @@ fn every_chunk_of_a_read_is_handed_out_before_the_exchange_waits_for_more() {
                 assert!(h.last_wait.is_some(), "waits for bytes");
             }
         }
-        let a = h.current();
-        h.ex.handle_end(a, h.now);
-        h.drain();
-        assert!(
-            matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-            "{:?}",
-            h.done
-        );
+        h.end_of_stream();
         assert_eq!(h.chunks.len() + h.lent.len(), events.len() - 1);
     }
 }
@@ -1398,14 +1389,7 @@ fn lent_chunks_are_the_chunks_given_and_each_delivery_can_follow_another() {
         // The harness copies each lent chunk when `ChunkLent` announces it.
         h.body(event);
     }
-    let a = h.current();
-    h.ex.handle_end(a, h.now);
-    h.drain();
-    assert!(
-        matches!(h.done, Some(Ok(Outcome::StreamEnded))),
-        "{:?}",
-        h.done
-    );
+    h.end_of_stream();
     assert_eq!(h.lent[..], reference.chunks[10..20]);
     assert_eq!(h.chunks[..10], reference.chunks[..10]);
     assert_eq!(h.chunks[10..], reference.chunks[20..25]);

@@ -690,7 +690,8 @@ impl Exchange {
                 let next = decoder.next_chunk();
                 match &next {
                     Ok(Some(chunk)) => {
-                        take_in(&mut self.accumulator, &mut self.chunks_delivered, chunk).and(next)
+                        let delivered = &mut self.chunks_delivered;
+                        take_in(&mut self.accumulator, delivered, (chunk, false)).and(next)
                     }
                     _ => next,
                 }
@@ -698,12 +699,7 @@ impl Exchange {
                 match decoder.next_lent() {
                     Ok(Some((chunk, repeat))) => {
                         let delivered = &mut self.chunks_delivered;
-                        let taken = if repeat {
-                            take_in_repeat(&mut self.accumulator, delivered, chunk)
-                        } else {
-                            take_in(&mut self.accumulator, delivered, chunk)
-                        };
-                        match taken {
+                        match take_in(&mut self.accumulator, delivered, (chunk, repeat)) {
                             Err(refused) => Err(refused),
                             Ok(()) if self.delivery == ChunkDelivery::Lent => {
                                 *needs_bytes =
@@ -962,29 +958,21 @@ impl BodyPiece for Bytes {
 /// Adds a chunk of the stream to the accumulated answer and counts it as
 /// delivered, or refuses it when it passes the limits on choices and tool
 /// calls (it is then not delivered: the stream ends with the answer before it).
+/// A lent chunk that `repeats` the one before it but for its text
+/// ([`ChatStreamDecoder::next_lent`]) adds only that text: the accumulator
+/// took the one before.
 fn take_in(
     accumulator: &mut Option<StreamAccumulator>,
     delivered: &mut u64,
-    chunk: &ChatCompletionChunk,
+    (chunk, repeats): (&ChatCompletionChunk, bool),
 ) -> Result<(), Error> {
     if let Some(acc) = accumulator {
-        acc.try_push(chunk).map_err(Error::from)?;
-    }
-    *delivered += 1;
-    Ok(())
-}
-
-/// [`take_in`] for a lent chunk that repeats the one before it but for its
-/// text ([`ChatStreamDecoder::next_lent`]): the accumulator, which took the
-/// one before, takes only the text.
-#[inline]
-fn take_in_repeat(
-    accumulator: &mut Option<StreamAccumulator>,
-    delivered: &mut u64,
-    chunk: &ChatCompletionChunk,
-) -> Result<(), Error> {
-    if let Some(acc) = accumulator {
-        acc.try_push_repeat(chunk).map_err(Error::from)?;
+        let taken = if repeats {
+            acc.try_push_repeat(chunk)
+        } else {
+            acc.try_push(chunk)
+        };
+        taken.map_err(Error::from)?;
     }
     *delivered += 1;
     Ok(())

@@ -1674,30 +1674,35 @@ mod tests {
         r#""choices":[{"index":2,"delta":{"tool_calls":[{"function":{"arguments":TEXT}}]},"finish_reason":null}],"usage":null}"#,
     ];
 
-    #[test]
-    fn the_usual_deltas_after_the_same_shape_are_read_from_it_as_serde_reads_them() {
+    /// Texts and paddings for [`USUAL_SHAPES`]: empty, `null`, escapes (a
+    /// quote that looks like the end among them), non-ASCII.
+    const USUAL_TEXTS: &[&str] = &[
+        r#""x""#,
+        r#""""#,
+        "null",
+        r#""a\"},\"logprobs\":null,\"obfuscation\":\"p\"}""#,
+        r#""caf\u00e9 \\ \ud83d\ude00 longer than eight bytes""#,
+    ];
+    const USUAL_PADS: &[&str] = &[r#""pad""#, r#""other padding""#, "null", r#""\"""#];
+
+    /// A chunk of one of [`USUAL_SHAPES`] with `text` and `pad`.
+    fn usual(shape: &str, text: &str, pad: &str) -> String {
         const HEADER: &str =
             r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#;
-        const TEXTS: &[&str] = &[
-            r#""x""#,
-            r#""""#,
-            "null",
-            r#""a\"},\"logprobs\":null,\"obfuscation\":\"p\"}""#,
-            r#""caf\u00e9 \\ \ud83d\ude00 longer than eight bytes""#,
-        ];
-        const PADS: &[&str] = &[r#""pad""#, r#""other padding""#, "null", r#""\"""#];
-        let data = |shape: &str, text: &str, pad: &str| {
-            format!(
-                "{HEADER}{}",
-                shape.replace("TEXT", text).replace("PAD", pad)
-            )
-        };
+        format!(
+            "{HEADER}{}",
+            shape.replace("TEXT", text).replace("PAD", pad)
+        )
+    }
+
+    #[test]
+    fn the_usual_deltas_after_the_same_shape_are_read_from_it_as_serde_reads_them() {
         for shape in USUAL_SHAPES {
-            for (first_text, first_pad) in TEXTS.iter().zip(PADS.iter().cycle()) {
-                for (text, pad) in TEXTS.iter().zip(PADS.iter().rev().cycle()) {
+            for (first_text, first_pad) in USUAL_TEXTS.iter().zip(USUAL_PADS.iter().cycle()) {
+                for (text, pad) in USUAL_TEXTS.iter().zip(USUAL_PADS.iter().rev().cycle()) {
                     let mut memory = ParserMemory::default();
-                    check_after(&data(shape, first_text, first_pad), &mut memory).unwrap();
-                    let next = data(shape, text, pad);
+                    check_after(&usual(shape, first_text, first_pad), &mut memory).unwrap();
+                    let next = usual(shape, text, pad);
                     let reference = serde_json::from_str::<ChatCompletionChunk>(&next).unwrap();
                     assert_eq!(read_from_shape(&next, &memory), Some(reference), "{next}");
                     assert!(check_after(&next, &mut memory).is_some(), "{next}");
@@ -1708,29 +1713,17 @@ mod tests {
 
     #[test]
     fn a_lent_usual_delta_is_refilled_where_it_is_as_serde_reads_the_next() {
-        const HEADER: &str =
-            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","#;
-        const TEXTS: &[&str] = &[
-            r#""x""#,
-            "null",
-            r#""a\"},\"logprobs\":null,\"obfuscation\":\"p\"}""#,
-            r#""caf\u00e9 \\ \ud83d\ude00 longer than eight bytes""#,
-            r#""""#,
-        ];
-        const PADS: &[&str] = &[r#""pad""#, "null", r#""\"""#, r#""other padding""#];
-        let data = |shape: &str, text: &str, pad: &str| {
-            format!(
-                "{HEADER}{}",
-                shape.replace("TEXT", text).replace("PAD", pad)
-            )
-        };
         for (n, shape) in USUAL_SHAPES.iter().enumerate() {
             let other = USUAL_SHAPES[(n + 1) % USUAL_SHAPES.len()];
             let mut lent = Lent::default();
             // The first is parsed, the next read from the shape into an
             // emptied chunk, the rest refilled where they are.
-            for (i, (text, pad)) in TEXTS.iter().zip(PADS.iter().cycle()).enumerate() {
-                let next = data(shape, text, pad);
+            for (i, (text, pad)) in USUAL_TEXTS
+                .iter()
+                .zip(USUAL_PADS.iter().cycle())
+                .enumerate()
+            {
+                let next = usual(shape, text, pad);
                 assert!(lent.parse(&next).is_some(), "{next}");
                 assert_eq!(lent.memory.lent_shaped, i > 0, "{next}");
             }
@@ -1738,17 +1731,17 @@ mod tests {
             // (another tail after the same bytes up to the text, another
             // shape, another header), and the next like it is read from the
             // shape into the emptied chunk, then refilled.
-            let tail = data(shape, r#""t""#, r#""p""#);
+            let tail = usual(shape, r#""t""#, r#""p""#);
             let tail = format!(r#"{},"service_tier":null}}"#, &tail[..tail.len() - 1]);
-            let header = data(shape, r#""h""#, r#""p""#).replace(r#""id":"a""#, r#""id":"b""#);
+            let header = usual(shape, r#""h""#, r#""p""#).replace(r#""id":"a""#, r#""id":"b""#);
             for (next, shaped) in [
-                (data(shape, r#""y""#, r#""p""#), true),
-                (data(shape, r#""z""#, r#""p""#), true),
+                (usual(shape, r#""y""#, r#""p""#), true),
+                (usual(shape, r#""z""#, r#""p""#), true),
                 (tail, false),
-                (data(shape, r#""y""#, r#""p""#), true),
-                (data(shape, r#""z""#, r#""q""#), true),
-                (data(other, r#""o""#, r#""p""#), false),
-                (data(other, r#""p""#, r#""p""#), true),
+                (usual(shape, r#""y""#, r#""p""#), true),
+                (usual(shape, r#""z""#, r#""q""#), true),
+                (usual(other, r#""o""#, r#""p""#), false),
+                (usual(other, r#""p""#, r#""p""#), true),
                 (header.clone(), false),
                 (header, true),
             ] {
