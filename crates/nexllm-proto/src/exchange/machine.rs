@@ -120,11 +120,12 @@ pub struct Exchange {
     /// How chunks are handed out.
     delivery: ChunkDelivery,
     done_taken: bool,
+    /// Read for every chunk (`max_body_bytes`), as `timeouts` is (`idle`).
+    limits: Limits,
     timeouts: Timeouts,
     accumulator: Option<StreamAccumulator>,
     attempts: u32,
     max_retries: u32,
-    limits: Limits,
     operation: Operation,
     template: RequestTemplate,
     started: Instant,
