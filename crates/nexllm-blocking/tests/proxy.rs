@@ -410,24 +410,10 @@ fn a_forward_proxy_refusing_the_credentials_fails_at_once() {
     }
 }
 
-/// `error` is the proxy's 407 refusal: a `Proxy` transport error with that
-/// status, never retried, saying `says` and never quoting the credentials.
+/// `error` is the proxy's 407 refusal (see [`nexllm_scenarios::proxy_refusal`]).
 fn assert_refused_by_proxy(error: &Error, says: &str) {
-    match error {
-        Error::Transport(e) => {
-            assert_eq!(e.kind, TransportErrorKind::Proxy, "{e:?}");
-            assert_eq!(
-                e.proxy_status,
-                Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
-                "{e:?}"
-            );
-            assert_eq!(e.attempts, 1, "never retried: {e:?}");
-            let shown = e.to_string();
-            assert!(shown.contains("407"), "{shown}");
-            assert!(shown.contains(says), "{shown}");
-            assert!(!shown.contains("wrong"), "{shown}");
-        }
-        other => panic!("{other:?}"),
+    if let Err(failure) = nexllm_scenarios::proxy_refusal(error, says) {
+        panic!("{failure}");
     }
 }
 

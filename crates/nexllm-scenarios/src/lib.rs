@@ -203,6 +203,34 @@ pub fn run_all(driver: &dyn Driver) -> Result<(), String> {
     }
 }
 
+/// Checks that `error` is a proxy's 407 refusal as every transport reports
+/// it (to CONNECT or to a forward request alike): a `Proxy` transport error
+/// with that status, never retried, whose text says `says` and never
+/// quotes the credentials (the tests' wrong password is `wrong`). The proxy
+/// itself is the transport test's own, so this is a check, not a scenario.
+pub fn proxy_refusal(error: &Error, says: &str) -> Result<(), String> {
+    use checks::ensure;
+    let Error::Transport(e) = error else {
+        return Err(format!("expected the proxy's refusal, got {error:?}"));
+    };
+    ensure(e.kind == nexllm_proto::TransportErrorKind::Proxy, || {
+        format!("not a proxy error: {e:?}")
+    })?;
+    ensure(
+        e.proxy_status == Some(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+        || format!("not the proxy's 407: {e:?}"),
+    )?;
+    ensure(e.attempts == 1, || format!("never retried: {e:?}"))?;
+    let shown = e.to_string();
+    ensure(shown.contains("407"), || format!("no status: {shown}"))?;
+    ensure(shown.contains(says), || {
+        format!("does not say {says:?}: {shown}")
+    })?;
+    ensure(!shown.contains("wrong"), || {
+        format!("quotes the credentials: {shown}")
+    })
+}
+
 /// The names of every scenario, in table order.
 pub fn scenario_names() -> Vec<&'static str> {
     scenarios().iter().map(|s| s.name).collect()

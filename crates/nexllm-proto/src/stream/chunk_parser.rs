@@ -20,7 +20,7 @@ use crate::types::{
     RepeatedStrings, Role, SharedStr, ToolCallDelta,
 };
 
-use super::spare::{MAX_KEPT_BYTES, SpareBuffers};
+use super::spare::{SpareBuffers, small_enough};
 
 /// What the direct parser remembers from one chunk to the next.
 #[derive(Debug, Default)]
@@ -678,7 +678,7 @@ impl<'a> Parser<'a, '_> {
         match self.scalar()? {
             Scalar::Null => self.spare.keep_string(slot.take()),
             Scalar::Str(Cow::Borrowed(text)) => match slot {
-                Some(buffer) if buffer.capacity() <= MAX_KEPT_BYTES => {
+                Some(buffer) if small_enough(buffer) => {
                     buffer.clear();
                     buffer.push_str(text);
                 }
@@ -1181,6 +1181,7 @@ fn raw_string_len(bytes: &[u8], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::spare::MAX_KEPT_BYTES;
     use crate::types::ChatCompletionChunk;
 
     /// The fast parser agrees with serde, or leaves the input to it.

@@ -133,12 +133,20 @@ impl SpareBuffers {
     #[inline]
     pub(crate) fn keep_string(&mut self, text: Option<String>) {
         if let Some(mut text) = text {
-            if self.strings.len() < MAX_KEPT && (1..=MAX_KEPT_BYTES).contains(&text.capacity()) {
+            if self.strings.len() < MAX_KEPT && text.capacity() > 0 && small_enough(&text) {
                 text.clear();
                 self.strings.push(text);
             }
         }
     }
+}
+
+/// Whether `buffer` is small enough to hold on to for the values that
+/// follow ([`MAX_KEPT_BYTES`]): a larger one, left by one long value, is let
+/// go rather than kept for the rest of the stream.
+#[inline]
+pub(crate) fn small_enough(buffer: &String) -> bool {
+    buffer.capacity() <= MAX_KEPT_BYTES
 }
 
 /// Keeps `list` (empty) in `kept`, unless enough are kept or it is large.
