@@ -152,6 +152,15 @@ pub struct SseDecoder {
     /// The event in `fields` was dispatched and handed out by reference; it is
     /// cleared on the next call.
     holding: bool,
+    /// [`plain`](Self::plain), kept up to date by every change to the
+    /// fields it sums up: one check instead of five for each byte of
+    /// one-byte reads and each call that finds nothing new.
+    plain: bool,
+    /// The part of `plain` that changes at most once per read: no error,
+    /// the start of the stream decided, no segment. `plain` is this while
+    /// nothing is lent (`holding`, `current`), so that a call that ends a
+    /// lending restores `plain` with one copy (see `settle` and `release`).
+    input_plain: bool,
     /// A read kept whole, decoded between `buf[..at]` and `buf[at..]`.
     seg: Option<Segment>,
     /// How many bytes of a leading BOM have matched so far, while the start
@@ -465,6 +474,9 @@ impl SseDecoder {
                 type_cache: Vec::new(),
             },
             holding: false,
+            // The start of the stream is undecided (`bom_matched`).
+            plain: false,
+            input_plain: false,
             ready: VecDeque::new(),
             current: None,
             failure: None,
@@ -573,6 +585,8 @@ impl SseDecoder {
                 pos: 0,
                 scan: 0,
             });
+            self.input_plain = false;
+            self.plain = false;
             return;
         }
         if bytes.len() < self.segment_min {
@@ -609,17 +623,13 @@ impl SseDecoder {
     #[inline]
     pub(crate) fn at_rest(&self) -> bool {
         self.pos == self.buf.len()
-            && self.seg.is_none()
-            && !self.holding
+            && self.plain()
             && !self.skip_lf
             && self.fields.data_at == DataAt::Nothing
             && self.fields.event_type.is_empty()
             && self.fields.id_buffer.is_empty()
             && self.fields.last_event_id.is_none()
             && self.ready.is_empty()
-            && self.current.is_none()
-            && self.bom_matched.is_none()
-            && self.failure.is_none()
     }
 
     /// Whether `bytes`, a read of complete lines (it ends with LF) that
@@ -637,13 +647,26 @@ impl SseDecoder {
     }
 
     /// No error, no BOM undecided, no event lent, no segment: a byte can simply be pushed.
-    #[inline]
+    #[inline(always)]
     fn plain(&self) -> bool {
-        self.failure.is_none()
-            && self.bom_matched.is_none()
-            && !self.holding
-            && self.current.is_none()
-            && self.seg.is_none()
+        debug_assert_eq!(
+            (self.plain, self.input_plain),
+            self.plain_now(),
+            "`plain` not settled"
+        );
+        self.plain
+    }
+
+    /// What `plain` and `input_plain` sum up, from the fields themselves.
+    fn plain_now(&self) -> (bool, bool) {
+        let input = self.failure.is_none() && self.bom_matched.is_none() && self.seg.is_none();
+        (input && !self.holding && self.current.is_none(), input)
+    }
+
+    /// Brings `plain` and `input_plain` up to date after a change to
+    /// `failure`, `bom_matched` or `seg` that may have made them true.
+    fn settle(&mut self) {
+        (self.plain, self.input_plain) = self.plain_now();
     }
 
     /// `feed` and `feed_bytes`: `shared` is `bytes` as the caller's `Bytes`.
@@ -750,6 +773,8 @@ impl SseDecoder {
             pos: 0,
             scan: 0,
         });
+        self.input_plain = false;
+        self.plain = false;
         true
     }
 
@@ -775,19 +800,24 @@ impl SseDecoder {
             self.fields.id_buffer.push_str(id);
         }
         self.bom_matched = Some(0);
+        self.input_plain = false;
+        self.plain = false;
         self.skip_lf = false;
     }
 
     /// Nothing to decode since the last call found nothing: no new byte, no
     /// segment, no queued event, nothing lent, no error.
-    #[inline]
+    #[inline(always)]
     fn idle(&self) -> bool {
         self.scan == self.buf.len()
-            && self.seg.is_none()
-            && !self.holding
-            && self.current.is_none()
-            && self.failure.is_none()
             && self.ready.is_empty()
+            // Not plain while the start of the stream is undecided, which
+            // does not keep the decoder from being idle.
+            && (self.plain()
+                || (self.seg.is_none()
+                    && !self.holding
+                    && self.current.is_none()
+                    && self.failure.is_none()))
     }
 
     /// The next complete event, `Ok(None)` when more input is needed (or the
@@ -856,10 +886,12 @@ impl SseDecoder {
     fn next_event_ref_decoding(&mut self) -> Result<Option<SseEventRef<'_>>, Error> {
         self.release();
         if let Some(event) = self.ready.pop_front() {
+            self.plain = false;
             return Ok(Some(self.current.insert(Box::new(event)).as_event_ref()));
         }
         if self.failure.is_none() && self.decode() {
             self.holding = true;
+            self.plain = false;
             let inputs = Inputs {
                 buf: &self.buf,
                 seg: self.seg.as_ref().map(|seg| &seg.held),
@@ -882,10 +914,12 @@ impl SseDecoder {
     fn release(&mut self) {
         if self.current.is_some() {
             self.current = None;
+            self.plain = self.input_plain;
         }
         if self.holding {
             self.holding = false;
             self.fields.reset_event();
+            self.plain = self.input_plain;
         }
     }
 
@@ -911,6 +945,7 @@ impl SseDecoder {
             }
             // The input the next line comes from: the buffer up to the
             // segment, the segment, then the rest of the buffer.
+            let mut dropped = false;
             let (src, line) = match &mut self.seg {
                 Some(seg) if seg.pos < seg.held.bytes().len() => {
                     if self.pos >= seg.at {
@@ -937,6 +972,7 @@ impl SseDecoder {
                     if seg.is_some() && !matches!(self.fields.data_at, DataAt::Input(Src::Seg, ..))
                     {
                         *seg = None;
+                        dropped = true;
                     }
                     let line = next_line(
                         &self.buf,
@@ -948,6 +984,9 @@ impl SseDecoder {
                     (Src::Buf, line)
                 }
             };
+            if dropped {
+                self.settle();
+            }
             match line {
                 // The bytes before a segment and the segment itself end with a
                 // line end (`keep_segment`), so only the last input runs out,
@@ -1166,7 +1205,8 @@ impl SseDecoder {
         }
     }
 
-    /// Empties the input, releasing the buffer if it grew large.
+    /// Empties the input, releasing the buffer if it grew large. (Its
+    /// callers, `finish` and `fail`, leave the decoder not plain.)
     fn clear_input(&mut self) {
         if self.buf.capacity() > KEEP_BUFFER_CAPACITY {
             self.buf = Vec::new();
@@ -1199,6 +1239,7 @@ impl SseDecoder {
                 Some(_) => {
                     // Not a BOM: the bytes that looked like one are line content.
                     self.bom_matched = None;
+                    self.settle();
                     self.buf
                         .extend_from_slice(BOM.get(..matched).unwrap_or_default());
                     return rest;
@@ -1206,12 +1247,15 @@ impl SseDecoder {
             }
         }
         self.bom_matched = None;
+        self.settle();
         rest
     }
 
     /// Records the error and drops everything not yet dispatched.
     fn fail(&mut self, what: &'static str) {
         self.failure = Some(Box::new(LimitError::new(what, self.limit)));
+        self.input_plain = false;
+        self.plain = false;
         self.fields.data_at = DataAt::Nothing;
         self.clear_input();
         self.buf = Vec::new();
@@ -1576,6 +1620,28 @@ mod tests {
         let events = decode_all(&mut decoder);
         assert_eq!(events.len(), 100);
         assert_eq!(events[99].data(), "99");
+    }
+
+    #[test]
+    fn bytes_fed_one_at_a_time_while_queued_events_are_lent() {
+        // A feed over the limit decodes ahead into the queue; lending a
+        // queued event, then feeding single bytes, takes the one-byte path
+        // only once the decoder is plain again (checked in debug builds).
+        let mut decoder = SseDecoder::with_max_event_bytes(32);
+        let body: String = (0..10).map(|i| format!("data: {i}\n\n")).collect();
+        decoder.feed(body.as_bytes());
+        let mut seen = Vec::new();
+        while let Some(event) = decoder.next_event_ref().ok().flatten() {
+            seen.push(event.data().to_owned());
+            for &byte in b"data: x\n" {
+                decoder.feed(&[byte]);
+            }
+        }
+        decoder.feed(b"\n");
+        seen.extend(decode_all(&mut decoder).iter().map(|e| e.data().to_owned()));
+        let mut expected: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        expected.push(["x"; 10].join("\n"));
+        assert_eq!(seen, expected);
     }
 
     #[test]
