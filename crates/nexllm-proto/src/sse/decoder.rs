@@ -585,8 +585,7 @@ impl SseDecoder {
                 pos: 0,
                 scan: 0,
             });
-            self.input_plain = false;
-            self.plain = false;
+            self.input_pending();
             return;
         }
         if bytes.len() < self.segment_min {
@@ -667,6 +666,13 @@ impl SseDecoder {
     /// `failure`, `bom_matched` or `seg` that may have made them true.
     fn settle(&mut self) {
         (self.plain, self.input_plain) = self.plain_now();
+    }
+
+    /// Records that a segment was kept, an error recorded or the start of
+    /// the stream left undecided: the decoder is not plain.
+    fn input_pending(&mut self) {
+        self.input_plain = false;
+        self.plain = false;
     }
 
     /// `feed` and `feed_bytes`: `shared` is `bytes` as the caller's `Bytes`.
@@ -773,8 +779,7 @@ impl SseDecoder {
             pos: 0,
             scan: 0,
         });
-        self.input_plain = false;
-        self.plain = false;
+        self.input_pending();
         true
     }
 
@@ -800,8 +805,7 @@ impl SseDecoder {
             self.fields.id_buffer.push_str(id);
         }
         self.bom_matched = Some(0);
-        self.input_plain = false;
-        self.plain = false;
+        self.input_pending();
         self.skip_lf = false;
     }
 
@@ -1254,8 +1258,7 @@ impl SseDecoder {
     /// Records the error and drops everything not yet dispatched.
     fn fail(&mut self, what: &'static str) {
         self.failure = Some(Box::new(LimitError::new(what, self.limit)));
-        self.input_plain = false;
-        self.plain = false;
+        self.input_pending();
         self.fields.data_at = DataAt::Nothing;
         self.clear_input();
         self.buf = Vec::new();
