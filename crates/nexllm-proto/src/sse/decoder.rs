@@ -751,15 +751,26 @@ impl SseDecoder {
                 Some(end) => end + 1,
             },
         };
+        let check = self.owned || shared.is_none();
+        // The read is checked from its start before its last line end is
+        // looked for: a forward pass the prefetcher follows touches it
+        // first, and the search from its end then runs in the cache.
+        let whole = if check {
+            simdutf8::basic::from_utf8(rest.get(head..).unwrap_or_default()).ok()
+        } else {
+            None
+        };
         let end = match memrchr2(b'\r', b'\n', rest) {
             Some(last) if last + 1 > head => last + 1,
             _ => return false,
         };
         let lines = rest.get(head..end).unwrap_or_default();
-        let text = if self.owned || shared.is_none() {
-            simdutf8::basic::from_utf8(lines).ok()
-        } else {
-            None
+        let text = match whole {
+            // On a character boundary: right after a CR or LF.
+            Some(whole) => whole.get(..end - head),
+            // Cut inside a character at its end, or not UTF-8.
+            None if check => simdutf8::basic::from_utf8(lines).ok(),
+            None => None,
         };
         let held = match (text, shared) {
             (Some(text), _) => Held::Text(Arc::from(text)),
@@ -1645,6 +1656,43 @@ mod tests {
         let mut expected: Vec<String> = (0..10).map(|i| i.to_string()).collect();
         expected.push(["x"; 10].join("\n"));
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_long_read_cut_inside_a_character_keeps_its_lines_and_the_character() {
+        // A read kept whole (1 KiB or more) whose unfinished last line ends
+        // inside a two-byte character: the read as a whole is not UTF-8, its
+        // complete lines are, and the character is whole once its last byte
+        // comes with the next read.
+        let line = format!("data: {}\n\n", "x".repeat(100));
+        let tail = "data: é!\n\n".as_bytes();
+        let cut = 7; // after the first byte of `é`
+        let mut first = line.repeat(12).into_bytes();
+        first.extend_from_slice(&tail[..cut]);
+        assert!(std::str::from_utf8(&first).is_err());
+        fn drain(decoder: &mut SseDecoder, owned: bool, seen: &mut Vec<String>) {
+            if owned {
+                while let Some(event) = decoder.next_event().ok().flatten() {
+                    seen.push(event.data().to_owned());
+                }
+            } else {
+                while let Some(event) = decoder.next_event_ref().ok().flatten() {
+                    seen.push(event.data().to_owned());
+                }
+            }
+        }
+        for owned in [true, false] {
+            let mut decoder = SseDecoder::new();
+            let mut seen = Vec::new();
+            decoder.feed(&first);
+            drain(&mut decoder, owned, &mut seen);
+            assert_eq!(seen.len(), 12, "owned: {owned}");
+            decoder.feed(&tail[cut..]);
+            drain(&mut decoder, owned, &mut seen);
+            assert_eq!(seen.len(), 13, "owned: {owned}");
+            assert!(seen[..12].iter().all(|data| *data == line.trim_end()[6..]));
+            assert_eq!(seen[12], "é!", "owned: {owned}");
+        }
     }
 
     #[test]
